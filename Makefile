@@ -1,0 +1,52 @@
+# The kit's commands. `make tour` and `make test` set up .venv/ on first use (torch pinned to 2.13.0).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Keep every cache inside the repo, so runs leave nothing in $HOME and never reach the network.
+CACHE := $(CURDIR)/build/cache
+export MPLCONFIGDIR := $(CACHE)/matplotlib
+export IPYTHONDIR := $(CACHE)/ipython
+export JUPYTER_CONFIG_DIR := $(CACHE)/jupyter/config
+export JUPYTER_DATA_DIR := $(CACHE)/jupyter/data
+export JUPYTER_RUNTIME_DIR := $(CACHE)/jupyter/runtime
+export TORCHINDUCTOR_CACHE_DIR := $(CACHE)/inductor
+export HF_HOME := $(CACHE)/huggingface
+export HF_DATASETS_OFFLINE := 1
+export HF_HUB_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+export GLM_KIT_FAST ?= 1
+
+.PHONY: tour test bench lab sync venv clean
+ifeq ($(FULL),1)
+GLM_KIT_FAST := 0
+endif
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+tour: $(STAMP)  ## execute the numbered notebooks in order into build/, print what each reproduced
+	$(PY) notebooks/runner.py --out build/notebooks
+
+test: $(STAMP)  ## the whole suite, notebooks included
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## speed/memory ratios against same-process baselines
+	$(PY) -m pytest -q -s -o python_files='bench_*.py' tests/benchmarks
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+sync: $(STAMP)  ## regenerate each .ipynb from its py:percent source (outputs stay empty)
+	$(VENV)/bin/jupytext --to ipynb notebooks/[0-9][0-9]_*.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,14 @@
+"""glm_mini: the readable single-device GLM-130B, from a 2-layer test model to the 130B configuration.
+
+Map: ``config`` (GLMConfig, PRESETS) · ``model`` (GLM) · ``layer`` (DeepNorm and the other schemes) ·
+``attention`` (fused QKV, RoPE, FP32 softmax) · ``rope`` · ``mlp`` (GeGLU) · ``masks`` · ``grad_shrink`` (EGS) ·
+``init`` (DeepNorm init).
+"""
+
+from .config import NORMALIZATIONS, PRESETS, GLMConfig
+from .grad_shrink import shrink_gradient
+from .masks import causal_mask, prefix_causal_mask
+from .model import GLM, GLMOutput
+
+__all__ = ["GLM", "GLMConfig", "GLMOutput", "NORMALIZATIONS", "PRESETS", "causal_mask", "prefix_causal_mask",
+           "shrink_gradient"]

@@ -1,0 +1,109 @@
+"""GLM: the GLM-130B architecture at any size, with the official parameter names.
+
+How it works
+------------
+    h_0    = shrink(word_embeddings[input_ids], α_egs)           # no absolute position embedding (RoPE instead)
+    h_l+1  = GLMLayer_l(h_l)                                      # layer.py: DeepNorm Post-LN by default
+    logits = final_layernorm(h_N) · shrink(word_embeddings, α_egs)ᵀ   # output head tied to the input embedding
+
+Parameter names are exactly the official ones (``transformer.word_embeddings.weight``,
+``transformer.layers.N.attention.query_key_value.weight``, ..., ``transformer.final_layernorm.bias``; THUDM/GLM-130B
+``tools/convert_tp.py``), so an official TP=1 state dict loads with ``strict=True`` once its
+``attention.rotary_emb.inv_freq`` buffers are dropped: the kit's RoPE table is a non-persistent buffer, built once
+per forward at the transformer level instead of once per layer.
+
+Layers live in a ``ModuleDict`` keyed by ``str(layer_number)`` (torchtitan's layout), so a pipeline stage is this
+model with some layers deleted and every remaining name unchanged; each layer keeps its own ``layer_number`` for
+query-key layer scaling.
+
+Conventions: ``attention_mask`` is bool, True = may attend, ``[b, 1, s, t]`` or ``[b, s, t]`` (t = past + s);
+``None`` means causal. ``position_ids`` are ``[b, s]`` (1-D RoPE) or ``[b, 2, s]`` (2-D); ``None`` means
+``past, past+1, ...`` (with zeros as the 2-D block positions). Shapes: b batch, s new tokens, V vocab, h hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import GLMConfig
+from .grad_shrink import shrink_gradient
+from .init import init_weights_
+from .layer import GLMLayer
+from .masks import causal_mask
+from .rope import RotaryEmbedding
+
+KVCache = tuple[tuple[Tensor, Tensor], ...]  # per layer (k, v), each [b, nh, t, d], RoPE already applied to k
+
+
+@dataclass
+class GLMOutput:
+    logits: Tensor  # [b, s, V]
+    past_key_values: KVCache | None = None  # filled when use_cache=True
+
+
+class GLMTransformer(nn.Module):
+    def __init__(self, config: GLMConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.embedding_dropout = nn.Dropout(config.hidden_dropout)
+        self.rotary = RotaryEmbedding(config.head_dim, two_d=config.position_encoding_2d)
+        self.layers = nn.ModuleDict({str(i): GLMLayer(config, i) for i in range(config.num_layers)})
+        self.final_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layernorm_epsilon)
+
+
+class GLM(nn.Module):
+    def __init__(self, config: GLMConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = GLMTransformer(config)
+        init_weights_(self, config)
+
+    def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                past_key_values: KVCache | None = None, use_cache: bool = False) -> GLMOutput:
+        cfg, tr = self.config, self.transformer
+        b, s = input_ids.shape
+        past = past_key_values[0][0].shape[2] if past_key_values else 0
+        position_ids = self._positions(position_ids, b, s, past, input_ids.device)
+        allowed = self._allowed(attention_mask, b, s, past, input_ids.device)
+
+        egs = cfg.embedding_gradient_shrink_alpha
+        h = tr.embedding_dropout(shrink_gradient(tr.word_embeddings(input_ids), egs))  # [b, s, h]
+        rope = tr.rotary(position_ids, h.dtype)
+        caches = []
+        for i, layer in enumerate(tr.layers.values()):
+            h, kv = layer(h, rope, allowed, past_key_values[i] if past_key_values else None)
+            caches.append(kv)
+        head = shrink_gradient(tr.word_embeddings.weight, egs if cfg.shrink_logit_embedding_gradient else 1.0)
+        logits = F.linear(tr.final_layernorm(h), head)  # [b, s, V]
+        return GLMOutput(logits, tuple(caches) if use_cache else None)
+
+    # --- input checks: a wrong shape or dtype is named here, not deep inside a matmul ------------------------------
+    def _positions(self, position_ids, b, s, past, device) -> Tensor:
+        two_d = self.config.position_encoding_2d
+        if position_ids is None:
+            pos = torch.arange(past, past + s, device=device).expand(b, s)  # [b, s]
+            return torch.stack((pos, torch.zeros_like(pos)), dim=1) if two_d else pos  # [b, 2, s] or [b, s]
+        expected = (b, 2, s) if two_d else (b, s)
+        if tuple(position_ids.shape) != expected:
+            kind = "2-D RoPE ([b, 2, s])" if two_d else "1-D RoPE ([b, s])"
+            raise ValueError(f"position_ids: expected shape {expected} for {kind}, got {tuple(position_ids.shape)}")
+        return position_ids
+
+    @staticmethod
+    def _allowed(attention_mask, b, s, past, device) -> Tensor:
+        t = past + s
+        if attention_mask is None:
+            return causal_mask(s, t, device)
+        if attention_mask.dtype != torch.bool:
+            raise ValueError(f"attention_mask: expected dtype torch.bool (True = may attend), got {attention_mask.dtype}")
+        if attention_mask.dim() == 3:
+            attention_mask = attention_mask.unsqueeze(1)  # [b, s, t] -> [b, 1, s, t]
+        if attention_mask.dim() != 4 or tuple(attention_mask.shape[-2:]) != (s, t) or attention_mask.shape[1] != 1 \
+                or attention_mask.shape[0] not in (1, b):
+            raise ValueError(f"attention_mask: expected shape [{b}, 1, {s}, {t}] or [{b}, {s}, {t}], "
+                             f"got {list(attention_mask.shape)}")
+        return attention_mask
