@@ -1,0 +1,67 @@
+"""DeepNorm initialization: Xavier-normal stds with gain β on FFN, value and output weights; the official QKV quirk."""
+
+import math
+
+import pytest
+import torch
+
+from glm_mini import GLM, GLMConfig
+from glm_mini.init import beta_rows_of_qkv
+
+CFG = GLMConfig(num_layers=4, hidden_size=256, num_attention_heads=8, inner_hidden_size=512, vocab_size=2048)
+
+
+def _std_close(t, expected, tol=0.03):
+    got = t.float().std().item()
+    assert abs(got - expected) <= tol * expected, f"std {got:.6f} vs expected {expected:.6f}"
+
+
+def test_130b_stds_from_the_spec_table():
+    """spec §1.6: 0.00902 (q/k), 0.000762 (v, dense), 0.000563 (FFN), 0.00350 (embedding)."""
+    h, f, v, beta = 12288, 32768, 150528, 140 ** -0.5
+    assert round(math.sqrt(2 / (2 * h)), 5) == 0.00902
+    assert round(beta * math.sqrt(2 / (2 * h)), 6) == 0.000762
+    assert round(beta * math.sqrt(2 / (f + h)), 6) == 0.000563
+    assert round(math.sqrt(2 / (v + h)), 5) == 0.00350
+
+
+def test_deepnorm_init_stds_match_xavier_with_beta_gains():
+    torch.manual_seed(0)
+    model = GLM(CFG)
+    h, f, beta = 256, 512, CFG.deepnorm_beta
+    layer = model.transformer.layers["2"]
+    qkv = layer.attention.query_key_value.weight.view(8, 3, 32, h)  # [heads, (q, k, v), d, h]
+    _std_close(qkv[:, :2], math.sqrt(2 / (2 * h)))
+    _std_close(qkv[:, 2], beta * math.sqrt(2 / (2 * h)))
+    _std_close(layer.attention.dense.weight, beta * math.sqrt(2 / (2 * h)))
+    x1, x2 = layer.mlp.dense_h_to_4h.weight.chunk(2)
+    _std_close(x1, beta * math.sqrt(2 / (f + h)))
+    _std_close(x2, beta * math.sqrt(2 / (f + h)))
+    _std_close(layer.mlp.dense_4h_to_h.weight, beta * math.sqrt(2 / (f + h)))
+    _std_close(model.transformer.word_embeddings.weight, math.sqrt(2 / (2048 + h)))
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    assert all(torch.count_nonzero(b) == 0 for b in biases)
+    assert torch.all(layer.input_layernorm.weight == 1)
+
+
+def test_official_quirk_scales_the_last_third_of_each_ranks_rows():
+    cfg = CFG.replace(official_qkv_init_tp=2)
+    rows = beta_rows_of_qkv(cfg).view(2, 3 * 256 // 2)  # [rank, rows of that rank]
+    assert rows[:, 256:].all() and not rows[:, :256].any()
+    # which is not the value projection: it covers q, k and v rows of the last third of each rank's heads
+    by_head = beta_rows_of_qkv(cfg).view(8, 3, 32)
+    assert by_head[:, 2].sum() < 8 * 32 and by_head[:, 0].any()
+    torch.manual_seed(0)
+    qkv = GLM(cfg).transformer.layers["0"].attention.query_key_value.weight
+    mask = beta_rows_of_qkv(cfg)
+    _std_close(qkv[mask], cfg.deepnorm_beta * math.sqrt(2 / (2 * 256)))
+    _std_close(qkv[~mask], math.sqrt(2 / (2 * 256)))
+
+
+@pytest.mark.parametrize("scheme", ["pre-ln", "post-ln", "sandwich"])
+def test_megatron_init_for_other_schemes(scheme):
+    torch.manual_seed(0)
+    cfg = CFG.replace(normalization=scheme, init_method_std=0.02)
+    layer = GLM(cfg).transformer.layers["1"]
+    _std_close(layer.attention.query_key_value.weight, 0.02)
+    _std_close(layer.mlp.dense_4h_to_h.weight, 0.02 / math.sqrt(8))
