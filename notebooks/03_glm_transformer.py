@@ -98,7 +98,7 @@ assert torch.allclose(two_d, two_d_by_hand, atol=1e-6)
 
 fig, ax = plt.subplots(figsize=(6, 2.2))
 ax.imshow(rope(torch.arange(64).view(1, 64), torch.float32)[0][0][0].T, aspect="auto", cmap="RdBu")
-ax.set(title="cos(position · inv_freq): fast channels on top, slow below", xlabel="position", ylabel="channel")
+ax.set(title="cos(position · inv_freq); channel i and i + d/2 share an angle", xlabel="position", ylabel="channel")
 plt.show()
 
 # %% [markdown]
