@@ -15,21 +15,26 @@ BASE = 10000.0
 
 
 def layer_norm(x, w, b, eps):
-    mean = x.mean(-1, keepdim=True)
-    var = ((x - mean) ** 2).mean(-1, keepdim=True)
-    return (x - mean) / torch.sqrt(var + eps) * w + b
+    """Computed in fp32 and rounded once, as the fused (apex) LayerNorm does for fp16 tensors."""
+    x32 = x.float()
+    mean = x32.mean(-1, keepdim=True)
+    var = ((x32 - mean) ** 2).mean(-1, keepdim=True)
+    return ((x32 - mean) / torch.sqrt(var + eps) * w.float() + b.float()).to(x.dtype)
 
 
 def erf_gelu(x):
-    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    x32 = x.float()
+    return (0.5 * x32 * (1.0 + torch.erf(x32 / math.sqrt(2.0)))).to(x.dtype)
 
 
-def rope_tables(rot_dim, max_len, positions):
-    inv_freq = 1.0 / (BASE ** (torch.arange(0, rot_dim, 2).float() / rot_dim))
-    t = torch.arange(max_len).float()
+def rope_tables(rot_dim, max_len, positions, dtype=torch.float32):
+    """SAT: in fp16 both inv_freq and the positions are fp16 before the outer product."""
+    table_dtype = torch.float16 if dtype == torch.float16 else torch.float32
+    inv_freq = (1.0 / (BASE ** (torch.arange(0, rot_dim, 2).float() / rot_dim))).to(table_dtype)
+    t = torch.arange(max_len).to(table_dtype)
     freqs = torch.outer(t, inv_freq)
     emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos()[positions], emb.sin()[positions]  # [b, s, rot_dim]
+    return emb.cos().to(dtype)[positions], emb.sin().to(dtype)[positions]  # [b, s, rot_dim]
 
 
 def rotate(x, cos, sin):
@@ -39,17 +44,20 @@ def rotate(x, cos, sin):
 
 
 def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, position_ids, blocked,
-                     two_d=False, layer_scaling=True):
-    """Logits ``[b, s, V]`` of an official-layout state dict ``sd``; ``blocked`` is bool ``[b, 1, s, s]``."""
+                     two_d=False, layer_scaling=True, dtype=torch.float32):
+    """Logits ``[b, s, V]`` of an official-layout state dict ``sd``; ``blocked`` is bool ``[b, 1, s, s]``.
+    ``dtype`` is the working precision (fp16 = the official serving precision; the softmax stays fp32)."""
+    sd = {k: v.to(dtype) for k, v in sd.items()}
     emb = sd["transformer.word_embeddings.weight"]
     hidden = emb.shape[1]
     d = hidden // num_heads
     alpha = math.sqrt(2 * num_layers)
     b, s = input_ids.shape
     if two_d:
-        tables = [rope_tables(d // 2, max_len, position_ids[:, 0]), rope_tables(d // 2, max_len, position_ids[:, 1])]
+        tables = [rope_tables(d // 2, max_len, position_ids[:, 0], dtype),
+                  rope_tables(d // 2, max_len, position_ids[:, 1], dtype)]
     else:
-        tables = [rope_tables(d, max_len, position_ids)]
+        tables = [rope_tables(d, max_len, position_ids, dtype)]
 
     def apply_rope(x):
         if not two_d:
@@ -68,7 +76,7 @@ def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, posi
         coeff = layer + 1 if layer_scaling else 1
         scores = (q / (math.sqrt(d) * coeff)) @ k.transpose(-1, -2)
         scores = scores.masked_fill(blocked, -10000.0).float() * coeff
-        probs = torch.softmax(scores, dim=-1)
+        probs = torch.softmax(scores, dim=-1).to(dtype)
         ctx = (probs @ v).permute(0, 2, 1, 3).reshape(b, s, hidden)
         attn = ctx @ p("attention.dense.weight").T + p("attention.dense.bias")
         y = layer_norm(alpha * x + attn, p("post_attention_layernorm.weight"), p("post_attention_layernorm.bias"), eps)

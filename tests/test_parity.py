@@ -94,3 +94,22 @@ def test_analytic_parameter_count_matches_module(preset):
         with torch.device("meta"):
             model = GLM(config)
         assert sum(p.numel() for p in model.parameters()) == config.num_parameters()
+
+
+def test_fp16_logits_follow_the_official_fp16_recipe():
+    """In fp16 the kit runs the official op order (fp16 RoPE tables, q pre-scaled by sqrt(d)(l+1), -10000 fill,
+    FP32 softmax), so it lands closer to the fp16 reference than to the exact fp32 logits."""
+    config = GLMConfig(**CASES["1d"]).replace(max_sequence_length=2048)
+    model, official = _official_model(config)
+    b, s = 2, 24
+    ids = torch.randint(0, config.vocab_size, (b, s))
+    position_ids = torch.arange(1900, 1900 + s).expand(b, s)  # long positions, where fp16 RoPE tables are coarse
+    allowed = torch.ones(b, 1, s, s, dtype=torch.bool).tril() | (torch.arange(s) < 7).view(1, 1, 1, s)
+    kwargs = dict(num_layers=config.num_layers, num_heads=config.num_attention_heads, max_len=2048,
+                  eps=config.layernorm_epsilon, input_ids=ids, position_ids=position_ids, blocked=~allowed)
+    ref16 = reference_logits(official, dtype=torch.float16, **kwargs).float()
+    ref32 = reference_logits(official, **kwargs)
+    ours16 = model.half()(ids, position_ids=position_ids, attention_mask=allowed).logits.float()
+    to_fp16_ref = (ours16 - ref16).abs().max().item()
+    to_fp32 = (ours16 - ref32).abs().max().item()
+    assert to_fp16_ref < 0.25 * to_fp32, f"|ours16-ref16| {to_fp16_ref:.3e} vs |ours16-ref32| {to_fp32:.3e}"
