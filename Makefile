@@ -46,7 +46,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 sync: $(STAMP)  ## regenerate each .ipynb from its py:percent source (outputs stay empty)
-	$(VENV)/bin/jupytext --to ipynb notebooks/[0-9][0-9]_*.py
+	$(VENV)/bin/jupytext --set-kernel python3 --update --to ipynb notebooks/[0-9][0-9]_*.py
 
 clean:
 	rm -rf build .pytest_cache
