@@ -45,8 +45,9 @@ def beta_rows_of_qkv(config: GLMConfig) -> Tensor:
 
 
 @torch.no_grad()
-def init_weights_(model: nn.Module, config: GLMConfig) -> None:
-    """Initialize a ``GLM`` in place (works on real and ``meta`` tensors)."""
+def init_weights_(model: nn.Module) -> None:
+    """Initialize a ``GLM`` in place (works on real and ``meta`` tensors; after ``to_empty`` it also rebuilds RoPE)."""
+    config: GLMConfig = model.config
     h = config.hidden_size
     deepnorm = config.normalization == "deepnorm"
     beta, std = config.deepnorm_beta, config.init_method_std

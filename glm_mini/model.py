@@ -60,7 +60,7 @@ class GLM(nn.Module):
         super().__init__()
         self.config = config
         self.transformer = GLMTransformer(config)
-        init_weights_(self, config)
+        init_weights_(self)
 
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 past_key_values: KVCache | None = None, use_cache: bool = False) -> GLMOutput:
