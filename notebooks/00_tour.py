@@ -45,8 +45,8 @@ print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.ge
 ROOT = Path(glm_mini.__file__).resolve().parents[1]
 SERIES = [
     ("00_tour", "this map", [], []),
-    ("01_bilingual_tokenizer", "sentencepiece on the EN/ZH corpus; GLM special tokens", ["glm_mini/tokenizer.py"],
-     ["tests/test_tokenizer.py"]),
+    ("01_bilingual_tokenizer", "the generated EN/ZH corpus; sentencepiece with GLM's special tokens",
+     ["glm_mini/data/", "glm_mini/tokenizer.py"], ["tests/test_corpus.py", "tests/test_tokenizer.py"]),
     ("02_blank_infilling_objective", "[MASK]/[gMASK], Part A/B, positions, masks", [], []),
     ("03_glm_transformer", "RoPE, prefix attention, GeGLU, DeepNorm layer, tied head, 130B on meta",
      ["glm_mini/model.py", "glm_mini/attention.py", "glm_mini/rope.py", "glm_mini/mlp.py", "glm_mini/layer.py"],

@@ -1,0 +1,19 @@
+"""The kit's data: a generated bilingual EN/ZH corpus with evaluation splits, real corpora via ``datasets``, packing.
+
+Files, one concept each: ``lexicon`` (bilingual word lists), ``sampling`` (Zipf draws, Chinese numerals),
+``documents`` (parallel EN/ZH documents), ``cloze`` (LAMBADA-like items), ``tasks`` (MIP task families),
+``corpus`` (splits, caching), ``real`` (local files and Hub datasets), ``packing`` (fixed-length sequences).
+"""
+
+from glm_mini.data.corpus import SPLITS, CorpusConfig, generate_corpus, load_corpus
+from glm_mini.data.packing import PackedDataset, PackedSequences, pack_corpus, pack_documents
+from glm_mini.data.real import (CorpusColumnError, CorpusDecodeError, CorpusError, CorpusFileNotFound,
+                                EmptyCorpusError, load_text_corpus)
+from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES
+
+__all__ = [
+    "SPLITS", "CorpusConfig", "generate_corpus", "load_corpus",
+    "PackedDataset", "PackedSequences", "pack_corpus", "pack_documents",
+    "CorpusColumnError", "CorpusDecodeError", "CorpusError", "CorpusFileNotFound", "EmptyCorpusError",
+    "load_text_corpus", "HELDOUT_FAMILIES", "TRAIN_FAMILIES",
+]

@@ -1,0 +1,186 @@
+"""The kit's default corpus: a seeded bilingual EN/ZH corpus with held-out evaluation splits, cached as JSONL.
+
+How it works
+------------
+``generate_corpus(CorpusConfig(seed=0))`` draws documents until the ``train`` split reaches ``size_mb`` megabytes
+of UTF-8 text, then draws the other splits. Every split has its own random stream, seeded by the string
+``"{seed}/{split}"`` (``random.Random`` hashes string seeds with SHA-512, so streams are stable across runs and
+machines), and the same seed gives a byte-identical corpus. Splits (each record has ``text``, ``kind``, ``lang``):
+
+=================  ==============================================================================================
+``train``          pretraining documents: stories, town facts, word problems, dialogues, schedules, cloze-shaped
+                   passages and parallel EN+ZH documents; half English, half Chinese
+``validation``     the same mixture, for held-out loss
+``cloze_test``     LAMBADA-like items: ``context``, ``target`` (``text`` = context + target); items come in EN/ZH pairs
+``parallel_test``  the same document in both languages: ``en``, ``zh``
+``mip_train``      prompted examples of the training task families (mixed into pretraining, as GLM's 5% MIP)
+``mip_validation`` new examples of the training families
+``mip_heldout``    the held-out families only, for zero-shot evaluation
+=================  ==============================================================================================
+
+No text occurs in two splits: a drawn record whose text (or either side of a parallel pair, whose records also
+carry ``en`` and ``zh``) was already drawn is redrawn. ``load_corpus`` caches splits under ``data/cache/corpus/<key>/``
+(``key`` = a hash of the config), writing a temporary folder then renaming it, so a crash never leaves half a corpus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from glm_mini.data.cloze import cloze_item
+from glm_mini.data.documents import DOCUMENT_KINDS, join
+from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
+
+Record = dict[str, str]
+SPLITS = ("train", "validation", "cloze_test", "parallel_test", "mip_train", "mip_validation", "mip_heldout")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GENERATOR_VERSION = 2  # bump whenever a change to the generators changes their output: it is part of the cache key
+
+
+def cache_dir() -> Path:
+    """``data/cache/`` in the repo (git-ignored), or ``$GLM_KIT_DATA_CACHE``."""
+    return Path(os.environ.get("GLM_KIT_DATA_CACHE", REPO_ROOT / "data" / "cache"))
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    seed: int = 0
+    size_mb: float = 4.0  # UTF-8 megabytes (10**6 bytes) of the train split
+    validation_fraction: float = 0.05  # validation bytes / train bytes
+    mip_fraction: float = 0.1  # mip_train bytes / train bytes
+    cloze_items: int = 500  # per language
+    parallel_items: int = 500
+    mip_eval_items: int = 100  # per family and language, in mip_validation and mip_heldout
+    # share of each document kind in train/validation; "cloze" and "parallel" are the evaluation formats
+    mixture: tuple[tuple[str, float], ...] = (("story", 0.35), ("town_facts", 0.15), ("word_problem", 0.12),
+                                              ("dialog", 0.1), ("schedule", 0.05), ("cloze", 0.13), ("parallel", 0.1))
+
+    def key(self) -> str:
+        fields = {**dataclasses.asdict(self), "generator_version": GENERATOR_VERSION}
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
+
+
+def _pretraining_record(rng: random.Random, kinds: list[str], cum: list[float]) -> Record:
+    kind = rng.choices(kinds, cum_weights=cum)[0]
+    if kind == "cloze":
+        item = cloze_item(rng)[rng.randrange(2)]
+        return {"text": item.text, "kind": "cloze", "lang": item.lang}
+    if kind == "parallel":
+        doc = join(DOCUMENT_KINDS[rng.choice(sorted(DOCUMENT_KINDS))](rng))
+        first, second = (doc.en, doc.zh) if rng.random() < 0.5 else (doc.zh, doc.en)
+        return {"text": first + "\n" + second, "kind": "parallel", "lang": "en+zh", "en": doc.en, "zh": doc.zh}
+    doc = join(DOCUMENT_KINDS[kind](rng))
+    lang = rng.choice(("en", "zh"))
+    return {"text": doc.en if lang == "en" else doc.zh, "kind": kind, "lang": lang}
+
+
+def _fill(draw: Callable[[], Record], taken: set[str], n_bytes: float = float("inf"),
+          n_records: int | None = None) -> list[Record]:
+    """Draw records until they hold ``n_bytes`` of text or number ``n_records``; skip any whose text (or a parallel
+    side) is already in ``taken``, and add the new texts to it."""
+    records: list[Record] = []
+    size = 0
+    while size < n_bytes and (n_records is None or len(records) < n_records):
+        record = draw()
+        texts = [record[k] for k in ("text", "en", "zh") if k in record]
+        if any(t in taken for t in texts):
+            continue
+        taken.update(texts)
+        records.append(record)
+        size += len(record["text"].encode("utf-8"))
+    return records
+
+
+def _cloze_stream(rng: random.Random) -> Iterator[Record]:
+    """Each cloze item in English, then the same item in Chinese."""
+    while True:
+        for item in cloze_item(rng):
+            yield {"text": item.text, "kind": "cloze", "lang": item.lang, "context": item.context,
+                   "target": item.target}
+
+
+def _task_stream(rng: random.Random, families: tuple[str, ...]) -> Iterator[Record]:
+    """Round-robin over families and languages, so every family appears equally often."""
+    i = 0
+    while True:
+        family, lang = families[i % len(families)], ("en", "zh")[i // len(families) % 2]
+        example = task_example(rng, family, lang)
+        yield {"text": example.text, "kind": "task", "lang": lang, "family": family,
+               "prompt": example.prompt, "answer": example.answer}
+        i += 1
+
+
+def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Record]]:
+    """All splits as lists of records, byte-for-byte determined by ``config``."""
+    streams = {split: random.Random(f"{config.seed}/{split}") for split in SPLITS}
+    kinds = [k for k, _ in config.mixture]
+    cum = [sum(w for _, w in config.mixture[: i + 1]) for i in range(len(config.mixture))]
+    train_bytes = config.size_mb * 1e6
+    taken: set[str] = set()
+    out: dict[str, list[Record]] = {}
+
+    def records(split: str) -> Callable[[], Record]:
+        return lambda: _pretraining_record(streams[split], kinds, cum)
+
+    out["train"] = _fill(records("train"), taken, n_bytes=train_bytes)
+    tasks = _task_stream(streams["mip_train"], TRAIN_FAMILIES)
+    out["mip_train"] = _fill(lambda: next(tasks), taken, n_bytes=train_bytes * config.mip_fraction)
+    out["validation"] = _fill(records("validation"), taken, n_bytes=train_bytes * config.validation_fraction)
+
+    items = _cloze_stream(streams["cloze_test"])
+    out["cloze_test"] = _fill(lambda: next(items), taken, n_records=2 * config.cloze_items)
+
+    def parallel() -> Record:
+        rng = streams["parallel_test"]
+        kind = rng.choice(sorted(DOCUMENT_KINDS))
+        doc = join(DOCUMENT_KINDS[kind](rng))
+        return {"text": doc.en + "\n" + doc.zh, "kind": kind, "lang": "en+zh", "en": doc.en, "zh": doc.zh}
+
+    out["parallel_test"] = _fill(parallel, taken, n_records=config.parallel_items)
+    for split, families in (("mip_validation", TRAIN_FAMILIES), ("mip_heldout", HELDOUT_FAMILIES)):
+        stream = _task_stream(streams[split], families)
+        out[split] = _fill(lambda: next(stream), taken, n_records=2 * len(families) * config.mip_eval_items)
+    return {split: out[split] for split in SPLITS}
+
+
+def write_jsonl(records: list[Record], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def corpus_path(config: CorpusConfig = CorpusConfig()) -> Path:
+    """Folder holding ``<split>.jsonl`` for ``config``; generated on first use."""
+    folder = cache_dir() / "corpus" / f"seed{config.seed}-{config.size_mb:g}mb-{config.key()}"
+    if not (folder / "train.jsonl").exists():
+        splits = generate_corpus(config)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+        for split, records in splits.items():
+            write_jsonl(records, tmp / f"{split}.jsonl")
+        (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
+        try:
+            os.replace(tmp, folder)  # atomic; loses harmlessly to a concurrent writer of the same corpus
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Record]]:
+    """All splits, from the cache (generated and cached on first use)."""
+    folder = corpus_path(config)
+    return {split: read_jsonl(folder / f"{split}.jsonl") for split in SPLITS}
