@@ -81,7 +81,7 @@ def execute(path: Path, out_dir: Path | None = None, fast: bool = True, timeout:
     os.environ["GLM_KIT_FAST"] = env_fast
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     client = nbclient.NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+        nb, timeout=timeout, startup_timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
     )
     start = time.perf_counter()
     try:
