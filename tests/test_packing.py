@@ -73,3 +73,12 @@ def test_pack_corpus_save_memmap_and_dataset(tmp_path):
     batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=4)))
     assert batch["input_ids"].shape == batch["segment_ids"].shape == (4, 128)
     assert (batch["input_ids"][batch["segment_ids"] == -1] == tok.pad_id).all()
+
+
+def test_saving_again_replaces_the_old_copy_and_leaves_no_temporaries(tmp_path):
+    first = pack_documents([[1, 2, 3]], 4, EOD, PAD)
+    second = pack_documents([[4, 5], [6]], 4, EOD, PAD)
+    first.save(tmp_path / "packed")
+    second.save(tmp_path / "packed")
+    assert np.array_equal(PackedSequences.load(tmp_path / "packed").tokens, second.tokens)
+    assert [p.name for p in tmp_path.iterdir()] == ["packed"]

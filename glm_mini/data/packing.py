@@ -73,9 +73,13 @@ class PackedSequences:
         meta = {"shape": list(self.tokens.shape), "dtype": str(self.tokens.dtype), "eod_id": self.eod_id,
                 "pad_id": self.pad_id}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        if folder.exists():
-            shutil.rmtree(folder)
+        if not folder.exists():
+            os.replace(tmp, folder)
+            return
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.replace(folder, old)  # the previous copy stays on disk until the new one is in place
         os.replace(tmp, folder)
+        shutil.rmtree(old)
 
     @classmethod
     def load(cls, folder: str | Path) -> "PackedSequences":
