@@ -4,9 +4,9 @@ How it works
 ------------
     shrink(x, α) = α·x + (1 − α)·stopgrad(x)
 
-The forward value is x (up to one float rounding); the gradient flowing back into x is multiplied by α (0.1 in GLM-130B). The official
-training code (LargeScale ``megatron/model/language_model.py``) applies it to the word-embedding output and, with
-``--shrink-logit-embedding-gradient``, to the tied output projection as well.
+The forward value is x (up to one float rounding); the gradient flowing back into x is multiplied by α (0.1 in
+GLM-130B). The official training code (LargeScale ``megatron/model/language_model.py``) applies it to the
+word-embedding output and, with ``--shrink-logit-embedding-gradient``, to the tied output projection as well.
 """
 
 from torch import Tensor

@@ -99,7 +99,8 @@ class GLM(nn.Module):
         if attention_mask is None:
             return causal_mask(s, t, device)
         if attention_mask.dtype != torch.bool:
-            raise ValueError(f"attention_mask: expected dtype torch.bool (True = may attend), got {attention_mask.dtype}")
+            raise ValueError("attention_mask: expected dtype torch.bool (True = may attend), "
+                             f"got {attention_mask.dtype}")
         if attention_mask.dim() == 3:
             attention_mask = attention_mask.unsqueeze(1)  # [b, s, t] -> [b, 1, s, t]
         if attention_mask.dim() != 4 or tuple(attention_mask.shape[-2:]) != (s, t) or attention_mask.shape[1] != 1 \

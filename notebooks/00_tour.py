@@ -97,4 +97,4 @@ print(f"\nnano forward: ids {tuple(ids.shape)} -> logits {tuple(logits.shape)}; 
 
 # %% tags=["summary"]
 print(f"{available}/{len(SERIES)} notebooks available; torch {torch.__version__}; FAST={FAST}")
-print(f"presets: " + ", ".join(f"{k} {v.num_parameters() / 1e6:,.1f} M" for k, v in PRESETS.items()))
+print("presets: " + ", ".join(f"{k} {v.num_parameters() / 1e6:,.1f} M" for k, v in PRESETS.items()))

@@ -26,7 +26,6 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
 from glm_mini.attention import SelfAttention
@@ -257,7 +256,8 @@ for fmt, bytes_per in [("FP16", 2), ("INT8", 1), ("INT4", 0.5)]:
 print("spec §4.4 (derived there, quoted): FP16 ≈ 257 GB, INT8 ≈ 130.6 GB, INT4 ≈ 67.1 GB")
 
 # %% tags=["summary"]
-print(f"GLM mask, RoPE (1-D/2-D), interleaved-QKV attention, GeGLU, DeepNorm layer, tied head: all equal the package")
-print(f"KV-cache decoding = full forward (max |Δ| {kv_error:.1e}); alpha(130B) = {PRESETS['glm-130b'].residual_alpha:.3f}")
+print("GLM mask, RoPE (1-D/2-D), interleaved-QKV attention, GeGLU, DeepNorm layer, tied head: all equal the package")
+print(f"KV-cache decoding = full forward (max |Δ| {kv_error:.1e}); "
+      f"alpha(130B) = {PRESETS['glm-130b'].residual_alpha:.3f}")
 print(f"GLM-130B on meta: {total:,} parameters (tied head), built in {build_s:.2f} s")
 print("weights: " + ", ".join(f"{k} {v:.1f} GB" for k, v in weight_gb.items()))

@@ -80,9 +80,8 @@ def execute(path: Path, out_dir: Path | None = None, fast: bool = True, timeout:
     env_fast = "1" if fast else "0"
     os.environ["GLM_KIT_FAST"] = env_fast
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    client = nbclient.NotebookClient(
-        nb, timeout=timeout, startup_timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
-    )
+    client = nbclient.NotebookClient(nb, timeout=timeout, startup_timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     start = time.perf_counter()
     try:
         client.execute()

@@ -66,9 +66,9 @@ def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, posi
 
     h = emb[input_ids]
     for layer in range(num_layers):
-        p = lambda name: sd[f"transformer.layers.{layer}.{name}"]  # noqa: E731
-        x = layer_norm(h, p("input_layernorm.weight"), p("input_layernorm.bias"), eps)
-        qkv = x @ p("attention.query_key_value.weight").T + p("attention.query_key_value.bias")
+        pre = f"transformer.layers.{layer}."
+        x = layer_norm(h, sd[pre + "input_layernorm.weight"], sd[pre + "input_layernorm.bias"], eps)
+        qkv = x @ sd[pre + "attention.query_key_value.weight"].T + sd[pre + "attention.query_key_value.bias"]
         qkv = qkv.reshape(b, s, num_heads, 3 * d)
         q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
         q, k = apply_rope(q), apply_rope(k)
@@ -78,11 +78,13 @@ def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, posi
         scores = scores.masked_fill(blocked, -10000.0).float() * coeff
         probs = torch.softmax(scores, dim=-1).to(dtype)
         ctx = (probs @ v).permute(0, 2, 1, 3).reshape(b, s, hidden)
-        attn = ctx @ p("attention.dense.weight").T + p("attention.dense.bias")
-        y = layer_norm(alpha * x + attn, p("post_attention_layernorm.weight"), p("post_attention_layernorm.bias"), eps)
-        up = y @ p("mlp.dense_h_to_4h.weight").T + p("mlp.dense_h_to_4h.bias")
+        attn = ctx @ sd[pre + "attention.dense.weight"].T + sd[pre + "attention.dense.bias"]
+        y = layer_norm(alpha * x + attn, sd[pre + "post_attention_layernorm.weight"],
+                       sd[pre + "post_attention_layernorm.bias"], eps)
+        up = y @ sd[pre + "mlp.dense_h_to_4h.weight"].T + sd[pre + "mlp.dense_h_to_4h.bias"]
         f = up.shape[-1] // 2
-        mlp = (up[..., :f] * erf_gelu(up[..., f:])) @ p("mlp.dense_4h_to_h.weight").T + p("mlp.dense_4h_to_h.bias")
+        gated = up[..., :f] * erf_gelu(up[..., f:])
+        mlp = gated @ sd[pre + "mlp.dense_4h_to_h.weight"].T + sd[pre + "mlp.dense_4h_to_h.bias"]
         h = alpha * y + mlp
     h = layer_norm(h, sd["transformer.final_layernorm.weight"], sd["transformer.final_layernorm.bias"], eps)
     return h @ emb.T
@@ -114,7 +116,8 @@ def random_official_state_dict(num_layers, hidden, inner, vocab, head_dim, seed=
     sd = {}
     for key, shape in official_keys_and_shapes(num_layers, hidden, inner, vocab).items():
         fan_in = shape[-1] if len(shape) == 2 else 1
-        t = torch.randn(shape, generator=g) / math.sqrt(fan_in) if len(shape) == 2 else 0.1 * torch.randn(shape, generator=g)
+        t = torch.randn(shape, generator=g)
+        t = t / math.sqrt(fan_in) if len(shape) == 2 else 0.1 * t
         if key.endswith("layernorm.weight"):
             t = 1.0 + t
         sd[key] = t

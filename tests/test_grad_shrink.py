@@ -16,7 +16,8 @@ def test_shrink_keeps_forward_and_scales_gradient():
 
 def _embedding_grads(alpha, shrink_logit):
     torch.manual_seed(0)
-    config = PRESETS["nano"].replace(embedding_gradient_shrink_alpha=alpha, shrink_logit_embedding_gradient=shrink_logit)
+    config = PRESETS["nano"].replace(embedding_gradient_shrink_alpha=alpha,
+                                     shrink_logit_embedding_gradient=shrink_logit)
     model = GLM(config)
     ids = torch.randint(0, 64, (2, 12))  # only the first 64 vocab rows are looked up
     logits = model(ids).logits

@@ -1,4 +1,4 @@
-"""Every numbered notebook: paired with its py:percent source, stripped of outputs, and executed top to bottom (FAST)."""
+"""Every numbered notebook: paired with its py:percent source, stripped of outputs, executed top to bottom (FAST)."""
 
 import sys
 
@@ -36,7 +36,8 @@ def test_ipynb_matches_its_source(source):
         f"{source.with_suffix('.ipynb').name} differs from {source.name}: run `make sync`"
     )
     with_outputs = [i for i, c in enumerate(ipynb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    assert not with_outputs, f"{source.with_suffix('.ipynb').name}: cells {with_outputs} carry outputs; commit it stripped"
+    assert not with_outputs, \
+        f"{source.with_suffix('.ipynb').name}: cells {with_outputs} carry outputs; commit it stripped"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

@@ -148,7 +148,7 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Rec
     out["parallel_test"] = _fill(parallel, taken, n_records=config.parallel_items)
     for split, families in (("mip_validation", TRAIN_FAMILIES), ("mip_heldout", HELDOUT_FAMILIES)):
         stream = _task_stream(streams[split], families)
-        out[split] = _fill(lambda: next(stream), taken, n_records=2 * len(families) * config.mip_eval_items)
+        out[split] = _fill(stream.__next__, taken, n_records=2 * len(families) * config.mip_eval_items)
     return {split: out[split] for split in SPLITS}
 
 

@@ -4,7 +4,8 @@ Both models: 6 layers, hidden 384, 6 heads, sequence 256, batch 8, fp32, vocab 8
 included. The GPT is the textbook baseline (learned absolute positions, pre-LN, GELU MLP with 4h inner, causal SDPA);
 GLM adds what GLM-130B needs (bidirectional-prefix bool mask, RoPE, DeepNorm Post-LN, GeGLU with 8/3 h inner, so
 the FFN has the same 8h^2 weights). Steps alternate between the two models so machine noise hits both alike; the
-reported ratio is the median over rounds of GLM time / GPT time in the same round. Run: ``make bench``. Target (issue 2): GLM <= 1.1x the GPT.
+reported ratio is the median over rounds of GLM time / GPT time in the same round.
+Run: ``make bench``. Target (issue 2): GLM <= 1.1x the GPT.
 """
 
 import math
