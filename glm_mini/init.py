@@ -63,7 +63,10 @@ def init_weights_(model: nn.Module) -> None:
             module.reset_parameters()
 
     embedding = model.transformer.word_embeddings.weight
-    _xavier_normal_(embedding) if deepnorm else embedding.normal_(0.0, std)
+    if deepnorm:
+        _xavier_normal_(embedding)
+    else:
+        embedding.normal_(0.0, std)
 
     beta_rows = beta_rows_of_qkv(config)
     for layer in model.transformer.layers.values():
