@@ -32,6 +32,7 @@ from glm_mini.attention import SelfAttention
 from glm_mini.layer import GLMLayer
 from glm_mini.mlp import GeGLU
 from glm_mini.rope import RotaryEmbedding, apply_rope
+from scale_up.memory import weight_bytes
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 torch.manual_seed(0)
@@ -243,16 +244,11 @@ for key, n in groups.items():
 print(f"{'total':<28}{total:>18,}   built on meta in {build_s:.2f} s")
 assert total == PRESETS["glm-130b"].num_parameters() == 128_697_794_560
 
-# Weight memory. Only the four linear weights per layer are quantized (one FP16 scale per output row); the
-# embedding, LayerNorms and biases stay FP16 (official `quantization/`; spec §4.1-4.4).
-linear = [p for n, p in glm130b.named_parameters()
-          if n.endswith(("query_key_value.weight", "attention.dense.weight", "h_to_4h.weight", "4h_to_h.weight"))]
-n_linear, n_rows = sum(p.numel() for p in linear), sum(p.shape[0] for p in linear)
-weight_gb = {}
-for fmt, bytes_per in [("FP16", 2), ("INT8", 1), ("INT4", 0.5)]:
-    scales = 0 if fmt == "FP16" else 2 * n_rows
-    weight_gb[fmt] = ((total - n_linear) * 2 + n_linear * bytes_per + scales) / 1e9
-    print(f"{fmt}: weights {weight_gb[fmt]:6.1f} GB")
+# Weight memory (scale_up/memory.py): only the four linear weights per layer are quantized, one FP16 scale per
+# output row; the embedding, LayerNorms and biases stay FP16 (official `quantization/`; spec §4.1-4.4).
+weight_gb = {fmt: weight_bytes(glm130b, bits) / 1e9 for fmt, bits in [("FP16", 16), ("INT8", 8), ("INT4", 4)]}
+for fmt, gb in weight_gb.items():
+    print(f"{fmt}: weights {gb:6.1f} GB")
 print("spec §4.4 (derived there, quoted): FP16 ≈ 257 GB, INT8 ≈ 130.6 GB, INT4 ≈ 67.1 GB")
 
 # %% tags=["summary"]

@@ -79,7 +79,9 @@ def execute(path: Path, out_dir: Path | None = None, fast: bool = True, timeout:
     nb = nbformat.read(path, as_version=4)
     env_fast = "1" if fast else "0"
     os.environ["GLM_KIT_FAST"] = env_fast
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(REPO_ROOT) not in paths:  # the kernel imports the packages from this checkout
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), *paths) if p)
     client = nbclient.NotebookClient(nb, timeout=timeout, startup_timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     start = time.perf_counter()

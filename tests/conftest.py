@@ -20,8 +20,9 @@ for var, sub in {
     os.environ.setdefault(var, str(_CACHE / sub))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+for path in (REPO_ROOT, REPO_ROOT / "notebooks"):  # the packages, and notebooks/runner.py
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 
 @pytest.fixture(autouse=True)

@@ -1,18 +1,13 @@
 """Every numbered notebook: paired with its py:percent source, stripped of outputs, executed top to bottom (FAST)."""
 
-import sys
-
 import jupytext
 import nbformat
 import pytest
 
-from conftest import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "notebooks"))
-import runner  # noqa: E402
+import runner
 
 NOTEBOOKS = runner.notebook_paths()
-SOURCES = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+SOURCES = sorted(runner.NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
 
 
 def _ids(paths):

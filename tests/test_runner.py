@@ -1,15 +1,10 @@
 """The notebook runner behind `make tour` and the notebook tests: budgets, summaries, and failures that fail."""
 
-import sys
-
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from conftest import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "notebooks"))
-import runner  # noqa: E402
+import runner
 
 
 def _notebook(path, *cells):
