@@ -3,9 +3,10 @@
 #
 # Budget: 60 s (FAST mode, 2-core CPU).
 #
-# GLM-130B read English and Chinese through **icetk**, a sentencepiece *unigram* model trained on 25 GB of bilingual
-# text, with `\n` as the piece `<n>` and GLM's special tokens (`[MASK]`, `[gMASK]`, `[sMASK]`, `eod`, `sop`, `eop`)
-# placed after its vocabulary (paper App. B.1; SwissArmyTransformer `ice_tokenizer.py`; `docs/GLM130B_SPEC.md` §1.2).
+# GLM-130B read English and Chinese through **icetk**. Of icetk's 150 000 ids, the first 20 000 are *image* tokens that
+# GLM-130B never uses; the text part is a sentencepiece *unigram* model trained on 25 GB of bilingual text, with `\n` as
+# the piece `<n>`. GLM's special tokens come after the vocabulary; the kit writes them `[MASK]`, `[gMASK]`, `[sMASK]`,
+# `<eod>`, `[sop]`, `[eop]` (paper App. B.1; SwissArmyTransformer `ice_tokenizer.py`; `docs/glm130b_facts.md` §1.2).
 # This notebook builds the kit's small version of both:
 #
 # 1. the **corpus**: a seeded generator writes English and Chinese documents, long-range cloze items, parallel
@@ -163,7 +164,7 @@ print({k: round(v, 3) for k, v in tpc.items()}, {k: round(v, 3) for k, v in tpb.
 # %% [markdown]
 # ## 4. Vocabulary size vs sequence length
 # A smaller vocabulary means shorter pieces, so the same text takes more tokens: the model's context window holds
-# less text and each training step sees less. (GLM-130B's icetk has 150 k ids; the kit's "mini" preset uses 8192 and
+# less text and each training step sees less. (GLM-130B's icetk has 150 k ids, about 130 k of them text; the kit's "mini" preset uses 8192 and
 # "nano" 1024.) Each tokenizer below is trained on the same sample as in section 2 (in FAST mode the first 4000
 # training documents, so its 8192 row differs a little from the default tokenizer trained on the whole split):
 
@@ -188,7 +189,7 @@ for size in vocab_sizes:
 # ## 5. What the special tokens are for
 # - `[MASK]` replaces a short span in the input (blank infilling, 30% of GLM-130B's sequences); `[gMASK]` stands for a
 #   long blank at the end that the model writes left to right (70%); `[sMASK]` (sentence blanks) exists in icetk but
-#   GLM-130B never trained it (`docs/GLM130B_SPEC.md` §1.2, §2.1).
+#   GLM-130B never trained it (`docs/glm130b_facts.md` §1.2, §2.1).
 # - `[sop]` starts each span the model generates and `[eop]` ends it (Part B in notebook 02).
 # - `<eod>` ends a document in packed training sequences; `</s>` (eos) and `<pad>` (id 0, as in icetk) are
 #   sentencepiece's own control pieces. Each is **one id**, even glued to text:

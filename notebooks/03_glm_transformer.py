@@ -17,7 +17,7 @@
 # | the 130B configuration on the `meta` device | `glm_mini/config.py` | `tests/test_parity.py` |
 #
 # Facts come from the GLM-130B paper (Zeng et al., 2022, §2.1, App. B) and the official code it was served with
-# (THUDM/GLM-130B and SwissArmyTransformer's `glm130B_model.py`); `docs/GLM130B_SPEC.md` collects them with sources.
+# (THUDM/GLM-130B and SwissArmyTransformer's `glm130B_model.py`); `docs/glm130b_facts.md` collects them with sources.
 
 # %%
 import math
@@ -44,7 +44,8 @@ print(config)
 #
 # GLM conditions on a context it reads **bidirectionally** and generates the rest **left to right**. Query *i* may
 # attend key *j* if *j* lies in the prefix or *j ≤ i*. The kit's masks are boolean with **True = may attend**
-# (PyTorch's convention; the official code stores the opposite, True = blocked).
+# (the convention of PyTorch's `scaled_dot_product_attention`; `nn.MultiheadAttention` and the official GLM-130B code
+# use the opposite, True = blocked).
 
 # %%
 seq_len, prefix_len = 12, 5
@@ -108,7 +109,8 @@ plt.show()
 #   `[q_0; k_0; v_0; q_1; k_1; v_1; …]`, so a tensor-parallel rank owns whole heads.
 # * Scores are `q·kᵀ/√d`. Masked positions are filled with **−10000**, and the softmax runs in **FP32**.
 # * **Query-key layer scaling**: layer *l* divides q by `√d·(l+1)` *before* the fp16 matmul and multiplies the scores
-#   by `(l+1)` again in fp32, so fp16 scores cannot overflow. In exact arithmetic it changes nothing.
+#   by `(l+1)` again in fp32. The fp16 products stay smaller, so an overflow is less likely (not impossible). In exact
+#   arithmetic it changes nothing.
 
 # %%
 layer_number, b, s = 1, 2, 10
@@ -154,8 +156,8 @@ assert torch.allclose(geglu_by_hand, mlp(hidden), atol=1e-5)
 # `x = LN_in(h); y = LN_post(α·x + Attn(x)); out = α·y + GeGLU(y)`. The next layer's `LN_in`, or the final
 # LayerNorm, completes `LN(α·y + GeGLU(y))`.
 #
-# These are the Adam-derived ½ powers of the official training code, not the DeepNet paper's decoder-only
-# (2N)^¼. Notebook 04 compares the normalization schemes.
+# The GLM-130B paper (§2.1) states these ½ powers, α = (2N)^½ and the init scale β = (2N)^-½, and the official training
+# code uses them (it derives them for Adam); the DeepNet paper's decoder-only values are (2N)^¼ and (8N)^-¼. Notebook 04 compares the normalization schemes.
 
 # %%
 layer = GLMLayer(config, layer_number=1).eval()
@@ -245,11 +247,11 @@ print(f"{'total':<28}{total:>18,}   built on meta in {build_s:.2f} s")
 assert total == PRESETS["glm-130b"].num_parameters() == 128_697_794_560
 
 # Weight memory (scale_up/memory.py): only the four linear weights per layer are quantized, one FP16 scale per
-# output row; the embedding, LayerNorms and biases stay FP16 (official `quantization/`; spec §4.1-4.4).
+# output row; the embedding, LayerNorms and biases stay FP16 (official `quantization/`; docs/glm130b_facts.md §4.1-4.4).
 weight_gb = {fmt: weight_bytes(glm130b, bits) / 1e9 for fmt, bits in [("FP16", 16), ("INT8", 8), ("INT4", 4)]}
 for fmt, gb in weight_gb.items():
     print(f"{fmt}: weights {gb:6.1f} GB")
-print("spec §4.4 (derived there, quoted): FP16 ≈ 257 GB, INT8 ≈ 130.6 GB, INT4 ≈ 67.1 GB")
+print("paper §4 (quoted): INT4 serving needs about 70 GB of GPU memory, i.e. 4 × RTX 3090")
 
 # %% tags=["summary"]
 print("GLM mask, RoPE (1-D/2-D), interleaved-QKV attention, GeGLU, DeepNorm layer, tied head: all equal the package")
