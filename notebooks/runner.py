@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-factor", type=float, default=BUDGET_FACTOR,
                         help=f"FAST mode: fail a notebook that takes more than this many times its stated budget "
                              f"(default {BUDGET_FACTOR:g}; 0 turns the check off)")
+    parser.add_argument("--edition", choices=["student", "instructor"],
+                        help="run this edition of each notebook (notebooks/editions.py), written first to "
+                             "<out>/unexecuted/, instead of the committed notebook")
     args = parser.parse_args(argv)
     if args.budget_factor < 0:
         parser.error(f"--budget-factor: expected a number >= 0, got {args.budget_factor}")
@@ -185,8 +188,13 @@ def main(argv: list[str] | None = None) -> int:
 
     runs, failed = [], []
     for path in paths:
-        print(f"\n=== {path.stem} ({'FAST' if fast else 'FULL'}) ===", flush=True)
+        edition = f", {args.edition} edition" if args.edition else ""
+        print(f"\n=== {path.stem} ({'FAST' if fast else 'FULL'}{edition}) ===", flush=True)
         try:
+            if args.edition:
+                import editions  # notebooks/editions.py, beside this file
+
+                path = editions.write_edition(path.with_suffix(".py"), args.edition, args.out / "unexecuted")
             run = execute(path, args.out, fast=fast, timeout=args.timeout)
         except Exception as err:  # report every notebook, then fail at the end
             failed.append(path.stem)
