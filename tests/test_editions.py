@@ -54,8 +54,8 @@ def _code(nb):
 def test_student_edition_stubs_regions_and_solution_cells_and_drops_instructor_cells(tmp_path):
     code = _code(_edition(tmp_path, "student"))
     assert "    raise NotImplementedError('Exercise 7.1: add x to itself')\n    return y" in code
-    assert 'def my_square(x):\n    """x times x."""\n    raise NotImplementedError(\'Exercise 7.2: one multiplication\')' \
-        in code
+    stub = "    raise NotImplementedError('Exercise 7.2: one multiplication')"
+    assert 'def my_square(x):\n    """x times x."""\n' + stub in code
     for hidden in ["the answer", "the second answer", "answer key", "BEGIN SOLUTION", "HINT", "END SOLUTION"]:
         assert hidden not in code
 
@@ -103,3 +103,65 @@ def test_every_notebook_labels_its_exercises_in_order(source):
     number, count = editions.notebook_number(source), editions.exercise_count(nb)
     assert editions.markdown_labels(nb) == [f"Exercise {number}.{k}" for k in range(1, count + 1)], \
         f"{source.name}: the markdown's 'Exercise {number}.k' labels must name the {count} solution regions in order"
+
+
+def _solution_lines(nb):
+    """Distinctive lines of the answers: inside solution regions or ``solution`` cells, absent from the rest."""
+    inside, outside = set(), set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        in_region = "solution" in cell.metadata.get("tags", [])
+        for line in cell.source.split("\n"):
+            marker = line.strip()
+            if marker in (editions.BEGIN, editions.END):
+                in_region = marker == editions.BEGIN or "solution" in cell.metadata.get("tags", [])
+                continue
+            (inside if in_region else outside).add(marker)
+    return {ln for ln in inside - outside if len(ln) > 20 and not ln.startswith(("#", "def ", '"""'))}
+
+
+def _printed(nb):
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
+SOURCES = sorted(runner.NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_instructor_edition_runs_the_sources_code(source, tmp_path):
+    """So the executed source notebook (tests/test_notebooks.py) stands for the executed instructor edition."""
+    nb = jupytext.read(source)
+    instructor = jupytext.read(editions.write_edition(source, "instructor", tmp_path))
+    assert _code(instructor).split("\n") == [ln for ln in _code(nb).split("\n")
+                                             if ln.strip() not in (editions.BEGIN, editions.END)
+                                             and not ln.strip().startswith(editions.HINT)]
+
+
+def _student_run_candidates():
+    """Notebooks with exercises and a FAST budget of at most 60 s: their student editions are executed here."""
+    picked = []
+    for source in SOURCES:
+        nb = jupytext.read(source)
+        if editions.exercise_count(nb) and (runner.stated_budget(nb) or 1e9) <= 60:
+            picked.append(source)
+    return picked
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("source", _student_run_candidates(), ids=lambda p: p.stem)
+def test_student_edition_has_no_answers_and_runs_to_the_end(source, tmp_path):
+    nb = jupytext.read(source)
+    number, count = editions.notebook_number(source), editions.exercise_count(nb)
+    path = editions.write_edition(source, "student", tmp_path / "unexecuted")
+    student_code = _code(jupytext.read(path))
+    leaked = [ln for ln in _solution_lines(nb) if ln in student_code]
+    assert not leaked, f"{source.name}: the student edition shows answer lines {leaked}"
+    runner.execute(path, out_dir=tmp_path, fast=True)
+    printed = _printed(jupytext.read(tmp_path / path.name))
+    for k in range(1, count + 1):
+        assert printed.count(f"Exercise {number}.{k}: not yet implemented") == 1, \
+            f"{source.name}: Exercise {number}.{k} should report 'not yet implemented' exactly once"
+    assert "PASS" not in printed.replace("not passed", "")
