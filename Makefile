@@ -54,7 +54,9 @@ student: $(STAMP)  ## the student edition (exercises as stubs), executed, into b
 instructor: $(STAMP)  ## the instructor edition (solutions kept), executed, into build/instructor/
 	$(PY) notebooks/runner.py --edition instructor --out build/instructor
 
-site: instructor  ## an offline static site of the executed instructor edition, into build/site/
+site: $(STAMP)  ## an offline static site of the executed instructor edition, into build/site/
+	$(PY) notebooks/build_site.py --check
+	$(PY) notebooks/runner.py --edition instructor --out build/instructor
 	$(PY) notebooks/build_site.py --notebooks build/instructor --out build/site
 
 clean:

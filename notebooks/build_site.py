@@ -147,8 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", type=Path, default=runner.REPO_ROOT / "build" / "instructor",
                         help="folder of executed notebooks (default: build/instructor, from `make instructor`)")
     parser.add_argument("--out", type=Path, default=runner.REPO_ROOT / "build" / "site", help="the site's folder")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that a local MathJax exists (make site runs this before the notebooks)")
     args = parser.parse_args(argv)
     try:
+        if args.check:
+            print(f"local MathJax: {find_mathjax()}")
+            return 0
         written = build_site(args.notebooks, args.out)
     except FileNotFoundError as err:
         print(f"make site: {err}", file=sys.stderr)

@@ -68,7 +68,8 @@ COURSE = (
             "spikes", "FP16 softmax overflow"), ("03", "04"), "§3", ("glm_mini/grad_shrink.py",), 120),
     Lesson("06_pretraining_glm_mini", "Pre-training glm-mini",
            ("the training loop with GLM-130B's recipe", "loss and gradient-norm curves against baselines",
-            "checkpoint and exact resume"), ("02", "03", "05"), "§2.3, §3", ("glm_mini/train.py", "glm_mini/training/"), 180),
+            "checkpoint and exact resume"), ("02", "03", "05"), "§2.3, §3",
+           ("glm_mini/train.py", "glm_mini/training/"), 180),
     Lesson("07_generation_and_evaluation", "Generation and evaluation",
            ("fill blanks and generate with [gMASK] and a KV cache", "cloze and multiple-choice scoring",
             "bidirectional vs causal context"), ("06",), "§5, App. B.3", ("glm_mini/generate.py",), 90),
@@ -77,7 +78,8 @@ COURSE = (
            ("03", "06"), "§4, App. B.8", ("scale_up/quantization/",), 90),
     Lesson("09_tensor_parallelism", "Tensor parallelism",
            ("the f and g operators", "column-, row- and vocabulary-parallel layers", "TP=2/4 on CPU processes, "
-            "parity with one process"), ("03",), "§2.3, App. B.4", ("scale_up/tensor_parallel/", "scale_up/tp_layout.py"), 90),
+            "parity with one process"), ("03",), "§2.3, App. B.4",
+           ("scale_up/tensor_parallel/", "scale_up/tp_layout.py"), 90),
     Lesson("10_pipeline_parallelism", "Pipeline parallelism",
            ("stages by deleting layers", "GPipe and 1F1B schedules", "the bubble, measured and by formula"),
            ("09",), "§2.3, App. B.4", ("scale_up/pipeline/",), 90),
@@ -93,8 +95,8 @@ GLOSSARY = (
      "long suffix that the model writes after the bidirectional prefix (70%)."),
     ("DeepNorm", "Post-LN with the residual scaled up: LayerNorm(α·x + f(x)), α = (2N)^½ for GLM-130B, and some "
      "initial weights scaled down by β = (2N)^-½; it keeps deep Post-LN training stable."),
-    ("EGS", "Embedding gradient shrink: e·α + stopgrad(e)·(1 − α); the forward value is unchanged and the gradient "
-     "into the embedding is multiplied by α (0.1)."),
+    ("EGS", "Embedding gradient shrink: e·α + stopgrad(e)·(1 − α); the forward value is unchanged and the "
+     "gradient into the embedding is multiplied by α (0.1)."),
     ("TP / PP / DP", "Tensor parallelism splits each matrix across GPUs; pipeline parallelism gives each GPU a run of "
      "layers; data parallelism gives each replica its own share of the batch. GLM-130B trained with TP 4 × PP 8 × "
      "DP 24."),

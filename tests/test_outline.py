@@ -1,4 +1,4 @@
-"""notebooks/outline.py: the course outline is computed (planned notebooks, measured times) and the README follows it."""
+"""notebooks/outline.py: the course outline is computed (planned notebooks, measured times); the README follows it."""
 
 import re
 

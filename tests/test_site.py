@@ -59,6 +59,8 @@ def test_missing_mathjax_is_a_clear_error_and_keeps_the_old_site(tmp_path, monke
     _executed_notebook(notebooks / "00_tour.ipynb")
     assert build_site.main(["--notebooks", str(notebooks), "--out", str(site)]) == 2
     assert "GLM_KIT_MATHJAX" in capsys.readouterr().err
+    assert build_site.main(["--check"]) == 2, "make site checks this before it runs the notebooks"
+    assert "apt install libjs-mathjax" in capsys.readouterr().err
     assert (site / "index.html").read_text() == "the old site"
     assert build_site.main(["--notebooks", str(tmp_path / "empty"), "--out", str(site)]) == 2
     assert "notebooks: no executed NN_name.ipynb" in capsys.readouterr().err
