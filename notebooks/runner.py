@@ -143,7 +143,10 @@ def execute(path: Path, out_dir: Path | None = None, fast: bool = True, timeout:
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if str(REPO_ROOT) not in paths:  # the kernel imports the packages from this checkout
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), *paths) if p)
+    # log_level=ERROR: the kernel's start-up warnings (e.g. about its local TCP transport) are noise in `make tour`;
+    # a cell's own output and errors come back through the notebook, not this log
     client = nbclient.NotebookClient(nb, timeout=timeout, startup_timeout=300, kernel_name="python3",
+                                     extra_arguments=["--IPKernelApp.log_level=ERROR"],
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     start = time.perf_counter()
     try:

@@ -55,7 +55,7 @@ def test_budget_rule_and_notes():
     assert "FAST mode's" in runner.budget_note(run, fast=False)
 
 
-def test_a_notebook_far_over_budget_fails_the_run_and_timings_are_recorded(tmp_path, monkeypatch, capsys):
+def test_a_notebook_far_over_budget_fails_the_run_and_timings_are_recorded(tmp_path, monkeypatch, capfd):
     folder = tmp_path / "nbs"
     folder.mkdir()
     _notebook(folder / "97_slow.ipynb", ("import time; time.sleep(1.2)", []), ("print('slept')", ["summary"]))
@@ -68,7 +68,8 @@ def test_a_notebook_far_over_budget_fails_the_run_and_timings_are_recorded(tmp_p
     (out).mkdir()
     (out / runner.TIMINGS_FILE).write_text('{"00_tour": {"FAST": {"seconds": 9.0}}}')
     assert runner.main(["97", "--out", str(out)]) == 1
-    printed = capsys.readouterr().out
+    printed, errors = capfd.readouterr()
+    assert "WARNING" not in errors and "does not exist" not in errors, f"a first run should be quiet: {errors}"
     assert "FAILED: 97_slow took" in printed and "2 × its 0.5 s budget" in printed
     timings = runner.read_timings(out)
     assert timings["97_slow"]["FAST"]["seconds"] >= 1.2 and timings["97_slow"]["FAST"]["budget_s"] == 0.5
