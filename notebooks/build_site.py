@@ -124,6 +124,7 @@ def build_site(notebooks: Path, out: Path) -> list[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a site is for reading
     try:
         copy_mathjax(mathjax, staging)
         pages = [render_notebook(path, staging) for path in paths]

@@ -75,6 +75,7 @@ def test_site_is_offline_and_links_every_notebook(tmp_path):
     written = build_site.build_site(notebooks, site)
     assert sorted(p.name for p in written) == ["00_tour.html", "03_glm_transformer.html", "index.html"]
     assert (site / "mathjax" / "MathJax.js").is_file()
+    assert site.stat().st_mode & 0o777 == 0o755, "the site folder is readable by a web server"
     for page in written:
         text = page.read_text(encoding="utf-8")
         assert not NETWORK.search(text), f"{page.name} loads something from the network"
