@@ -77,7 +77,7 @@ def over_budget(run: NotebookRun, factor: float = BUDGET_FACTOR) -> bool:
 
 
 def read_timings(out_dir: Path = REPO_ROOT / "build" / "notebooks") -> dict:
-    """``{notebook: {"FAST"|"FULL": {"seconds", "budget_s", "measured", "threads"}}}``; {} when absent or unreadable."""
+    """``{notebook: {"FAST"|"FULL": {"seconds", "budget_s", "measured", "cpus"}}}``; {} when absent or unreadable."""
     path = out_dir / TIMINGS_FILE
     if not path.exists():
         return {}
@@ -99,7 +99,7 @@ def record_timings(runs: list[NotebookRun], out_dir: Path, fast: bool) -> Path:
     for run in runs:
         timings.setdefault(run.name, {})[mode] = {
             "seconds": round(run.seconds, 1), "budget_s": run.budget_s,
-            "measured": time.strftime("%Y-%m-%d %H:%M"), "threads": os.cpu_count()}
+            "measured": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count()}
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{TIMINGS_FILE}.tmp"
     tmp.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
