@@ -289,7 +289,7 @@ print("GeGLU on the notebook's hidden states:", tuple(geglu(mlp, hidden).shape))
 # %%
 def my_deepnorm_layer(layer, h, rope_tables, allowed):
     ### BEGIN SOLUTION
-    ### HINT: three lines: x = LN_in(h); y = LN_post(alpha*x + attention); return alpha*y + mlp(y)
+    ### HINT: three lines, one per equation above; the residual branch carries the normalized x, times layer.alpha
     x = layer.input_layernorm(h)
     y = layer.post_attention_layernorm(layer.alpha * x + layer.attention(x, rope_tables, allowed)[0])
     return layer.alpha * y + layer.mlp(y)
