@@ -50,15 +50,18 @@ print(special)
 
 # %% [markdown]
 # ## 1. Two real sentences
-# One English and one Chinese sentence from the training split. We keep them short so every token fits on screen.
+# English and Chinese sentences from the training split. We keep them short so every token fits on screen.
 
 # %%
-def first_sentence(lang, stop):
+def first_sentences(lang, stop, count=1):
     text = next(r["text"] for r in corpus["train"] if r["lang"] == lang and r["kind"] == "story")
-    return text[: text.index(stop) + 1]
+    end = -1
+    for _ in range(count):
+        end = text.index(stop, end + 1)
+    return text[: end + 1]
 
 
-en_text, zh_text = first_sentence("en", "."), first_sentence("zh", "。")
+en_text, zh_text = first_sentences("en", "."), first_sentences("zh", "。", count=2)
 en, zh = tok.encode(en_text), tok.encode(zh_text)
 print(f"EN {len(en)} tokens: {en_text}\n   {tok.tokenize(en_text)}")
 print(f"ZH {len(zh)} tokens: {zh_text}\n   {tok.tokenize(zh_text)}")
@@ -247,16 +250,16 @@ plt.show()
 # **suffix** instead: `prefix + [gMASK, sop] + suffix[:-1]` is the input, `prefix + [gMASK] + suffix` the target,
 # the loss is on the suffix, and the prefix (with `[gMASK]`) is read bidirectionally. The suffix is 20% to 100% of
 # the text (`min_gmask_ratio`), so the model also learns to write with no context at all. With 1-D positions the
-# ids simply count $0 \dots L-1$. On the Chinese sentence:
+# ids simply count $0 \dots L-1$. On the Chinese sentences:
 
 # %%
-prefix_len = sample_prefix_len(len(zh), random.Random(2))
+prefix_len = sample_prefix_len(len(zh), random.Random(0))
 g = gmask_sample(zh, prefix_len, special)
 print(f"prefix {prefix_len} of {len(zh)} tokens: {tok.decode(zh[:prefix_len])!r}  ->  generate "
       f"{tok.decode(zh[prefix_len:])!r}")
 print("input :", tok.decode(g.input_ids.tolist()))
 print("target:", tok.decode(g.targets[g.loss_mask].tolist()))
-draw_sample(g, label, title=f"[gMASK] sample of the Chinese sentence (ids shown as #id: no CJK font in plots)")
+draw_sample(g, label, title="[gMASK] sample of the Chinese sentences (ids shown as #id: no CJK font in plots)")
 plt.show()
 
 # %% [markdown]
