@@ -6,7 +6,7 @@ GLM-130B's icetk text tokenizer is a sentencepiece *unigram* model trained on bi
 ``<n>`` and GLM's special tokens come after the sentencepiece vocabulary (icetk's 150000 tokens, then
 ``[MASK]``=150000, ``[gMASK]``=150001, ``[sMASK]``=150002, ``eod``=150003, ``sop``=150004, ``eop``=150005; ``eos`` is
 the sentencepiece ``</s>`` and ``pad`` is 0). Sources: paper App. B.1; SwissArmyTransformer
-``tokenization/icetk_glm_130B/ice_tokenizer.py`` (docs/GLM130B_SPEC.md §1.2). The kit keeps that layout:
+``tokenization/icetk_glm_130B/ice_tokenizer.py`` (docs/glm130b_facts.md §1.2). The kit keeps that layout:
 
     ids [0, n_sp)              the sentencepiece model: <pad>=0, <unk>=1, </s>=2 (eos), <n>=3, 256 byte pieces, ...
     ids [n_sp, n_sp + 6)       [MASK] [gMASK] [sMASK] <eod> [sop] [eop]   (SAT's order)
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import sentencepiece as spm
+
+from glm_mini.special_tokens import SpecialTokens
 
 if TYPE_CHECKING:
     from glm_mini.data.corpus import CorpusConfig
@@ -76,6 +78,12 @@ class GLMTokenizer:
         bytes_of_meta = [self.sp.piece_to_id(f"<0x{b:02X}>") for b in META_SPACE.encode("utf-8")]
         has_bytes = all(self.sp.is_byte(i) for i in bytes_of_meta)
         self._meta_space_ids = bytes_of_meta if has_bytes else self.sp.encode(META_SPACE)
+
+    @property
+    def special(self) -> SpecialTokens:
+        """The special-token ids as one record, the form ``glm_mini.objective`` takes."""
+        return SpecialTokens(mask=self.mask_id, gmask=self.gmask_id, smask=self.smask_id, eod=self.eod_id,
+                             sop=self.sop_id, eop=self.eop_id, eos=self.eos_id, pad=self.pad_id)
 
     # ---------------------------------------------------------------------------------------------------------
     # construction, saving
