@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glm_mini.decoding import SamplingConfig, beam_search, decode
+from glm_mini.special_tokens import SpecialTokens
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class LMResult:
         return self.nll / (math.log(2) * self.bytes)
 
 
-def lm_windows(tokens: list[int], seq_len: int, stride: int, special) -> list[dict[str, Tensor]]:
+def lm_windows(tokens: list[int], seq_len: int, stride: int, special: SpecialTokens) -> list[dict[str, Tensor]]:
     """The official language-model windows: each ``{input_ids, targets, loss_mask, attention_mask}`` of length
     ``seq_len`` at most; over all windows every token but the first is scored exactly once."""
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3:
@@ -117,7 +118,8 @@ def language_model_eval(model: nn.Module, tokenizer, texts: list[str], seq_len: 
     return LMResult(nll, count, n_bytes)
 
 
-def cloze_prompt(context: list[int], special, unidirectional: bool = False) -> tuple[list[int], list[int], int]:
+def cloze_prompt(context: list[int], special: SpecialTokens,
+                 unidirectional: bool = False) -> tuple[list[int], list[int], int]:
     """``(ids, position_ids, prefix_len)`` of the official [gMASK] generation sample for LAMBADA."""
     if unidirectional:
         ids = [special.gmask, special.sop] + list(context)
@@ -127,7 +129,7 @@ def cloze_prompt(context: list[int], special, unidirectional: bool = False) -> t
 
 
 @torch.no_grad()
-def cloze_predictions(model: nn.Module, contexts: list[list[int]], special, max_new_tokens: int = 5,
+def cloze_predictions(model: nn.Module, contexts: list[list[int]], special: SpecialTokens, max_new_tokens: int = 5,
                       unidirectional: bool = False, num_beams: int = 1) -> list[list[int]]:
     """Generated ids after each context (end token removed), decoded with the official cloze layout."""
     prompts = [cloze_prompt(c, special, unidirectional) for c in contexts]
@@ -164,7 +166,7 @@ def cloze_accuracy(model: nn.Module, tokenizer, items: list[tuple[str, str]], un
     return sum(hits) / len(hits)
 
 
-def multiple_choice_inputs(context: list[int], choices: list[list[int]], special):
+def multiple_choice_inputs(context: list[int], choices: list[list[int]], special: SpecialTokens):
     """The official one-pass multiple-choice sample: ``input_ids [L]``, ``position_ids [L]``, ``attention_mask [L, L]``
     (True = may attend) and, per choice, the indices whose next-token logits score it and its target ids."""
     if not choices or any(len(c) == 0 for c in choices):
@@ -196,7 +198,8 @@ def multiple_choice_inputs(context: list[int], choices: list[list[int]], special
 
 
 @torch.no_grad()
-def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[int]], special) -> list[float]:
+def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[int]],
+                     special: SpecialTokens) -> list[float]:
     """Summed log-probability of each choice after ``context``, all choices in one forward pass."""
     ids, pos, allowed, scored = multiple_choice_inputs(context, choices, special)
     if len(ids) > model.config.max_sequence_length:

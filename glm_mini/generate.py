@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from glm_mini.decoding import SamplingConfig, beam_search, decode
+from glm_mini.special_tokens import SpecialTokens
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class BlankPrompt:
     fixed_position: int | None  # position of every generated token ([MASK] rule), None to count on ([gMASK])
 
 
-def prepare_prompt(ids, special) -> tuple[list[int], int]:
-    """Apply rule 1: returns the prompt ids (``[gMASK]``/``eos`` appended as the official code does) and the blank id."""
+def prepare_prompt(ids, special: SpecialTokens) -> tuple[list[int], int]:
+    """Apply rule 1: the prompt ids (``[gMASK]``/``eos`` appended as the official code does) and the blank id."""
     ids = _as_id_list(ids)
     if not ids:
         raise ValueError("ids: expected a non-empty prompt, got an empty one")
@@ -67,7 +68,7 @@ def prepare_prompt(ids, special) -> tuple[list[int], int]:
     return ids, blank
 
 
-def blank_prompt(seq: list[int], mask_position: int, gmask: bool, special) -> BlankPrompt:
+def blank_prompt(seq: list[int], mask_position: int, gmask: bool, special: SpecialTokens) -> BlankPrompt:
     """The decoding input for the blank at ``seq[mask_position]`` (official ``get_masks_and_position_ids``)."""
     ids = seq + [special.sop]
     positions = list(range(len(ids)))
@@ -90,9 +91,9 @@ def official_inputs(prompt: BlankPrompt, generated: list[int]) -> tuple[Tensor, 
 
 
 @torch.no_grad()
-def fill_blanks_batch_ids(model: nn.Module, prompts, special, max_new_tokens: int, *, do_sample: bool = False,
-                          temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, num_beams: int = 1,
-                          length_penalty: float = 1.0, seed: int | None = None,
+def fill_blanks_batch_ids(model: nn.Module, prompts, special: SpecialTokens, max_new_tokens: int, *,
+                          do_sample: bool = False, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                          num_beams: int = 1, length_penalty: float = 1.0, seed: int | None = None,
                           use_cache: bool = True) -> list[tuple[list[list[int]], list[int]]]:
     """``fill_blanks_ids`` for several prompts at once: each round fills the next blank of every prompt still
     holding one, decoding them together as one left-padded batch (beam search runs one prompt at a time)."""
@@ -105,7 +106,8 @@ def fill_blanks_batch_ids(model: nn.Module, prompts, special, max_new_tokens: in
     limit = model.config.max_sequence_length
     for i, (ids, _) in enumerate(prepared):
         if len(ids) + 1 > limit:  # + [sop]
-            raise ValueError(f"prompts[{i}]: {len(ids)} tokens (+ [sop]) exceed the model's max_sequence_length={limit}")
+            raise ValueError(f"prompts[{i}]: {len(ids)} tokens (+ [sop]) exceed the model's "
+                             f"max_sequence_length={limit}")
     vocab = model.config.vocab_size
     for i, p in enumerate(prompts):
         bad = [t for t in _as_id_list(p) if not 0 <= t < vocab]
@@ -146,9 +148,10 @@ def fill_blanks_batch_ids(model: nn.Module, prompts, special, max_new_tokens: in
     return results
 
 
-def fill_blanks_ids(model: nn.Module, ids, special, max_new_tokens: int, *, do_sample: bool = False,
-                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, num_beams: int = 1,
-                    length_penalty: float = 1.0, seed: int | None = None) -> tuple[list[list[int]], list[int]]:
+def fill_blanks_ids(model: nn.Module, ids, special: SpecialTokens, max_new_tokens: int, *,
+                    do_sample: bool = False, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                    num_beams: int = 1, length_penalty: float = 1.0,
+                    seed: int | None = None) -> tuple[list[list[int]], list[int]]:
     """Fill every blank of one prompt (token ids, with ``[MASK]``/``[sMASK]``/``[gMASK]`` ids where it has blanks).
 
     Returns ``(answers, output_ids)``: one list of generated ids per blank (without ``[sop]``/``[eop]``), and the

@@ -3,7 +3,7 @@ equals per-choice scoring, and the cloze layouts."""
 
 import math
 import random
-from types import SimpleNamespace
+from glm_mini import SpecialTokens
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ from glm_mini.evaluate import (choice_log_probs, cloze_predictions, cloze_prompt
 from glm_mini.generate import fill_blanks_batch_ids
 
 CFG = PRESETS["nano"]
-SPECIAL = SimpleNamespace(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
+SPECIAL = SpecialTokens(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
 
 
 @pytest.fixture(scope="module")

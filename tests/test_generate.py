@@ -1,6 +1,6 @@
 """Generation (glm_mini/generate.py, glm_mini/decoding.py) against an independent re-reading of the official rules."""
 
-from types import SimpleNamespace
+from glm_mini import SpecialTokens
 
 import pytest
 import torch
@@ -11,7 +11,7 @@ from glm_mini.generate import (blank_prompt, fill_blanks_batch_ids, fill_blanks_
                                prepare_prompt)
 
 CFG = PRESETS["nano"]
-SPECIAL = SimpleNamespace(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
+SPECIAL = SpecialTokens(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
 END = (SPECIAL.eop, SPECIAL.eos)
 
 
@@ -136,7 +136,7 @@ def test_batched_padded_equals_one_by_one(model):
 
 
 def test_generated_mask_ids_are_not_new_blanks():
-    """A model that writes [MASK] itself: the kit fills the prompt's one blank and stops (the official loop would not)."""
+    """A model that writes [MASK] itself: the kit fills the prompt's one blank and stops (the official loop won't)."""
     torch.manual_seed(2)
     m = GLM(CFG).eval()
     with torch.no_grad():
@@ -197,7 +197,8 @@ def _official_beam(model, prompt_ids, num_beams, budget, length_penalty):
                 break
         seq_len = tokens.shape[1]
         tokens, scores = torch.stack(keep), torch.tensor(keep_scores)
-        if len(end_beams) == num_beams and end_scores[-1] >= max(keep_scores) / ((5.0 + seq_len + 1) / 6) ** length_penalty:
+        best_open = max(keep_scores) / ((5.0 + seq_len + 1) / 6) ** length_penalty
+        if len(end_beams) == num_beams and end_scores[-1] >= best_open:
             done = True
             break
     if not done:

@@ -9,7 +9,7 @@ Run: ``make bench``.
 
 import statistics
 import time
-from types import SimpleNamespace
+from glm_mini import SpecialTokens
 
 import torch
 
@@ -22,7 +22,7 @@ ROUNDS, PROMPT, NEW = 3, 64, 32
 def _special(vocab):
     # blank and end ids at the top of the vocabulary; the greedy random model does not reach them in 32 steps
     top = vocab - 1
-    return SimpleNamespace(mask=top - 7, gmask=top - 6, smask=top - 5, eod=top - 4, sop=top - 3, eop=top - 2,
+    return SpecialTokens(mask=top - 7, gmask=top - 6, smask=top - 5, eod=top - 4, sop=top - 3, eop=top - 2,
                            eos=top - 1, pad=0)
 
 
