@@ -166,11 +166,18 @@ def cloze_accuracy(model: nn.Module, tokenizer, items: list[tuple[str, str]], un
     return sum(hits) / len(hits)
 
 
-def multiple_choice_inputs(context: list[int], choices: list[list[int]], special: SpecialTokens):
+def multiple_choice_inputs(context: list[int], choices: list[list[int]], special: SpecialTokens,
+                           positions: str = "mask"):
     """The official one-pass multiple-choice sample: ``input_ids [L]``, ``position_ids [L]``, ``attention_mask [L, L]``
-    (True = may attend) and, per choice, the indices whose next-token logits score it and its target ids."""
+    (True = may attend) and, per choice, the indices whose next-token logits score it and its target ids.
+
+    ``positions="mask"`` puts every choice token at the ``[MASK]``'s position (the official default);
+    ``"continue"`` numbers ``[sop]`` and the choice on from the ``[MASK]`` (0..L-1 within each choice's view), the
+    layout the kit's MIP samples are trained with (``glm_mini.objective.mip_sample``)."""
     if not choices or any(len(c) == 0 for c in choices):
         raise ValueError("choices: expected at least one non-empty choice")
+    if positions not in ("mask", "continue"):
+        raise ValueError(f"positions: expected 'mask' or 'continue', got {positions!r}")
     ids, pos = list(context), list(range(len(context)))
     if special.mask in ids:
         mask_position = ids.index(special.mask)
@@ -183,7 +190,8 @@ def multiple_choice_inputs(context: list[int], choices: list[list[int]], special
         start = len(ids)
         scored.append((list(range(start, start + len(choice))), list(choice)))
         ids += [special.sop] + list(choice[:-1])
-        pos += [mask_position] * len(choice)
+        pos += ([mask_position] * len(choice) if positions == "mask"
+                else list(range(division, division + len(choice))))
         blocks.append(torch.ones(len(choice), len(choice)).tril_().bool())
     total = len(ids)
     allowed = torch.zeros(total, total, dtype=torch.bool)
@@ -198,10 +206,11 @@ def multiple_choice_inputs(context: list[int], choices: list[list[int]], special
 
 
 @torch.no_grad()
-def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[int]],
-                     special: SpecialTokens) -> list[float]:
-    """Summed log-probability of each choice after ``context``, all choices in one forward pass."""
-    ids, pos, allowed, scored = multiple_choice_inputs(context, choices, special)
+def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[int]], special: SpecialTokens,
+                     positions: str = "mask") -> list[float]:
+    """Summed log-probability of each choice after ``context`` (which may hold the ``[MASK]`` to fill), all choices
+    in one forward pass."""
+    ids, pos, allowed, scored = multiple_choice_inputs(context, choices, special, positions)
     if len(ids) > model.config.max_sequence_length:
         raise ValueError(f"context + choices: {len(ids)} tokens exceed max_sequence_length="
                          f"{model.config.max_sequence_length}")
@@ -223,3 +232,36 @@ def multiple_choice_accuracy(model: nn.Module, tokenizer, items: list[tuple[str,
                                   [tokenizer.encode(c, parse_special=False) for c in choices], tokenizer.special)
         hits += int(max(range(len(scores)), key=scores.__getitem__) == label)
     return hits / len(items)
+
+
+@torch.no_grad()
+def continuation_log_probs(model: nn.Module, context: list[int], choices: list[list[int]], special: SpecialTokens,
+                           unidirectional: bool = False) -> list[float]:
+    """Summed log-probability of each choice as the ``[gMASK]`` continuation of ``context``, in the official cloze
+    layouts (``cloze_prompt``): bidirectional context, or everything causal (GPT-style). One forward per choice."""
+    if not choices or any(len(c) == 0 for c in choices):
+        raise ValueError("choices: expected at least one non-empty choice")
+    ids, pos, prefix = cloze_prompt(context, special, unidirectional)
+    device = next(model.parameters()).device
+    scores = []
+    for choice in choices:
+        full = ids + list(choice[:-1])
+        n = len(full)
+        if n > model.config.max_sequence_length:
+            raise ValueError(f"context + choice: {n} tokens exceed max_sequence_length="
+                             f"{model.config.max_sequence_length}")
+        allowed = torch.ones(n, n).tril_().bool()  # [n, n] causal
+        allowed[:, :prefix] = True  # the context (and [gMASK]) is bidirectional unless unidirectional
+        logits = model(torch.tensor([full], device=device), position_ids=torch.arange(n, device=device)[None],
+                       attention_mask=allowed[None, None].to(device)).logits[0]
+        logp = torch.log_softmax(logits[len(ids) - 1:].float(), dim=-1)  # rows predicting the choice's tokens
+        scores.append(float(logp[torch.arange(len(choice)), torch.tensor(choice, device=device)].sum()))
+    return scores
+
+
+def rank_accuracy(score_lists: list[list[float]], labels: list[int]) -> float:
+    """Share of items whose best-scoring choice is the label (ties go to the first choice)."""
+    if len(score_lists) != len(labels) or not labels:
+        raise ValueError(f"labels: expected one label per item ({len(score_lists)}), got {len(labels)}")
+    hits = sum(max(range(len(s)), key=s.__getitem__) == label for s, label in zip(score_lists, labels))
+    return hits / len(labels)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from glm_mini import GLM, PRESETS, GLMTokenizer
-from glm_mini.evaluate import (choice_log_probs, cloze_predictions, cloze_prompt, first_word, language_model_eval,
-                               lm_windows, multiple_choice_inputs)
+from glm_mini.evaluate import (choice_log_probs, cloze_predictions, cloze_prompt, continuation_log_probs, first_word,
+                               language_model_eval, lm_windows, multiple_choice_inputs, rank_accuracy)
 from glm_mini.generate import fill_blanks_batch_ids
 
 CFG = PRESETS["nano"]
@@ -122,3 +122,47 @@ def test_bad_texts_are_named(model):
         language_model_eval(model, None, "just a string")
     with pytest.raises(ValueError, match=r"seq_len: at most"):
         language_model_eval(model, None, ["a"], seq_len=10_000)
+
+
+def test_continuation_scores_equal_the_generation_layout(model):
+    """Greedy generation's first token is the best-scoring one-token continuation, in both layouts."""
+    context = [21, 22, 23, 24, 25]
+    for unidirectional in (False, True):
+        first = cloze_predictions(model, [context], SPECIAL, 1, unidirectional)[0][0]
+        candidates = [[t] for t in range(100, 900, 40) if t != first] + [[first]]
+        scores = continuation_log_probs(model, context, candidates, SPECIAL, unidirectional)
+        assert candidates[max(range(len(scores)), key=scores.__getitem__)] == [first]
+
+
+def test_continuation_of_several_tokens_is_the_chain_rule(model):
+    context, choice = [31, 32, 33], [40, 41, 42]
+    total = continuation_log_probs(model, context, [choice], SPECIAL)[0]
+    ids, pos, prefix = cloze_prompt(context, SPECIAL)
+    parts = 0.0
+    for j, token in enumerate(choice):  # p(c_j | context, c_<j), one position at a time
+        full = ids + choice[:j]
+        n = len(full)
+        allowed = torch.ones(n, n).tril().bool()
+        allowed[:, :prefix] = True
+        with torch.no_grad():
+            logits = model(torch.tensor([full]), position_ids=torch.arange(n)[None],
+                           attention_mask=allowed[None, None]).logits[0, -1]
+        parts += float(torch.log_softmax(logits, -1)[token])
+    assert total == pytest.approx(parts, abs=1e-4)
+
+
+def test_multiple_choice_continue_positions_match_the_mip_layout():
+    from glm_mini.objective import mip_sample
+    ids, pos, allowed, scored = multiple_choice_inputs([7, 8, 9], [[20, 21, 22]], SPECIAL, positions="continue")
+    sample = mip_sample([7, 8, 9], [20, 21, 22], SPECIAL)
+    n = len(ids)
+    assert ids.tolist() == sample.input_ids[:n].tolist() and pos.tolist() == sample.position_ids[:n].tolist()
+    assert torch.equal(allowed, sample.attention_mask[:n, :n])
+    rows, targets = scored[0]
+    assert sample.targets[rows].tolist() == targets
+
+
+def test_rank_accuracy():
+    assert rank_accuracy([[0.1, 0.5], [2.0, 1.0], [0.0, 0.0]], [1, 0, 1]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="labels"):
+        rank_accuracy([[0.1, 0.5]], [])
