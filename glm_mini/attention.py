@@ -73,8 +73,9 @@ class SelfAttention(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
         if kv_cache is not None:
             if kv_cache[0].shape[:2] != k.shape[:2] or kv_cache[0].dtype != k.dtype:
-                raise ValueError(f"kv_cache: expected key/value [{b}, {k.shape[1]}, cached, {d}] of dtype {k.dtype} "
-                                 f"for this layer, got {list(kv_cache[0].shape)} of dtype {kv_cache[0].dtype}")
+                raise ValueError(f"past_key_values: this layer expects cached keys/values [{b}, {k.shape[1]}, cached, "
+                                 f"{d}] of dtype {k.dtype}, got {list(kv_cache[0].shape)} of dtype "
+                                 f"{kv_cache[0].dtype}")
             k = torch.cat((kv_cache[0], k), dim=2)  # [b, nh, t, d]
             v = torch.cat((kv_cache[1], v), dim=2)
         p = self.attention_dropout if self.training else 0.0

@@ -128,13 +128,26 @@ class GLMTokenizer:
         return cls(path.read_bytes(), source=str(path))
 
     def save(self, path: str | Path) -> None:
-        """Write the sentencepiece model atomically (temp file, then ``os.replace``); specials need no extra file."""
+        """Write the sentencepiece model atomically (temp file, then ``os.replace``); specials need no extra file.
+        An existing file at ``path`` is replaced only if it is a sentencepiece model (a tokenizer saved before):
+        anything else there (a folder, a user's other file) raises ``FileExistsError`` and is left untouched."""
         path = Path(path)
+        if path.is_dir():
+            raise FileExistsError(f"{path}: is a folder; expected a file path for the tokenizer model")
+        if path.exists():
+            try:
+                GLMTokenizer.from_file(path)
+            except (ValueError, OSError):
+                raise FileExistsError(f"{path}: exists and is not a sentencepiece model; refusing to overwrite it")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(self.model_proto)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.model_proto)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 8192, character_coverage: float = 0.9995,
