@@ -310,7 +310,8 @@ def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None
     model is reported (``CacheRebuildWarning``) and trained again."""
     # imported here: importing glm_mini.data imports datasets, which takes ~1 s
     from glm_mini.data.corpus import CorpusConfig, cache_dir, corpus_path, load_corpus
-    from glm_mini.data.manifest import file_sha256, manifest_problem, read_manifest, warn_rebuild, write_manifest
+    from glm_mini.data.manifest import (atomic_write_bytes, file_sha256, manifest_problem, read_manifest, warn_rebuild,
+                                        write_manifest)
 
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__} {vocab_size!r}")
@@ -332,7 +333,8 @@ def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None
     if path.exists() or manifest.exists():
         warn_rebuild("the tokenizer", path, problem)
     tokenizer = GLMTokenizer.train((r["text"] for r in records["train"]), vocab_size)
-    tokenizer.save(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, tokenizer.model_proto)  # the kit's own cache file: replaced even when damaged
     write_manifest(manifest, [path], corpus_manifest_sha256=source)  # last: the model is complete
     return tokenizer
 

@@ -116,20 +116,20 @@ def _only_whitespace(path: Path) -> bool:
 def _json_problem(path: Path, column: str) -> str | None:
     """The first line of a JSON/JSONL file that is malformed, not an object, or whose ``column`` is not a string."""
     text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):  # one JSON array, not JSON lines
-        try:
-            records = json.loads(text)
-        except ValueError as err:
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    try:
+        whole = json.loads(text)
+    except ValueError as err:
+        if lines and lines[0][1].lstrip().startswith("[") and not _parses(lines[0][1]):  # a multi-line JSON array
             return f"line {err.lineno} column {err.colno} is not valid JSON ({err.msg})"
-        rows = [(f"record {k}", r) for k, r in enumerate(records)] if isinstance(records, list) else []
-    else:
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((f"line {number}", json.loads(line)))
-                except ValueError as err:
-                    return f"line {number} is not valid JSON ({err.msg})"
+        for number, line in lines:  # JSON lines
+            try:
+                rows.append((f"line {number}", json.loads(line)))
+            except ValueError as line_err:
+                return f"line {number} is not valid JSON ({line_err.msg})"
+    else:
+        rows = [(f"record {k}", r) for k, r in enumerate(whole)] if isinstance(whole, list) else [("line 1", whole)]
     for where, record in rows:
         if not isinstance(record, dict):
             return f"{where}: expected a JSON object, got {type(record).__name__}"
@@ -138,6 +138,14 @@ def _json_problem(path: Path, column: str) -> str | None:
             got = "no such key" if column not in record else f"{type(value).__name__} {value!r}"[:80]
             return f"{where}: expected a string in {column!r}, got {got}"
     return None
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _text_column(dataset: datasets.Dataset, column: str, source: str, path: Path | None) -> datasets.Dataset:
