@@ -11,10 +11,10 @@ from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
 TEXTS = ["a small training text about cats and dogs.", "小猫和小狗的一段中文。"] * 20
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
+@pytest.fixture
+def ctx(tmp_path):
     tok = small_tokenizer()
-    folder = tmp_path_factory.mktemp("models")
+    folder = tmp_path
     (folder / "empty.model").write_bytes(b"")
     (folder / "garbage.model").write_bytes(b"this is not a protobuf at all")
     (folder / "half.model").write_bytes(tok.model_proto[: len(tok.model_proto) // 2])
