@@ -139,8 +139,7 @@ class GLM(nn.Module):
         if tuple(position_ids.shape) != expected:
             kind = "2-D RoPE ([b, 2, s])" if two_d else "1-D RoPE ([b, s])"
             raise ValueError(f"position_ids: expected shape {expected} for {kind}, got {tuple(position_ids.shape)}")
-        if position_ids.dtype.is_floating_point or position_ids.dtype in (torch.bool, torch.complex64,
-                                                                          torch.complex128):
+        if position_ids.dtype.is_floating_point or position_ids.dtype.is_complex or position_ids.dtype == torch.bool:
             raise ValueError(f"position_ids: expected an integer dtype, got {position_ids.dtype}")
         _check_range("position_ids", position_ids, 0, self.config.max_sequence_length, "max_sequence_length")
         return position_ids
@@ -165,8 +164,9 @@ class GLM(nn.Module):
 
 
 def _check_range(name: str, values: Tensor, low: int, high: int, limit: str) -> None:
-    """Raise if a CPU tensor holds a value outside [low, high); skipped off the CPU (see the note in GLM)."""
-    if values.device.type != "cpu":
+    """Raise if a CPU tensor holds a value outside [low, high); skipped off the CPU and while ``torch.compile`` traces
+    (a data-dependent check would break the graph there)."""
+    if values.device.type != "cpu" or torch.compiler.is_compiling():
         return
     lo, hi = values.min().item(), values.max().item()
     if lo < low or hi >= high:

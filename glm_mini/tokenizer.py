@@ -40,11 +40,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import sentencepiece as spm
+
+from glm_mini.manifest import (atomic_write_bytes, file_sha256, manifest_problem, read_manifest, warn_rebuild,
+                               write_manifest)
 
 if TYPE_CHECKING:
     from glm_mini.data.corpus import CorpusConfig
@@ -140,14 +142,7 @@ class GLMTokenizer:
             except (ValueError, OSError):
                 raise FileExistsError(f"{path}: exists and is not a sentencepiece model; refusing to overwrite it")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.model_proto)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(path, self.model_proto)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 8192, character_coverage: float = 0.9995,
@@ -164,11 +159,13 @@ class GLMTokenizer:
         if isinstance(texts, (str, bytes)):
             raise TypeError(f"texts: expected an iterable of documents (str), got one {type(texts).__name__}; "
                             "wrap it in a list")
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size: expected an int > {len(SPECIAL_TOKENS)}, got {vocab_size!r}")
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__} {vocab_size!r}")
+        if vocab_size <= len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size: expected more than the {len(SPECIAL_TOKENS)} specials, got {vocab_size}")
         if isinstance(character_coverage, bool) or not isinstance(character_coverage, (int, float)) \
-                or not 0 < character_coverage <= 1:
-            raise ValueError(f"character_coverage: expected a number in (0, 1], got {character_coverage!r}")
+                or not 0.98 <= character_coverage <= 1:  # sentencepiece's own bounds
+            raise ValueError(f"character_coverage: expected a number in [0.98, 1], got {character_coverage!r}")
         if model_type not in ("unigram", "bpe", "char", "word"):
             raise ValueError(f"model_type: expected 'unigram', 'bpe', 'char' or 'word', got {model_type!r}")
         texts = list(texts)
@@ -310,8 +307,6 @@ def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None
     model is reported (``CacheRebuildWarning``) and trained again."""
     # imported here: importing glm_mini.data imports datasets, which takes ~1 s
     from glm_mini.data.corpus import CorpusConfig, cache_dir, corpus_path, load_corpus
-    from glm_mini.data.manifest import (atomic_write_bytes, file_sha256, manifest_problem, read_manifest, warn_rebuild,
-                                        write_manifest)
 
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__} {vocab_size!r}")

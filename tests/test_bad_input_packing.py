@@ -149,7 +149,7 @@ CASES = [
 
 def _rewrite_manifest_after(folder, edit):
     """A careful vandal: edit a file, then rewrite the manifest to match, so only the layout check can notice."""
-    from glm_mini.data.manifest import write_manifest
+    from glm_mini.manifest import write_manifest
 
     edit(folder)
     write_manifest(folder / "manifest.json", [folder / n for n in ("tokens.bin", "bounds.npy", "offsets.npy",

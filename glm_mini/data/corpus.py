@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 
 from glm_mini.data.cloze import cloze_item
 from glm_mini.data.documents import DOCUMENT_KINDS, join
-from glm_mini.data.manifest import manifest_problem, replace_folder, warn_rebuild, write_manifest
+from glm_mini.manifest import manifest_problem, replace_folder, warn_rebuild, write_manifest
 from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
 
 Record = dict[str, str]

@@ -13,10 +13,19 @@ style:
                          of non-pad tokens; so segment j of sequence i is tokens[i, b[j]:b[j+1]]
     offsets  [N + 1]     sequence i's bounds are bounds[offsets[i]:offsets[i+1]]
 
-``save`` writes ``tokens.bin`` (raw, for ``np.memmap``), ``bounds.npy``, ``offsets.npy`` and ``meta.json`` into a
-temporary folder, then renames it; ``PackedSequences.load`` memory-maps the tokens, so a corpus larger than RAM is
-read lazily. ``PackedDataset`` is the ``torch.utils.data.Dataset`` a trainer iterates: each item is
-``input_ids`` (a LongTensor ``[T]``) and ``segment_ids`` (``[T]``: 0, 1, ... per segment, -1 on padding).
+``save`` writes ``tokens.bin`` (raw, for ``np.memmap``), ``bounds.npy``, ``offsets.npy``, ``meta.json`` and, last,
+``manifest.json`` (sizes and SHA-256, ``manifest.py``) into a temporary folder, then renames it into place. It never
+deletes or overwrites anything of the user's: an existing target is replaced only if it holds nothing but these five
+files (a previous save); a regular file, a link, or a folder with anything else in it raises ``FileExistsError``
+before a byte is written. ``PackedSequences.load`` checks the manifest and the layout (offsets and bounds agree with
+the tokens) and then memory-maps the tokens, so a corpus larger than RAM is read lazily and a cut, edited or
+half-copied folder raises ``PackedDataError`` naming the folder and the file. ``PackedDataset`` is the
+``torch.utils.data.Dataset`` a trainer iterates: each item is ``input_ids`` (a LongTensor ``[T]``) and
+``segment_ids`` (``[T]``: 0, 1, ... per segment, -1 on padding); indices follow Python's rules (-1 is the last
+sequence, out of range raises ``IndexError``).
+
+``pack_corpus`` encodes documents as plain text (``parse_special=False``): the string "<eod>" or "[MASK]" inside a
+document stays those characters and can never fake a document boundary or a blank.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from glm_mini.data.manifest import manifest_problem, check_replaceable, replace_folder, write_manifest
+from glm_mini.manifest import manifest_problem, check_replaceable, replace_folder, write_manifest
 from glm_mini.tokenizer import check_text
 
 # Dimension names: N sequences, T tokens per sequence, M bounds in all.

@@ -34,7 +34,7 @@ import pyarrow  # installed with datasets
 import pyarrow.compute
 import pyarrow.parquet
 
-from glm_mini.data.manifest import file_sha256
+from glm_mini.manifest import file_sha256
 
 BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SAMPLE_BY = ("line", "paragraph", "document")  # the datasets "text" builder's ways to cut a .txt file
