@@ -63,7 +63,8 @@ _SPLIT_TEXT_ONLY = re.compile("(\n|\u2581)")  # parse_special=False: special-tok
 def check_text(text, name: str = "text") -> None:
     """Raise unless ``text`` is a str of Unicode scalar values (no lone surrogate), i.e. encodable as UTF-8."""
     if not isinstance(text, str):
-        hint = " (for a datasets.Dataset pass dataset['text'])" if isinstance(text, dict) else ""
+        hint = (" (for a datasets.Dataset pass dataset['text'])" if isinstance(text, dict) else
+                " (for a list of texts use encode_batch)" if isinstance(text, (list, tuple)) else "")
         raise TypeError(f"{name}: expected str, got {type(text).__name__}{hint}")
     try:
         text.encode("utf-8")

@@ -127,7 +127,26 @@ def corpus_damaged_tokenizer_kept(ctx):
     return tok, ctx["model"].stat().st_mtime_ns == stamp
 
 
+def corpus(**changes):
+    return lambda ctx: load_corpus(CorpusConfig(**{**TINY.__dict__, **changes}))
+
+
 CASES = [
+    error("config-not-a-config", lambda ctx: load_corpus("default"), TypeError, "config", "CorpusConfig"),
+    error("size-negative", corpus(size_mb=-1.0), ValueError, "CorpusConfig.size_mb"),
+    error("size-zero", corpus(size_mb=0), ValueError, "CorpusConfig.size_mb"),
+    error("size-inf", corpus(size_mb=float("inf")), ValueError, "CorpusConfig.size_mb"),
+    error("size-as-string", corpus(size_mb="4"), TypeError, "CorpusConfig.size_mb"),
+    error("seed-as-float", corpus(seed=1.5), TypeError, "CorpusConfig.seed"),
+    error("items-bool", corpus(cloze_items=True), TypeError, "CorpusConfig.cloze_items"),
+    error("items-negative", corpus(parallel_items=-5), ValueError, "CorpusConfig.parallel_items"),
+    error("fraction-nan", corpus(validation_fraction=float("nan")), ValueError, "CorpusConfig.validation_fraction"),
+    error("mixture-unknown-kind", corpus(mixture=(("poem", 1.0),)), ValueError, "CorpusConfig.mixture", "poem"),
+    error("mixture-all-zero", corpus(mixture=(("story", 0.0),)), ValueError, "CorpusConfig.mixture"),
+    error("mixture-as-dict", corpus(mixture={"story": 1.0}), ValueError, "CorpusConfig.mixture"),
+    right("int-size-for-float", corpus(size_mb=1, cloze_items=2, parallel_items=2, mip_eval_items=1,
+                                       validation_fraction=0.001, mip_fraction=0.001),
+          lambda c, ctx: len(c["cloze_test"]) == 4),
     right("corpus-train-cut-to-half", rebuilt_corpus(half_lines("train.jsonl"), "train.jsonl has"), same_corpus),
     right("corpus-byte-flipped-same-size", rebuilt_corpus(flip_last_byte("validation.jsonl"), "SHA-256"),
           same_corpus),

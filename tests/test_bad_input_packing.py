@@ -122,6 +122,7 @@ CASES = [
           ValueError, "texts[2]", "U+D800"),
     error("texts-a-dataset", lambda ctx: pack_corpus(ctx["tok"], datasets.Dataset.from_dict({"text": ["a", "b"]}),
                                                      16), TypeError, "texts[0]", "dataset['text']"),
+    error("tokenizer-none", lambda ctx: pack_corpus(None, ["a"], 16), TypeError, "tokenizer"),
     error("batch-zero", lambda ctx: pack_corpus(ctx["tok"], ["a"], 16, batch=0), ValueError, "batch"),
     # --- indexing ---------------------------------------------------------------------------------------------------
     error("index-past-end", lambda ctx: ctx["packed"].segments(4), IndexError, "4", "4 sequences"),

@@ -35,6 +35,7 @@ CASES = [
     error("encode-none", tok_call("encode", None), TypeError, "text", "NoneType"),
     error("encode-bytes", tok_call("encode", b"bytes"), TypeError, "text", "bytes"),
     error("encode-int", tok_call("encode", 123), TypeError, "text"),
+    error("encode-list", tok_call("encode", ["a", "b"]), TypeError, "text", "encode_batch"),
     error("encode-lone-surrogate", tok_call("encode", "a\ud800b"), ValueError, "text", "U+D800", "index 1"),
     error("batch-lone-surrogate", tok_call("encode_batch", ["ok", "x\udfffy"]), ValueError, "texts[1]", "U+DFFF"),
     error("batch-given-one-string", tok_call("encode_batch", "one string"), TypeError, "texts", "encode()"),

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -174,9 +175,34 @@ def read_jsonl(path: Path) -> list[Record]:
     return records
 
 
+def check_corpus_config(config) -> None:
+    """Raise ``TypeError``/``ValueError`` naming the field unless ``config`` describes a corpus that can be drawn:
+    ints and numbers of the right type (never a bool), sizes and fractions positive and finite, a known mixture."""
+    if not isinstance(config, CorpusConfig):
+        raise TypeError(f"config: expected a CorpusConfig, got {type(config).__name__} {config!r}"[:200])
+    for field in dataclasses.fields(config):
+        value, kind = getattr(config, field.name), {"int": int, "float": (int, float)}.get(field.type)
+        if kind and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise TypeError(f"CorpusConfig.{field.name}: expected {field.type}, got {type(value).__name__} {value!r}")
+        if kind is not None and kind is not int and not math.isfinite(value):
+            raise ValueError(f"CorpusConfig.{field.name}: expected a finite number, got {value!r}")
+        if kind is not None and field.name != "seed" and value < 0:
+            raise ValueError(f"CorpusConfig.{field.name}: expected a number >= 0, got {value!r}")
+    if not config.size_mb > 0:
+        raise ValueError(f"CorpusConfig.size_mb: expected a positive size in MB, got {config.size_mb!r}")
+    known = {*DOCUMENT_KINDS, "cloze", "parallel"}
+    pairs = config.mixture if isinstance(config.mixture, tuple) else ()
+    if not pairs or any(not (isinstance(p, tuple) and len(p) == 2 and p[0] in known and isinstance(p[1], (int, float))
+                             and not isinstance(p[1], bool) and math.isfinite(p[1]) and p[1] >= 0) for p in pairs) \
+            or sum(w for _, w in pairs) <= 0:
+        raise ValueError(f"CorpusConfig.mixture: expected a tuple of (kind, weight >= 0) pairs with kinds from "
+                         f"{sorted(known)} and a positive total, got {config.mixture!r}"[:400])
+
+
 def corpus_path(config: CorpusConfig = CorpusConfig()) -> Path:
     """Folder holding ``<split>.jsonl`` for ``config``, checked against its manifest; generated (again) when missing
     or damaged."""
+    check_corpus_config(config)
     folder = cache_dir() / "corpus" / f"seed{config.seed}-{config.size_mb:g}mb-{config.key()}"
     files = (*(f"{split}.jsonl" for split in SPLITS), "config.json")
     problem = manifest_problem(folder / "manifest.json", files)

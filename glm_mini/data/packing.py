@@ -231,6 +231,8 @@ def pack_corpus(tokenizer, texts: Iterable[str], seq_len: int, folder: str | Pat
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"texts: expected an iterable of documents (str), got one {type(texts).__name__}; "
                         "wrap it in a list")
+    if not callable(getattr(tokenizer, "encode_batch", None)):
+        raise TypeError(f"tokenizer: expected a GLMTokenizer, got {type(tokenizer).__name__}")
     if not _is_int(batch) or batch < 1:
         raise ValueError(f"batch: expected a positive int, got {batch!r}")
     docs, stream, start = [], iter(texts), 0
