@@ -316,8 +316,7 @@ def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None
         raise TypeError(f"corpus: expected a CorpusConfig, got {type(corpus).__name__}")
     path = cache_dir() / "tokenizer" / f"glm-mini-v{vocab_size}-t{TRAINER_VERSION}-{corpus.key()}.model"
     manifest = path.with_suffix(".manifest.json")
-    records = load_corpus(corpus)  # checked against the corpus cache's own manifest
-    source = file_sha256(corpus_path(corpus) / "manifest.json")  # which corpus content the model was trained on
+    source = file_sha256(corpus_path(corpus) / "manifest.json")  # the corpus content (checked) it is trained on
     problem = manifest_problem(manifest, (path.name,))
     if problem is None and read_manifest(manifest).get("corpus_manifest_sha256") != source:
         problem = "it was trained on a different corpus cache"
@@ -328,7 +327,7 @@ def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None
             problem = str(err)
     if path.exists() or manifest.exists():
         warn_rebuild("the tokenizer", path, problem)
-    tokenizer = GLMTokenizer.train((r["text"] for r in records["train"]), vocab_size)
+    tokenizer = GLMTokenizer.train((r["text"] for r in load_corpus(corpus)["train"]), vocab_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, tokenizer.model_proto)  # the kit's own cache file: replaced even when damaged
     write_manifest(manifest, [path], corpus_manifest_sha256=source)  # last: the model is complete
