@@ -40,7 +40,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from glm_mini.manifest import manifest_problem, check_replaceable, replace_folder, write_manifest
+from glm_mini.manifest import check_replaceable, manifest_problem, replace_folder, write_manifest
 from glm_mini.tokenizer import check_text
 
 # Dimension names: N sequences, T tokens per sequence, M bounds in all.
