@@ -138,3 +138,25 @@ def test_load_corpus_caches_atomically(tmp_path, monkeypatch):
     (folder,) = (tmp_path / "corpus").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"{s}.jsonl" for s in SPLITS] + ["config.json"])
     assert load_corpus(config) == first
+
+
+def test_heldout_answer_words_occur_in_training():
+    corpus = small_corpus()
+    train_text = "\n".join(r["text"] for r in corpus["train"] + corpus["mip_train"])
+    answers = {r["answer"] for r in corpus["mip_heldout"]}
+    assert len(answers) == 2 * (5 + 2)  # 5 topic labels and yes/no, in each language
+    missing = sorted(a for a in answers if a not in train_text)
+    assert not missing, f"held-out answers never seen in training: {missing}"
+
+
+def test_topic_documents_do_not_name_their_kind():
+    for r in small_corpus()["mip_heldout"]:
+        if r["family"] == "topic":
+            document = r["prompt"].rsplit("\n", 1)[0]
+            assert r["answer"] not in document, r["prompt"]
+
+
+def test_entailment_claims_come_in_several_kinds():
+    claims = {r["prompt"].split("Hypothesis: ")[1].split(" ")[1:3][0] for r in small_corpus()["mip_heldout"]
+              if r["family"] == "entailment" and r["lang"] == "en"}
+    assert len(claims) >= 4, claims  # is known / lies on / has its / was founded / people ...
