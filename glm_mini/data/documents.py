@@ -6,8 +6,8 @@ How it works
 Every sentence is drawn *once* as a meaning (who, where, what, how many), then rendered in both languages with the
 same template index, so each function returns a ``Pair(en, zh)``. A document is a list of such pairs:
 ``doc.en`` and ``doc.zh`` are translations of each other (the parallel split), and a monolingual document is just
-one side. Variety comes from several templates per sentence kind, Zipf-distributed entities (about 18 k people,
-14 k towns), numbers written as digits or words (Chinese numerals in Chinese), pronouns after the first mention,
+one side. Variety comes from several templates per sentence kind, Zipf-distributed entities (about 37 k people,
+13 k towns), numbers written as digits or words (Chinese numerals in Chinese), pronouns after the first mention,
 and dialogues and schedules with one item per line (so
 the tokenizer's ``<n>`` matters).
 Word problems state an arithmetic fact and its result, so a model has to compute rather than recall.

@@ -6,9 +6,9 @@ The generated corpus must be bilingual and *parallel where asked*, so each entit
 forms. Open-ended entity classes are built combinatorially so that a small model cannot memorize them:
 
 - Chinese person names are a surname plus one or two given-name syllables, written in pinyin (English) and hanzi
-  (Chinese): 20 surnames x (30 + 30^2) given names, about 18 k names. Western names carry a common transliteration.
+  (Chinese): 40 surnames x (50 + 30*29) given names, about 37 k names. Western names carry a common transliteration.
 - Town, river and pet names are made of invented syllables, each with a fixed transliteration character
-  (``"ka"`` <-> ``"卡"``), so ``"Kalomi"`` and ``"卡洛米"`` name the same place: about 14 k towns.
+  (``"ka"`` <-> ``"卡"``), so ``"Kalomi"`` and ``"卡洛米"`` name the same place: about 13 k towns.
 
 Closed classes (places, objects with their Chinese measure words, animals, professions, colours, weather, weekdays,
 months, products, review adjectives) are short hand-written lists. No text here is copied from a third-party corpus;
@@ -46,12 +46,15 @@ def _things(text: str) -> tuple[Thing, ...]:
 
 SURNAMES = _pairs(
     "Li/李, Wang/王, Zhang/张, Liu/刘, Chen/陈, Yang/杨, Zhao/赵, Huang/黄, Zhou/周, Wu/吴, "
-    "Xu/徐, Sun/孙, Hu/胡, Zhu/朱, Gao/高, Lin/林, He/何, Guo/郭, Ma/马, Luo/罗"
+    "Xu/徐, Sun/孙, Hu/胡, Zhu/朱, Gao/高, Lin/林, He/何, Guo/郭, Ma/马, Luo/罗, Song/宋, Zheng/郑, Xie/谢, Han/韩, "
+    "Tang/唐, Feng/冯, Dong/董, Cheng/程, Cao/曹, Yuan/袁, Deng/邓, Shen/沈, Peng/彭, Su/苏, Jiang/蒋, Cai/蔡, "
+    "Ding/丁, Wei/魏, Ye/叶, Pan/潘"
 )
 GIVEN_SYLLABLES = _pairs(
     "Wei/伟, Fang/芳, Na/娜, Min/敏, Jing/静, Li/丽, Qiang/强, Lei/磊, Jun/军, Yang/洋, Yong/勇, Yan/艳, Jie/杰, "
     "Tao/涛, Ming/明, Chao/超, Xiu/秀, Xia/霞, Ping/平, Gang/刚, Hui/慧, Hong/红, Lan/兰, Hua/华, Bo/波, Ning/宁, "
-    "Xin/欣, Yu/宇, Hao/浩, Kai/凯"
+    "Xin/欣, Yu/宇, Hao/浩, Kai/凯, Jian/建, De/德, Zhi/志, Chun/春, Qing/清, Shan/山, Hai/海, Long/龙, Fei/飞, "
+    "Rong/荣, Xiang/祥, Yun/云, Zhen/珍, Shu/淑, Mei/梅, Ying/英, Guang/光, Liang/亮, Bin/斌, Xue/雪"
 )
 WESTERN_NAMES = _pairs(
     "Anna/安娜, David/大卫, Maria/玛丽亚, Peter/彼得, Sophie/索菲, Thomas/托马斯, Emma/艾玛, Lucas/卢卡斯, "
@@ -61,7 +64,8 @@ WESTERN_NAMES = _pairs(
 # Invented syllables and the character that transliterates each one.
 SYLLABLES = _pairs(
     "ka/卡, lo/洛, mi/米, ran/兰, tor/托, sen/森, bel/贝, vin/温, dor/多, ta/塔, ri/里, nor/诺, "
-    "ma/玛, sa/萨, lin/林, ber/伯, gen/根, fa/法, mon/蒙, ze/泽, qui/基, ha/哈, pel/佩, wen/文"
+    "ma/玛, sa/萨, lin/林, ber/伯, gen/根, fa/法, mon/蒙, ze/泽, qui/基, ha/哈, pel/佩, wen/文, ko/科, pa/帕, "
+    "ne/内, si/斯, ke/克, te/特, ya/亚, pu/普, go/戈, lu/卢, xi/西, da/达"
 )
 PLACES = _pairs(
     "library/图书馆, market/市场, park/公园, station/车站, museum/博物馆, hospital/医院, school/学校, bank/银行, "
@@ -211,5 +215,22 @@ SAYINGS = _pairs(
     "the park was full of people/公园里到处都是人, the soup needed more salt/汤里需要再放点盐, "
     "the plan was not finished yet/计划还没有完成, the weather would change soon/天气很快就会变, "
     "the house was too small for them/房子对他们来说太小了, the story was true/这个故事是真的, "
-    "the festival had been a great success/节日办得非常成功, a new family had moved in next door/隔壁搬来了一户新人家"
+    "the festival had been a great success/节日办得非常成功, a new family had moved in next door/隔壁搬来了一户新人家, "
+    "the factory was looking for workers/工厂正在招工人, the old man had lived here for fifty years/那位老人在这里住了五十年, "
+    "the price of vegetables had fallen/菜价降了, the police had found the lost child/警察找到了走失的孩子, "
+    "the hospital was building a new wing/医院正在盖一栋新楼, the students were preparing for the exam/学生们正在准备考试, "
+    "the village had no electricity yesterday/村子昨天停电了, the company had opened a branch in the capital/公司在首都开了分店, "
+    "the doctor advised more sleep/医生建议多睡觉, the film was based on a true story/这部电影是根据真实故事改编的, "
+    "the lake had frozen over/湖面结冰了, the farmers needed rain/农民们需要下雨, "
+    "the newspaper had printed the wrong date/报纸印错了日期, the team had won the final/球队赢了决赛, "
+    "the singer would visit the town/那位歌手要来镇上, the workers wanted higher wages/工人们想要更高的工资, "
+    "the shop sold fresh milk every morning/那家店每天早上卖新鲜牛奶, the mountain road was dangerous at night/山路晚上很危险, "
+    "the bank had changed its rules/银行改了规定, the garden needed more sunlight/花园需要更多阳光, "
+    "the island could only be reached by boat/那个岛只能坐船去, the writer had finished a new book/那位作家写完了一本新书, "
+    "the city was planning a subway/城市正在计划修地铁, the birds came back every spring/鸟儿每年春天都会回来, "
+    "the exam results would come out soon/考试成绩很快就要出来了, the soldiers had returned home/士兵们回家了, "
+    "the price of oil was rising/油价在上涨, the king in the old story was very cruel/老故事里的国王非常残忍, "
+    "the machine was broken again/机器又坏了, the temple on the hill was very old/山上的寺庙非常古老, "
+    "the tea fields were green again/茶园又绿了, the clock in the square had stopped/广场上的钟停了, "
+    "the hotel was full all week/酒店整个星期都住满了, the army had left the town/军队离开了小镇"
 )
