@@ -58,13 +58,15 @@ for (kind, lang), text in sorted(by_kind.items())[:8]:
     print(f"--- {kind} ({lang})\n{text[:260]}\n")
 
 # %% [markdown]
-# **Long-range cloze** (like LAMBADA): the last word can only be recovered from a sentence several sentences back.
+# **Long-range cloze** (like LAMBADA): the last word is one of several candidates of the same kind in the passage
+# (people, places), and only the passage's events (who gave what to whom, who went where) say which one.
 # **Parallel** documents carry the same content in both languages. **Instruction tasks** (MIP) come in families;
 # two families are held out of every training split, for zero-shot evaluation.
 
 # %%
 for item in corpus["cloze_test"][:2]:
-    print(f"[{item['lang']}] ...{item['context'][-150:]}  ->  target: {item['target']!r}")
+    print(f"[{item['lang']}] ...{item['context'][-150:]}  ->  target: {item['target']!r} "
+          f"of candidates {item['candidates']}")
 pair = corpus["parallel_test"][0]
 print("\nEN:", pair["en"][:200], "\nZH:", pair["zh"][:120])
 print("\ntraining task families:", TRAIN_FAMILIES, " held out:", HELDOUT_FAMILIES)

@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def main(argv: list[str]) -> int:
           f"{peak2 / 1e9:.1f} GFLOP/s -> {budget_steps} steps in {BUDGET_S:.0f} s on 2 unloaded cores (estimate)")
     steps = int(argv[0]) if argv else int(os.environ.get("GLM_BENCH_STEPS", budget_steps))
 
-    out = REPO / "build" / "bench_preset"
+    (REPO / "build").mkdir(exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="bench_preset-", dir=REPO / "build"))  # a fresh run folder every time
     t0 = time.perf_counter()
     result = train(TrainConfig(preset="mini", max_steps=steps, out=str(out), batch_size=BATCH, seq_len=SEQ, lr=LR,
                                eval_every=0, resume=False, val_batches=8), progress=False)
