@@ -165,7 +165,7 @@ print({k: round(v, 3) for k, v in tpc.items()}, {k: round(v, 3) for k, v in tpb.
 # %% [markdown]
 # ## 4. Vocabulary size vs sequence length
 # A smaller vocabulary means shorter pieces, so the same text takes more tokens: the model's context window holds
-# less text and each training step sees less. (GLM-130B's icetk has 150 k ids; the kit's "mini" preset uses 8192 and
+# less text and each training step sees less. (GLM-130B's icetk has 150 k ids; the kit's "mini" preset uses 2048 and
 # "nano" 1024.) Each tokenizer below is trained on the same sample as in section 2 (in FAST mode the first 4000
 # training documents, so its 8192 row differs a little from the default tokenizer trained on the whole split):
 

@@ -5,6 +5,7 @@ What it prints (one ``RESULT`` line each):
 - ``sgemm``: FLOP/s of a 2048^3 fp32 matmul, best of several, with the same thread count as training;
 - ``step``: FLOPs of one training step (``torch.utils.flop_counter`` on forward + backward), the median step time
   from ``metrics.jsonl``, tokens/s, and the step's FLOP/s as a share of the sgemm peak;
+- ``bf16``: the best step time in fp32 and under bf16 autocast (whether this CPU gains from bf16);
 - ``budget``: how many steps fit in ``BUDGET_S`` seconds on an unloaded 2-core machine, estimated as
   ``BUDGET_S * sgemm_2core * share / step_flops`` (``sgemm_2core``: the 2-thread sgemm, best of several);
 - ``val``: the trainer's validation loss (GLM objective), and the trained model's causal nats/token on validation
@@ -110,6 +111,12 @@ def main(argv: list[str]) -> int:
             opt.zero_grad()
         probe_times.append(_timed(one))
     probe_share = flops / min(probe_times) / peak
+    bf16_times = []
+    for _ in range(4):  # the same step under bf16 autocast, to see whether this CPU gains from it
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16_times.append(_timed(one))
+    print(f"RESULT bf16: best step fp32 {min(probe_times):.3f} s, bf16 autocast {min(bf16_times):.3f} s "
+          f"(ratio {min(probe_times) / min(bf16_times):.2f}x)")
     budget_steps = int(BUDGET_S * peak2 * probe_share / flops)
     print(f"RESULT budget: {flops / 1e9:.2f} GFLOP/step, best probe step {min(probe_times):.3f} s at {threads} "
           f"thread(s) = {100 * probe_share:.1f}% of sgemm {peak / 1e9:.1f} GFLOP/s; 2-thread sgemm "
