@@ -53,7 +53,9 @@ def parse_skip_ranges(text: str | None) -> tuple[tuple[int, int], ...]:
     for part in text.split(","):
         bounds = part.strip().split("-")
         try:
-            a, b = (int(x) for x in bounds) if len(bounds) == 2 else (int(bounds[0]),) * 2
+            if len(bounds) > 2:
+                raise ValueError
+            a, b = int(bounds[0]), int(bounds[-1])
         except ValueError:
             raise ValueError(f"skip_steps: expected ranges like '40701-40900,42401-42600', got {text!r}") from None
         if not 1 <= a <= b:
