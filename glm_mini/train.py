@@ -233,7 +233,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     from tqdm.auto import tqdm
 
     from glm_mini.objective import ObjectiveConfig, sample_batch
-    from glm_mini.tokenizer import default_tokenizer
     from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
 
     out = _check_out_dir(cfg)
@@ -242,9 +241,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     model_config = cfg.model_config()
     skip_ranges = parse_skip_ranges(cfg.skip_steps)
 
-    tokenizer = default_tokenizer(vocab_size=model_config.vocab_size)
-    special = tokenizer.special
-    data = load_train_data(cfg.corpus, tokenizer, cfg.seq_len, cfg.use_mip)
+    data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip)
+    special = data.tokenizer.special
     objective = ObjectiveConfig(two_d=model_config.position_encoding_2d)
     val = validation_batches(data, cfg.val_batches, cfg.batch_size, cfg.seq_len, special, cfg.seed, objective)
 

@@ -16,6 +16,7 @@ with the run's ``random.Random``, also checkpointed.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -23,19 +24,33 @@ import torch
 
 from glm_mini.data import PackedSequences, load_corpus, load_text_corpus, pack_corpus
 from glm_mini.objective import ObjectiveConfig, SpecialTokens, mip_pairs_from_records, sample_batch
+from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
 
 VALIDATION_SHARE = 0.05  # of a user corpus's documents
 
 
 @dataclass
 class TrainData:
+    tokenizer: GLMTokenizer
     train: PackedSequences  # [N, seq_len] windows
     validation: PackedSequences  # [N_val, seq_len]
     mip_pairs: list[tuple[list[int], list[int]]] | None  # (prompt ids, answer ids), or None without MIP
 
 
-def load_train_data(corpus: str, tokenizer, seq_len: int, mip: bool) -> TrainData:
-    """Pack ``corpus`` ("default" or a path/Hub name) into ``seq_len`` windows; MIP pairs from ``mip_train``."""
+def load_train_data(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
+    """Pack ``corpus`` ("default" or a path/Hub name) into ``seq_len`` windows with the kit's tokenizer of
+    ``vocab_size`` ids; MIP pairs from ``mip_train``. The default corpus's data is kept in memory for the next call."""
+    if corpus == "default":
+        return _default_data(vocab_size, seq_len, mip)
+    return _pack(corpus, default_tokenizer(vocab_size=vocab_size), seq_len, mip)
+
+
+@functools.lru_cache(maxsize=4)
+def _default_data(vocab_size: int, seq_len: int, mip: bool) -> TrainData:
+    return _pack("default", default_tokenizer(vocab_size=vocab_size), seq_len, mip)
+
+
+def _pack(corpus: str, tokenizer: GLMTokenizer, seq_len: int, mip: bool) -> TrainData:
     if corpus == "default":
         splits = load_corpus()
         train_texts = [r["text"] for r in splits["train"]]
@@ -50,8 +65,8 @@ def load_train_data(corpus: str, tokenizer, seq_len: int, mip: bool) -> TrainDat
             raise ValueError(f"corpus {corpus!r}: expected at least 2 documents (train + validation), got {len(texts)}")
         n_val = max(1, round(VALIDATION_SHARE * len(texts)))
         train_texts, val_texts, mip_pairs = texts[:-n_val], texts[-n_val:], None
-    return TrainData(pack_corpus(tokenizer, train_texts, seq_len), pack_corpus(tokenizer, val_texts, seq_len),
-                     mip_pairs)
+    return TrainData(tokenizer, pack_corpus(tokenizer, train_texts, seq_len),
+                     pack_corpus(tokenizer, val_texts, seq_len), mip_pairs)
 
 
 def window(packed: PackedSequences, i: int) -> torch.Tensor:
