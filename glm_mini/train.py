@@ -262,7 +262,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
             raise CheckpointError(f"checkpoint in {out} does not fit this model/optimizer: {err}") from err
-        scaler.load_state_dict(state["scaler"]) if state["scaler"] else None
+        if state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
         detector.load_state_dict(state["spikes"])
         cursor.load_state_dict(state["data"])
         objective_rng.setstate(state["objective_rng"])
@@ -306,7 +307,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)  # gradients divided by S (a no-op unless fp16)
             norms = grad_norms(model)
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             spike = detector.update(loss_value)
             finite = math.isfinite(norms["total"])
             skipped = (spike and cfg.spike_action == "skip") or (not finite and not scaler.is_enabled())
@@ -367,20 +368,6 @@ def load_model(out_dir: str | Path) -> GLM:
     model = GLM(model_config)
     model.load_state_dict(state["model"])
     return model.eval()
-
-
-def run_is_complete(cfg: TrainConfig) -> bool:
-    """True when ``cfg.out`` holds a run with this exact config that reached ``max_steps`` (so it can be reused)."""
-    saved = Path(cfg.out) / CONFIG_FILE
-    if not saved.is_file():
-        return False
-    previous = json.loads(saved.read_text())
-    same = all(previous.get(k) == v for k, v in cfg.to_json().items() if k not in RESUMABLE_FIELDS)
-    try:
-        return same and read_metrics(cfg.out)[-1]["step"] == cfg.max_steps \
-            and latest_checkpoint(cfg.out).name == f"step_{cfg.max_steps:08d}.pt"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from glm_mini.train import TrainConfig, build_parser, load_model, main, run_is_complete, train
+from glm_mini.train import TrainConfig, build_parser, load_model, main, train
 from glm_mini.training.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from glm_mini.training.metrics import read_metrics
 
@@ -51,7 +51,6 @@ def test_uninterrupted_run_writes_everything(reference):
     assert json.loads((out / "config.json").read_text())["preset"] == "nano"
     assert (out / "plots.png").stat().st_size > 0
     assert latest_checkpoint(out).name == "step_00000012.pt"
-    assert run_is_complete(small(out)) and not run_is_complete(small(out, max_steps=13))
 
 
 def test_stop_then_resume_is_exact(reference, tmp_path):
@@ -70,10 +69,10 @@ def test_resume_of_a_finished_run_trains_nothing(reference):
     assert again.steps_done == 12 and again.losses == full.losses and again.tokens_per_second == 0.0
 
 
-def test_kill_9_after_a_checkpoint_then_resume_is_exact(tmp_path):
-    cfg = small(tmp_path / "run", max_steps=40, save_every=3, eval_every=0)
-    full = train(replace(cfg, out=str(tmp_path / "full")), progress=False)
-    cmd = [sys.executable, "-m", "glm_mini.train", "--preset", "nano", "--max-steps", "40", "--out", cfg.out,
+def test_kill_9_after_a_checkpoint_then_resume_is_exact(reference, tmp_path):
+    _, full = reference  # the same run; only when it saves and evaluates differs, which changes no loss
+    cfg = small(tmp_path / "run", save_every=3, eval_every=0)
+    cmd = [sys.executable, "-m", "glm_mini.train", "--preset", "nano", "--max-steps", "12", "--out", cfg.out,
            "--seq-len", "64", "--batch-size", "4", "--batch-size-start", "2", "--batch-rampup-steps", "4",
            "--eval-every", "0", "--save-every", "3", "--val-batches", "1", "--set", "hidden_dropout=0.1",
            "--set", "attention_dropout=0.1", "--no-progress"]
@@ -87,7 +86,7 @@ def test_kill_9_after_a_checkpoint_then_resume_is_exact(tmp_path):
     _, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {err.decode()[-2000:]}"
     killed_at = load_checkpoint(latest_checkpoint(cfg.out))["step"]
-    assert killed_at < 40
+    assert killed_at < 12
     resumed = train(replace(cfg, resume=True), progress=False)
     assert resumed.losses == full.losses
 
@@ -97,7 +96,7 @@ def test_bf16_skip_ranges_and_spike_skipping(tmp_path):
     assert all(torch.isfinite(torch.tensor(bf16.losses)))
     skipping = train(small(tmp_path / "skip", max_steps=6, skip_steps="2-3", eval_every=0), progress=False)
     assert [r["step"] for r in read_metrics(tmp_path / "skip")] == [1, 4, 5, 6] and skipping.steps_done == 6
-    train(small(tmp_path / "spike", max_steps=8, spike_factor=1.0001, spike_window=1, spike_action="skip"),
+    train(small(tmp_path / "spike", max_steps=6, spike_factor=1.0001, spike_window=1, spike_action="skip"),
           progress=False)
     rows = read_metrics(tmp_path / "spike")
     assert any(r["spike"] for r in rows)
