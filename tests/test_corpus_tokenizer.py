@@ -65,3 +65,26 @@ def test_bad_input_names_the_argument(tmp_path):
     run = subprocess.run([sys.executable, "-m", "glm_mini.data.corpus_tokenizer", str(tmp_path / "nope.txt")],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "nope.txt" in run.stderr
+
+
+@pytest.mark.slow
+def test_trainer_trains_on_a_local_file_with_its_own_tokenizer(tmp_path):
+    stories = [join(world_story(random.Random(seed))).en.replace("\n", " ") for seed in range(400)]
+    corpus = tmp_path / "stories.txt"
+    corpus.write_text("\n".join(stories) + "\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GLM_KIT_DATA_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "glm_mini.train", "--corpus", str(corpus), "--preset", "nano", "--max-steps", "2",
+           "--batch-size", "2", "--seq-len", "32", "--out", str(tmp_path / "run"), "--no-progress"]
+    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "run" / "metrics.jsonl").is_file()
+    assert len(list((tmp_path / "cache" / "tokenizer").glob("corpus-v1024-*.model"))) == 1  # trained on the file
+
+
+def test_a_corpus_too_small_for_the_vocabulary_gets_a_smaller_one_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_KIT_DATA_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("".join(f"line {i} of a small user corpus, with some words.\n" for i in range(300)))
+    with pytest.warns(UserWarning, match="vocab_size=1024"):
+        tokenizer = corpus_tokenizer(str(corpus), vocab_size=1024)
+    assert 300 <= len(tokenizer) < 1024

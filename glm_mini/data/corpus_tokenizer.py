@@ -8,7 +8,8 @@ dataset name when online), trains a ``GLMTokenizer`` (sentencepiece unigram + GL
 corpus) on at most ``max_chars`` characters of it, and caches the model under
 ``data/cache/tokenizer/corpus-v<vocab>-<key>.model``. The key hashes the source name, its column/config/split, the
 file's size and modification time (for a local file), ``max_chars`` and the tokenizer trainer version, so editing
-the file retrains and the same file is read from the cache.
+the file retrains and the same file is read from the cache. A corpus too small for ``vocab_size`` pieces gets the
+largest vocabulary sentencepiece can build from it, with a warning (a model's extra embedding rows stay unused).
 
 One command::
 
@@ -22,12 +23,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
+import warnings
 from pathlib import Path
 
 from glm_mini.data.corpus import cache_dir
 from glm_mini.data.real import load_text_corpus
-from glm_mini.tokenizer import TRAINER_VERSION, GLMTokenizer
+from glm_mini.tokenizer import SPECIAL_TOKENS, TRAINER_VERSION, GLMTokenizer
 
 
 def tokenizer_path(source: str, vocab_size: int, column: str = "text", config: str | None = None,
@@ -66,7 +69,18 @@ def corpus_tokenizer(source: str, vocab_size: int = 4096, column: str = "text", 
     path = tokenizer_path(str(source), vocab_size, column, config, split, max_chars)
     if path.is_file():
         return GLMTokenizer.from_file(path)
-    tokenizer = GLMTokenizer.train(corpus_texts(str(source), column, config, split, max_chars), vocab_size)
+    texts = corpus_texts(str(source), column, config, split, max_chars)
+    try:
+        tokenizer = GLMTokenizer.train(texts, vocab_size)
+    except RuntimeError as err:
+        most = re.search(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)", str(err))
+        if most is None:
+            raise ValueError(f"{source}: cannot train a tokenizer with vocab_size={vocab_size} on this corpus: "
+                             f"{err}") from err
+        smaller = int(most.group(1)) + len(SPECIAL_TOKENS)  # sentencepiece counts pieces without the specials
+        warnings.warn(f"{source}: too little text for vocab_size={vocab_size}; trained {smaller} ids instead (the "
+                      "model's extra embedding rows stay unused)", stacklevel=2)
+        tokenizer = GLMTokenizer.train(texts, smaller)
     tokenizer.save(path)
     return tokenizer
 
