@@ -3,7 +3,8 @@
 import pytest
 
 from glm_mini.data import CorpusConfig, load_corpus
-from glm_mini.data.diversity import char_coverage, chinese_frame, distinct_ngram_ratio, english_frame, frame_counts, tokens
+from glm_mini.data.diversity import (char_coverage, chinese_frame, distinct_ngram_ratio, english_frame, frame_counts,
+                                     tokens)
 
 
 def test_frames_slot_names_numbers_and_word_lists():

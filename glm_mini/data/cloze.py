@@ -73,7 +73,7 @@ def _holder(rng: random.Random, w: World) -> tuple[list[Pair], Pair, tuple, Pair
         story += _steps(w, rng.randint(0, 3), QUIET)
         story.append(w.give(w.holder[obj], rng.choice([j for j in range(k) if j != w.holder[obj]]), obj))
     story += _steps(w, rng.randint(0, 4), QUIET)
-    final = w._pick([
+    final = w.pick([
         ("By the evening, the {o} was with ", "到了晚上，拿着{o}的人是"),
         ("In the end, the person holding the {o} was ", "最后，手里拿着{o}的人是"),
         ("Everyone knew who had the {o} now: it was ", "大家都知道现在{o}在谁那里：在"),
@@ -100,7 +100,7 @@ def _place(rng: random.Random, w: World) -> tuple[list[Pair], Pair, tuple, Pair]
         story.append(w.move(j, place))
     story += _steps(w, rng.randint(0, 2), ["activity", "eat", "feel", "weather", "talk", "tell"])
     p, him = w.people[x].name, w.people[x].him
-    final = w._pick([
+    final = w.pick([
         ("At that moment, {p} was still at the ", "那时，{p}还待在"),
         ("If you were looking for {p}, you would find {him} at the ", "要是想找{p}，得去"),
         ("{p} spent the rest of the day at the ", "那天剩下的时间，{p}都待在"),
@@ -120,7 +120,7 @@ def _giver(rng: random.Random, w: World) -> tuple[list[Pair], Pair, tuple, Pair]
         story.append(w.give(giver, rng.choice([j for j in range(k) if j != giver]), obj))
         story += _steps(w, rng.randint(0, 3), QUIET)
     r = w.people[w.holder[obj]]
-    final = w._pick([
+    final = w.pick([
         ("{r} still remembered who had given {him} the {o}: it was ", "{r}还记得，把{o}给{him}的人是"),
         ("The {o} that {r} now had came from ", "{r}现在拿着的{o}，是这个人给的："),
         ("Later, {r} thanked the person who had handed over the {o}, ", "后来，{r}感谢了把{o}交给{him}的人，"),
@@ -145,7 +145,7 @@ def _buyer(rng: random.Random, w: World) -> tuple[list[Pair], Pair, tuple, Pair]
         story.append(w.buy(i, thing))
     story += _steps(w, rng.randint(0, 3), ["activity", "eat", "feel", "weather", "move", "meet", "talk", "tell"])
     asked = rng.choice(things)
-    final = w._pick([
+    final = w.pick([
         ("The {t} had been bought by ", "买{t}的人是"),
         ("Whoever needed the {t} had to ask ", "谁需要{t}，就得去问"),
         ("At home, the {t} were unpacked by the one who bought them, ", "回到家，打开{t}的是买它们的人，"),
@@ -182,7 +182,8 @@ def cloze_case(rng: random.Random) -> ClozeCase:
     world = new_world(rng, rng.randint(3, 4))
     form = rng.choice(FORMS)
     opening = world.opening()
-    story, final, query, target = {"holder": _holder, "place": _place, "giver": _giver, "buyer": _buyer}[form](rng, world)
+    tell = {"holder": _holder, "place": _place, "giver": _giver, "buyer": _buyer}[form]
+    story, final, query, target = tell(rng, world)
     body = join([opening] + story)
     entities = list(lx.PLACES) if form == "place" else [p.name for p in world.people]
     items = []

@@ -45,8 +45,9 @@ from glm_mini.data.documents import join
 from glm_mini.data.kinds import DOCUMENT_KINDS
 from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
 
-Record = dict[str, str]
-SPLITS = ("train", "validation", "cloze_test", "infill_test", "parallel_test", "mip_train", "mip_validation", "mip_heldout")
+Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a list of candidates
+SPLITS = ("train", "validation", "cloze_test", "infill_test", "parallel_test", "mip_train", "mip_validation",
+          "mip_heldout")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_VERSION = 3  # bump whenever a change to the generators changes their output: it is part of the cache key
 

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = corpus_texts(args.source, args.column, args.config, args.split, min(args.max_chars, 1_000_000))
     ids = [i for t in texts for i in tokenizer.encode(t)]
     n_bytes = sum(tokenizer.sp.is_byte(i) for i in ids if i < tokenizer.sp_vocab_size)
-    print(f"tokenizer: {tokenizer_path(args.source, args.vocab_size, args.column, args.config, args.split, args.max_chars)}")
+    path = tokenizer_path(args.source, args.vocab_size, args.column, args.config, args.split, args.max_chars)
+    print(f"tokenizer: {path}")
     print(f"{len(texts)} documents, {sum(map(len, texts)) / max(len(ids), 1):.2f} characters per token, "
           f"{100 * n_bytes / max(len(ids), 1):.2f}% byte-fallback tokens, vocabulary {len(tokenizer)}")
     return 0

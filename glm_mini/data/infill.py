@@ -28,7 +28,7 @@ import random
 from dataclasses import dataclass
 
 from glm_mini.data import lexicon as lx
-from glm_mini.data.cloze import QUIET, candidates_in
+from glm_mini.data.cloze import candidates_in
 from glm_mini.data.documents import join
 from glm_mini.data.lexicon import Pair
 from glm_mini.data.world import THINGS, Event, World, an_object, new_world
@@ -59,7 +59,8 @@ class InfillCase:
 
 
 def _quiet(w: World, lo: int, hi: int) -> list[Pair]:
-    return [w.random_step(kinds=["activity", "eat", "feel", "weather", "talk", "tell"]) for _ in range(w.rng.randint(lo, hi))]
+    kinds = ["activity", "eat", "feel", "weather", "talk", "tell"]
+    return [w.random_step(kinds=kinds) for _ in range(w.rng.randint(lo, hi))]
 
 
 def _count(rng: random.Random, w: World) -> tuple[list[Pair], Pair, int, list[Pair]]:
@@ -68,7 +69,8 @@ def _count(rng: random.Random, w: World) -> tuple[list[Pair], Pair, int, list[Pa
     a, b = rng.randint(2, 9), rng.randint(2, 9)
     items = Pair(thing.en_plural, thing.zh)
     have = w.say(Pair(f"{w.people[a_].name.en} had {w.num(a).en} {thing.en_plural}",
-                      f"{w.people[a_].name.zh}有{w.num(a).zh}{thing.measure}{thing.zh}"), a_, Event("own", a_, thing=items, n=a))
+                      f"{w.people[a_].name.zh}有{w.num(a).zh}{thing.measure}{thing.zh}"), a_,
+                 Event("own", a_, thing=items, n=a))
     blank_index = len(w.events)
     gave = w.say(Pair(f"{w.people[b_].name.en} gave {w.people[a_].name.en} {BLANK} more",
                       f"{w.people[b_].name.zh}又给了{w.people[a_].name.zh}{BLANK}{thing.measure}"), b_,

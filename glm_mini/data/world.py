@@ -5,7 +5,8 @@ How it works
 Sentences drawn independently contradict each other (times run backwards, a gift appears from nowhere). Here a
 ``World`` holds the state of one document (its people, the place each one is at, which person holds each object,
 the time of day) and every sentence is an *action* on it: ``move``, ``buy``, ``give``, ``meet``, ``activity``,
-``eat``, ``feel``, ``talk``, ``tell``, ``weather``. An action checks that it is possible (only the holder can give an object away),
+``eat``, ``feel``, ``talk``, ``tell``, ``weather``. An action checks that it is possible (only the holder can give
+an object away),
 updates the state, appends an ``Event`` to ``world.events`` and renders one sentence in both languages.
 
 A sentence is composed from three independent parts, which is where the variety of frames comes from:
@@ -141,7 +142,7 @@ class World:
         en = adverbial.en + (core.en if adverbial.en else _cap(core.en)) + en_tail + "."
         return Pair(_cap(en), adverbial.zh + core.zh + zh_tail + "。")
 
-    def _pick(self, templates: list[tuple[str, str]], **slots: Pair) -> Pair:
+    def pick(self, templates: list[tuple[str, str]], **slots: Pair) -> Pair:
         en, zh = self.rng.choice(templates)
         return Pair(en.format(**{k: v.en for k, v in slots.items()}), zh.format(**{k: v.zh for k, v in slots.items()}))
 
@@ -151,7 +152,7 @@ class World:
         self.mentioned.update(range(len(names)))
         en = ", ".join(n.en for n in names[:-1]) + " and " + names[-1].en if len(names) > 1 else names[0].en
         zh = "、".join(n.zh for n in names[:-1]) + "和" + names[-1].zh if len(names) > 1 else names[0].zh
-        return self._pick([
+        return self.pick([
             ("{p} lived in {t}.", "{p}住在{t}。"), ("This is a story about {p} from {t}.", "这是一个关于{t}的{p}的故事。"),
             ("It was a {w} day in {t}, and {p} were awake early.", "{t}的这一天天气{w}，{p}都起得很早。"),
             ("{p} spent a whole day in the town of {t}.", "{p}在{t}度过了一整天。"),
@@ -159,7 +160,7 @@ class World:
 
     def own(self, i: int, obj: Pair, measure: str) -> Pair:
         self.holder[obj], self.measure[obj] = i, measure
-        core = self._pick([("{p} had a {o}", "{p}有一{m}{o}"), ("{p} owned a {o}", "{p}有一{m}{o}"),
+        core = self.pick([("{p} had a {o}", "{p}有一{m}{o}"), ("{p} owned a {o}", "{p}有一{m}{o}"),
                            ("{p} had brought a {o} from home", "{p}从家里带来了一{m}{o}")],
                           p=self.name(i), o=obj, m=Pair("", measure))
         return self.say(core, i, Event("own", i, thing=obj))
@@ -180,7 +181,7 @@ class World:
         self.holder[obj] = j
         p, q = self.name(i), self.people[j].name
         self.mentioned.add(j)
-        core = self._pick([
+        core = self.pick([
             ("{p} gave the {o} to {q}", "{p}把{o}给了{q}"), ("{p} handed the {o} to {q}", "{p}把{o}递给了{q}"),
             ("{p} lent the {o} to {q}", "{p}把{o}借给了{q}"), ("{p} passed the {o} to {q}", "{p}把{o}交给了{q}"),
             ("{p} left the {o} with {q}", "{p}把{o}留给了{q}"), ("{p} sent the {o} to {q}", "{p}把{o}送给了{q}"),
@@ -191,7 +192,7 @@ class World:
         thing = thing or THINGS(self.rng)
         n = self.rng.randint(2, 12)
         items = Pair(f"{self.num(n).en} {thing.en_plural}", f"{self.num(n).zh}{thing.measure}{thing.zh}")
-        core = self._pick([("{p} bought {x}", "{p}买了{x}"), ("{p} picked up {x} at a small shop", "{p}在一家小店买了{x}"),
+        core = self.pick([("{p} bought {x}", "{p}买了{x}"), ("{p} picked up {x} at a small shop", "{p}在一家小店买了{x}"),
                            ("{p} paid for {x}", "{p}付钱买了{x}"), ("{p} ordered {x}", "{p}订了{x}")],
                           p=self.name(i), x=items)
         return self.say(core, i, Event("buy", i, thing=Pair(thing.en_plural, thing.zh), n=n))
@@ -200,8 +201,9 @@ class World:
         if i in self.place_of:
             self.place_of[j] = self.place_of[i]
         self.mentioned.add(j)
-        core = self._pick([("{p} met {q}", "{p}遇到了{q}"), ("{p} ran into {q}", "{p}碰见了{q}"),
-                           ("{p} had tea with {q}", "{p}和{q}一起喝了茶"), ("{p} talked with {q} for a while", "{p}和{q}聊了一会儿"),
+        core = self.pick([("{p} met {q}", "{p}遇到了{q}"), ("{p} ran into {q}", "{p}碰见了{q}"),
+                           ("{p} had tea with {q}", "{p}和{q}一起喝了茶"),
+                           ("{p} talked with {q} for a while", "{p}和{q}聊了一会儿"),
                            ("{p} waved to {q}", "{p}向{q}挥了挥手")], p=self.name(i), q=self.people[j].name)
         return self.say(core, i, Event("meet", i, j))
 
@@ -210,30 +212,33 @@ class World:
         return self.say(Pair(f"{self.name(i).en} {act.en}", f"{self.name(i).zh}{act.zh}"), i, Event("activity", i))
 
     def eat(self, i: int) -> Pair:
-        core = self._pick([("{p} had {f} for lunch", "{p}午饭吃了{f}"), ("{p} cooked {f}", "{p}做了{f}"),
+        core = self.pick([("{p} had {f} for lunch", "{p}午饭吃了{f}"), ("{p} cooked {f}", "{p}做了{f}"),
                            ("{p} tasted some {f}", "{p}尝了一点{f}")], p=self.name(i), f=FOODS(self.rng))
         return self.say(core, i, Event("eat", i))
 
     def feel(self, i: int) -> Pair:
-        core = self._pick([("{p} felt {f}", "{p}觉得很{f}"), ("{p} was a little {f}", "{p}有点{f}")],
+        core = self.pick([("{p} felt {f}", "{p}觉得很{f}"), ("{p} was a little {f}", "{p}有点{f}")],
                           p=self.name(i), f=FEELINGS(self.rng))
         return self.say(core, i, Event("feel", i), tail=False)
 
     def talk(self, i: int, j: int) -> Pair:
-        core = self._pick([("{p} talked with {q} about {t}", "{p}和{q}聊起了{t}"), ("{p} and {q} spoke about {t}", "{p}和{q}谈到了{t}"),
+        core = self.pick([("{p} talked with {q} about {t}", "{p}和{q}聊起了{t}"),
+                           ("{p} and {q} spoke about {t}", "{p}和{q}谈到了{t}"),
                            ("{p} asked {q} about {t}", "{p}问了问{q}关于{t}的看法"),
-                           ("{p} read an article about {t}", "{p}读了一篇关于{t}的文章"), ("{p} thought about {t}", "{p}想了想{t}")],
+                           ("{p} read an article about {t}", "{p}读了一篇关于{t}的文章"),
+                           ("{p} thought about {t}", "{p}想了想{t}")],
                           p=self.name(i), q=self.people[j].name, t=TOPICS(self.rng))
         return self.say(core, i, Event("talk", i, j))
 
     def tell(self, i: int, j: int) -> Pair:
-        core = self._pick([("{p} told {q} that {s}", "{p}告诉{q}，{s}"), ("{p} said that {s}", "{p}说{s}"),
-                           ("{p} heard from {q} that {s}", "{p}听{q}说{s}"), ("{p} wrote in a letter that {s}", "{p}在信里写道，{s}")],
+        core = self.pick([("{p} told {q} that {s}", "{p}告诉{q}，{s}"), ("{p} said that {s}", "{p}说{s}"),
+                           ("{p} heard from {q} that {s}", "{p}听{q}说{s}"),
+                           ("{p} wrote in a letter that {s}", "{p}在信里写道，{s}")],
                           p=self.name(i), q=self.people[j].name, s=SAYINGS(self.rng))
         return self.say(core, i, Event("tell", i, j), tail=False)
 
     def weather_report(self) -> Pair:
-        core = self._pick([("the weather in {t} was {w}", "{t}的天气{w}"), ("it stayed {w} all day", "天气一整天都{w}")],
+        core = self.pick([("the weather in {t} was {w}", "{t}的天气{w}"), ("it stayed {w} all day", "天气一整天都{w}")],
                           t=self.town, w=self.weather)
         return self.say(core, -1, Event("weather"))
 

@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
         def one():
             logits = probe(batch["input_ids"], position_ids=batch["position_ids"],
                            attention_mask=batch["attention_mask"]).logits
-            torch.nn.functional.cross_entropy(logits[batch["loss_mask"]], batch["targets"][batch["loss_mask"]]).backward()
+            mask = batch["loss_mask"]
+            torch.nn.functional.cross_entropy(logits[mask], batch["targets"][mask]).backward()
             opt.step()
             opt.zero_grad()
         probe_times.append(_timed(one))
