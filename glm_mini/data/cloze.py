@@ -132,11 +132,7 @@ def _giver(rng: random.Random, w: World) -> tuple[list[Pair], Pair, tuple, Pair]
 
 def _buyer(rng: random.Random, w: World) -> tuple[list[Pair], Pair, tuple, Pair]:
     k = len(w.people)
-    things: list[lx.Thing] = []
-    while len(things) < k:
-        thing = THINGS(rng)
-        if thing not in things:
-            things.append(thing)
+    things = THINGS.distinct(rng, k)
     buyers = list(range(k))
     rng.shuffle(buyers)
     story = []

@@ -117,11 +117,7 @@ def _place(rng: random.Random, w: World) -> tuple[list[Pair], Pair, int, list[Pa
 
 def _buyer(rng: random.Random, w: World) -> tuple[list[Pair], Pair, int, list[Pair]]:
     k = len(w.people)
-    things: list[lx.Thing] = []
-    while len(things) < k:
-        thing = THINGS(rng)
-        if thing not in things:
-            things.append(thing)
+    things = THINGS.distinct(rng, k)
     order = list(range(k))
     rng.shuffle(order)
     x = order[-1]

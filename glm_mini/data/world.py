@@ -27,15 +27,10 @@ import random
 from dataclasses import dataclass, field
 
 from glm_mini.data import lexicon as lx
-from glm_mini.data.documents import _EN_SMALL, new_person
+from glm_mini.data.documents import _EN_SMALL, COLORS, FOODS, PLACES, THINGS, WEATHER, new_person
 from glm_mini.data.lexicon import Pair
 from glm_mini.data.sampling import TOWNS, Zipf, zh_number
 
-PLACES = Zipf(lx.PLACES, 0.7)
-THINGS = Zipf(lx.THINGS, 0.8)
-COLORS = Zipf(lx.COLORS, 0.5)
-FOODS = Zipf(lx.FOODS, 0.7)
-WEATHER = Zipf(lx.WEATHER, 0.5)
 ACTIVITIES = Zipf(lx.ACTIVITIES, 0.4)
 TOPICS = Zipf(lx.TOPICS, 0.3)
 SAYINGS = Zipf(lx.SAYINGS, 0.3)
