@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUDGET_S = 180.0
 BATCH, SEQ, LR = 8, 256, 3e-3
 CLOZE_ITEMS = int(os.environ.get("GLM_BENCH_CLOZE", "400"))
+PRECISION = os.environ.get("GLM_BENCH_PRECISION", "fp32")  # or bf16 (see the bf16 line)
 
 
 def sgemm_flops(threads: int, n: int = 2048, repeat: int = 7) -> float:
@@ -137,11 +138,11 @@ def main(argv: list[str]) -> int:
     out = Path(tempfile.mkdtemp(prefix="bench_preset-", dir=REPO / "build"))  # a fresh run folder every time
     t0 = time.perf_counter()
     result = train(TrainConfig(preset="mini", max_steps=steps, out=str(out), batch_size=BATCH, seq_len=SEQ, lr=LR,
-                               eval_every=0, resume=False, val_batches=8), progress=False)
+                               eval_every=0, resume=False, val_batches=8, precision=PRECISION), progress=False)
     wall = time.perf_counter() - t0
     rows = read_metrics(out)
     step_s = statistics.median(r["seconds"] for r in rows[len(rows) // 4:])
-    print(f"RESULT step: {steps} steps in {wall:.0f} s wall (shared machine); median step {step_s:.3f} s, "
+    print(f"RESULT step: {steps} {PRECISION} steps in {wall:.0f} s wall (shared machine); median step {step_s:.3f} s, "
           f"{BATCH * SEQ / step_s:.0f} tokens/s, {flops / step_s / 1e9:.2f} GFLOP/s ({threads} thread(s))")
 
     model = load_model(out)
