@@ -1,4 +1,5 @@
-"""Sharded checkpoints (scale_up/sharded_checkpoint.py): per-rank files in the official layout, atomic saves, exact resume, resharding on load."""
+"""Sharded checkpoints (scale_up/sharded_checkpoint.py): per-rank files in the official layout, atomic saves,
+exact resume, resharding on load."""
 
 
 import pytest
