@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
 
-from ..fault_tolerance import fail_fast, init_distributed
+from ..fault_tolerance import fail_fast, init_distributed, shutdown_distributed
 from ..tp_layout import shard_state_dict
 from .apply import apply_tensor_parallel
 from .collective_counter import CollectiveCounter
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(result, indent=1))
             os.replace(tmp, path)
         dist.barrier()
-    dist.destroy_process_group()
+    shutdown_distributed()
     return 0
 
 
