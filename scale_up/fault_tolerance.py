@@ -106,6 +106,8 @@ def init_distributed(timeout_s: float = 60.0, backend: str = "gloo", heartbeat_s
     """``init_process_group`` from torchrun's environment with a short timeout and a heartbeat; (rank, world)."""
     if timeout_s <= 0:
         raise ValueError(f"timeout_s: expected seconds > 0, got {timeout_s!r}")
+    if heartbeat_s <= 0:
+        raise ValueError(f"heartbeat_s: expected seconds > 0, got {heartbeat_s!r}")
     missing = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
     if missing:
         raise RuntimeError(f"init_distributed: environment variables {missing} are not set; launch with torchrun")

@@ -56,3 +56,31 @@ def test_a_stuck_rank_ends_in_the_short_timeout_not_a_hang(tmp_path):
     assert procs[0].returncode == 1, stderr[-2000:]
     assert "no rank stopped its heartbeat: a rank is stuck, or the collective timed out" in stderr
     assert latency < 15.0
+
+
+def test_one_process_raises_rank_failure_when_asked_and_bad_inputs(monkeypatch):
+    from scale_up.fault_tolerance import RankFailure, fail_fast, init_distributed, shutdown_distributed
+
+    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(RuntimeError, match=r"init_distributed: environment variables \['RANK'"):
+        init_distributed()
+    with pytest.raises(ValueError, match="timeout_s: expected seconds > 0"):
+        init_distributed(timeout_s=0)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    with pytest.raises(ValueError, match="heartbeat_s: expected seconds > 0"):
+        init_distributed(heartbeat_s=0)
+    init_distributed(timeout_s=5, heartbeat_s=0.05)
+    try:
+        with pytest.raises(RankFailure, match="no rank stopped its heartbeat") as failure:
+            with fail_fast(exit_process=False):
+                raise RuntimeError("a collective timed out")
+        assert failure.value.dead_ranks == [] and "a collective timed out" in str(failure.value)
+        with pytest.raises(KeyError):  # not a collective's error: passed through untouched
+            with fail_fast(exit_process=False):
+                raise KeyError("x")
+    finally:
+        shutdown_distributed()
