@@ -241,7 +241,7 @@ assert torch.equal(glm_mask(sample.division, len(sample)), sample.attention_mask
 # The whole English sample: token table (Part A blue, Part B cream) above its mask.
 
 # %%
-draw_sample(sample, label, title=f"[MASK] sample of the English sentence: {len(spans)} spans, Part B in the given order")
+draw_sample(sample, label, title=f"[MASK] sample of the English sentence: {len(spans)} spans, Part B in given order")
 plt.show()
 
 # %% [markdown]
