@@ -70,6 +70,8 @@ def _id_list(tokens: TokenIds, name: str) -> list[int]:
                              f"{tuple(tokens.shape)} and dtype {tokens.dtype}")
         return tokens.tolist()
     ids = list(tokens)
+    if all(type(t) is int for t in ids):  # the common case, checked fast
+        return ids
     if not all(isinstance(t, Integral) and not isinstance(t, bool) for t in ids):
         raise ValueError(f"{name}: expected a 1-D integer tensor or a list of ints, got {type(tokens).__name__} "
                          f"holding {sorted({type(t).__name__ for t in ids})}")
