@@ -5,7 +5,7 @@ positions) against one fp32 training step of the model on such a batch (forward,
 AdamW). Rounds alternate between the two so machine noise hits both; the share is the median over rounds of
 batch time / step time, by the wall clock and by this process's CPU time (on a machine shared with other jobs the
 wall clock of a single-threaded Python loop stretches with the load; CPU time much less). The step runs on one
-thread: on a shared, loaded 2-core machine a 2-thread step was measured ten times slower than a 1-thread one
+thread: on a shared, loaded 2-core machine a 2-thread step was measured several times slower than a 1-thread one
 (threads waiting for each other), and a slower step would flatter the share.
 Run: ``make bench``. Target (issue 6): share < 5%.
 """
