@@ -391,6 +391,8 @@ def test_tokenizer_special_and_mip_pairs():
     records = small_corpus()["mip_train"][:20]
     pairs = mip_pairs_from_records(tok, records)
     assert [tok.decode(p) + tok.decode(a) for p, a in pairs] == [r["prompt"] + r["answer"] for r in records]
+    (prompt, answer), = mip_pairs_from_records(tok, [{"prompt": "Fill [MASK] in <eod>", "answer": "[sop]"}])
+    assert not {sp.mask, sp.eod, sp.sop} & set(prompt + answer), "corpus text never becomes control tokens"
     batch = sample_batch([torch.tensor(p * 50)[:96] for p, _ in pairs[:3]], 96, sp, random.Random(0),
                          ObjectiveConfig(mip_ratio=1.0), mip_pairs=pairs)
     assert batch["input_ids"].shape == (3, 96)
