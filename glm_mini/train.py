@@ -210,14 +210,19 @@ def _check_out_dir(cfg: TrainConfig) -> Path:
         previous = json.loads(saved.read_text())
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{saved} is corrupt: {err}") from err
+    _check_same_run(previous, cfg, f"the run in {out}")
+    return out
+
+
+def _check_same_run(previous: dict, cfg: TrainConfig, what: str) -> None:
+    """ValueError naming every field (but the resumable ones) where ``previous`` differs from ``cfg``."""
     current = cfg.to_json()
     differ = sorted(k for k in set(previous) | set(current)
                     if k not in RESUMABLE_FIELDS and previous.get(k) != current.get(k))
     if differ:
         detail = ", ".join(f"{k}: run has {previous.get(k)!r}, asked {current.get(k)!r}" for k in differ)
-        raise ValueError(f"resume: the config does not match the run in {out} ({detail}); resume with the "
-                         "run's settings or choose another --out")
-    return out
+        raise ValueError(f"resume: the config does not match {what} ({detail}); resume with the run's settings "
+                         "or choose another --out")
 
 
 def _write_config(out: Path, cfg: TrainConfig) -> None:
@@ -256,7 +261,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 
     start = 0
     if cfg.resume:
-        state = load_checkpoint(latest_checkpoint(out))
+        path = latest_checkpoint(out)
+        state = load_checkpoint(path)
+        _check_same_run(state["config"], cfg, f"checkpoint {path}")
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])

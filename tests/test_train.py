@@ -172,6 +172,12 @@ def test_out_dir_and_checkpoint_errors(reference, tmp_path):
     latest.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=latest.name):
         train(small(broken, max_steps=2, resume=True), progress=False)
+    saved = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**saved, "lr": 5e-4}))  # edited by hand to fit a new --lr
+    train(small(tmp_path / "other", max_steps=2), progress=False)
+    latest.write_bytes(latest_checkpoint(tmp_path / "other").read_bytes())
+    with pytest.raises(ValueError, match="checkpoint .*lr"):  # the checkpoint still knows the run's lr
+        train(small(broken, max_steps=2, lr=5e-4, resume=True), progress=False)
     with pytest.raises(FileNotFoundError, match="out_dir"):
         load_model(tmp_path / "nothing")
 

@@ -38,6 +38,9 @@ def write_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
