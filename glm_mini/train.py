@@ -328,8 +328,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             tokens_seen, seconds = tokens_seen + n_tokens, seconds + dt
 
             row = {"step": step, "loss": loss_value, "lr": lr, "batch_size": b, "tokens": n_tokens,
-                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"], "grad_norm_embedding": norms["embedding"],
-                   "grad_norm_rest": norms["rest"],
+                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"],
+                   "grad_norm_embedding": norms["embedding"], "grad_norm_rest": norms["rest"],
                    **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
                    "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
             if spike:

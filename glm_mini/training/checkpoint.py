@@ -96,7 +96,8 @@ def load_checkpoint(path: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {err}") from err
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+    found = state.get("format") if isinstance(state, dict) else None
+    if found != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path}: expected a glm_mini.train checkpoint (format {FORMAT_VERSION}), "
-                              f"got {type(state).__name__} with format {getattr(state, 'get', lambda k: None)('format')!r}")
+                              f"got a {type(state).__name__} with format {found!r}")
     return state
