@@ -119,8 +119,9 @@ PRESETS: dict[str, GLMConfig] = {
     "nano": GLMConfig(num_layers=2, hidden_size=64, num_attention_heads=4, inner_hidden_size=176,
                       vocab_size=1024, max_sequence_length=256),
     # notebooks: the 6-layer, 384-wide model a 2-core CPU trains in minutes; inner = 8/3 * 384
-    "mini": GLMConfig(num_layers=4, hidden_size=128, num_attention_heads=4, inner_hidden_size=344,
-                      vocab_size=2048, max_sequence_length=256, embedding_gradient_shrink_alpha=0.1),
+    "mini": GLMConfig(num_layers=6, hidden_size=384, num_attention_heads=6, inner_hidden_size=1024,
+                      vocab_size=8192, max_sequence_length=512, hidden_dropout=0.1, attention_dropout=0.1,
+                      embedding_gradient_shrink_alpha=0.1),
     # the official model: THUDM/GLM-130B configs/model_glm_130b.sh; paper Tab.11 (dropout, eps, init std, EGS)
     "glm-130b": GLMConfig(num_layers=70, hidden_size=12288, num_attention_heads=96, inner_hidden_size=32768,
                           vocab_size=150528, max_sequence_length=2048, position_encoding_2d=False,
