@@ -149,6 +149,10 @@ def test_fp16_needs_cuda_and_mip_needs_the_default_corpus(tmp_path):
     text.write_text("one line of text\nanother line\n" * 20)
     with pytest.raises(ValueError, match="mip"):
         train(small(tmp_path / "b", corpus=str(text), mip=True), progress=False)
+    one_line = tmp_path / "one.txt"
+    one_line.write_text("a single document\n")
+    with pytest.raises(ValueError, match="one.txt.*at least 2 documents"):
+        train(small(tmp_path / "c", corpus=str(one_line)), progress=False)
 
 
 def test_user_corpus_trains(tmp_path):
