@@ -184,6 +184,11 @@ def test_out_dir_and_checkpoint_errors(reference, tmp_path):
         train(small(broken, max_steps=2, lr=5e-4, resume=True), progress=False)
     with pytest.raises(FileNotFoundError, match="out_dir"):
         load_model(tmp_path / "nothing")
+    other = json.loads((tmp_path / "other" / "config.json").read_text())
+    other["model"]["hidden_size"] = 32  # as if the preset had been re-sized since this run was trained
+    (tmp_path / "other" / "config.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="model: run has"):
+        train(small(tmp_path / "other", max_steps=2, resume=True), progress=False)
 
 
 def test_cli(tmp_path, capsys):
