@@ -141,8 +141,10 @@ class TrainConfig:
         return self.corpus == "default" if self.mip is None else self.mip
 
     def to_json(self) -> dict:
+        """The fields, plus ``model``: the resolved GLMConfig (so a run survives a later change to its preset)."""
         d = dataclasses.asdict(self)
         d["egs_ramp"] = list(self.egs_ramp) if self.egs_ramp is not None else None
+        d["model"] = dataclasses.asdict(self.model_config())
         return d
 
 
@@ -210,14 +212,19 @@ def _check_out_dir(cfg: TrainConfig) -> Path:
         previous = json.loads(saved.read_text())
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{saved} is corrupt: {err}") from err
+    _check_same_run(previous, cfg, f"the run in {out}")
+    return out
+
+
+def _check_same_run(previous: dict, cfg: TrainConfig, what: str) -> None:
+    """ValueError naming every field (but the resumable ones) where ``previous`` differs from ``cfg``."""
     current = cfg.to_json()
     differ = sorted(k for k in set(previous) | set(current)
                     if k not in RESUMABLE_FIELDS and previous.get(k) != current.get(k))
     if differ:
         detail = ", ".join(f"{k}: run has {previous.get(k)!r}, asked {current.get(k)!r}" for k in differ)
-        raise ValueError(f"resume: the config does not match the run in {out} ({detail}); resume with the "
-                         "run's settings or choose another --out")
-    return out
+        raise ValueError(f"resume: the config does not match {what} ({detail}); resume with the run's settings "
+                         "or choose another --out")
 
 
 def _write_config(out: Path, cfg: TrainConfig) -> None:
@@ -256,7 +263,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 
     start = 0
     if cfg.resume:
-        state = load_checkpoint(latest_checkpoint(out))
+        path = latest_checkpoint(out)
+        state = load_checkpoint(path)
+        _check_same_run(state["config"], cfg, f"checkpoint {path}")
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -321,8 +330,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             tokens_seen, seconds = tokens_seen + n_tokens, seconds + dt
 
             row = {"step": step, "loss": loss_value, "lr": lr, "batch_size": b, "tokens": n_tokens,
-                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"], "grad_norm_embedding": norms["embedding"],
-                   "grad_norm_rest": norms["rest"],
+                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"],
+                   "grad_norm_embedding": norms["embedding"], "grad_norm_rest": norms["rest"],
                    **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
                    "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
             if spike:
@@ -362,8 +371,7 @@ def load_model(out_dir: str | Path) -> GLM:
     saved = out / CONFIG_FILE
     if not saved.is_file():
         raise FileNotFoundError(f"out_dir: {out} holds no training run ({saved} does not exist)")
-    cfg = json.loads(saved.read_text())
-    model_config = PRESETS[cfg["preset"]].replace(**cfg.get("config_overrides", {}))
+    model_config = GLMConfig(**json.loads(saved.read_text())["model"])
     state = load_checkpoint(latest_checkpoint(out))
     model = GLM(model_config)
     model.load_state_dict(state["model"])

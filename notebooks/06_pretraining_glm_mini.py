@@ -36,7 +36,6 @@ from glm_mini.exercises.nb06_training import check_clip_gradients, check_lr_sche
 from glm_mini.objective import ObjectiveConfig
 from glm_mini.train import TrainConfig, load_model, masked_cross_entropy, read_metrics, train
 from glm_mini.training.data import load_train_data, target_counts, validation_batches
-from glm_mini.training.grad_norms import clip_gradients
 from glm_mini.training.infill import greedy_infill
 from glm_mini.training.metrics import unigram_cross_entropy
 from glm_mini.training.optimizer import weight_decay_groups
@@ -47,9 +46,9 @@ FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 NOTEBOOK_START = time.perf_counter()
 REPO = Path.cwd().parent  # the notebook runs in notebooks/
 config = PRESETS["mini"]
-run = TrainConfig(preset="mini", out=str(REPO / "build" / "tour" / "06_mini"), corpus="default", precision="bf16",
-                  max_steps=200 if FAST else 2000, batch_size=8, seq_len=128 if FAST else 256, lr=1e-3,
-                  eval_every=50 if FAST else 200, save_every=50 if FAST else 200, val_batches=4, seed=0)
+run = TrainConfig(preset="mini", out=str(REPO / "build" / "tour" / "06_mini"), corpus="default", precision="fp32",
+                  max_steps=400 if FAST else 4000, batch_size=8, seq_len=256, lr=3e-3,
+                  eval_every=50 if FAST else 200, save_every=100 if FAST else 500, val_batches=8, seed=0)
 print(config)
 print(run)
 
@@ -66,7 +65,7 @@ print(run)
 # | batch | 192 → 4224 sequences over the first 2.5% of samples | `batch_size·192/4224` → `batch_size` over 2.5% of steps |
 # | gradient clipping | total norm 1.0 | the same |
 # | embedding gradient shrink | α = 0.1 | the preset's α |
-# | precision | fp16 with dynamic loss scaling | bf16 autocast (fp16 + scaling on a GPU) |
+# | precision | fp16 with dynamic loss scaling | fp32 (bf16 autocast on CPU; fp16 + scaling on a GPU) |
 # | objective | 95% blank infilling (30% [MASK], 70% [gMASK] sequences) + 5% MIP tokens | the same mixture |
 #
 # A tiny model needs a far larger learning rate than a 130B one, and a short run a longer share of warm-up: those
@@ -235,33 +234,48 @@ print(f"unigram baseline on the validation targets: {baselines['unigram']:.3f} n
 # %% [markdown]
 # ## 7. Infilling before training
 #
-# The same initial weights `train()` starts from (seed 0), asked to fill a blank greedily
-# (`glm_mini/training/infill.py`: the context is read bidirectionally, the answer is generated after `[sop]` at the
-# `[MASK]`'s position, as in training). Untrained, it can only emit noise.
+# Three tokens in the middle of held-out validation sentences are replaced by one `[MASK]`. The model starts from
+# the same initial weights `train()` uses (seed 0) and fills the blank greedily (`glm_mini/training/infill.py`: the
+# context is read bidirectionally, the answer is generated after `[sop]` at the `[MASK]`'s position, as in
+# training). Untrained, it can only emit noise.
 
 # %%
-probes = ["The town was founded in [MASK].", "Every year in April, the town holds a [MASK] festival.",
-          "小镇每年四月举办[MASK]节。"]
+from glm_mini.data import load_corpus  # noqa: E402
+
+validation_texts = load_corpus()["validation"]
+probes = []  # (context ids with one [MASK], the ids it hides): the middle of a validation sentence per language
+for lang in ("en", "zh"):
+    for record in [r for r in validation_texts if r["lang"] == lang][:2]:
+        ids = tokenizer.encode(record["text"])[:40]
+        start = len(ids) // 2
+        probes.append((ids[:start] + [special.mask] + ids[start + 3:], ids[start:start + 3]))
 
 
-def fill(model, text):
-    return tokenizer.decode(greedy_infill(model, tokenizer.encode(text), special, max_new_tokens=8))
+def fill(model, context):
+    return tokenizer.decode(greedy_infill(model, context, special, max_new_tokens=6))
 
 
 torch.manual_seed(run.seed)
 untrained = GLM(config).eval()
-before = {text: fill(untrained, text) for text in probes}
-for text, answer in before.items():
-    print(f"{text!r:60} -> {answer!r}")
+with torch.no_grad():
+    first = val[0]
+    logits = untrained(first["input_ids"], position_ids=first["position_ids"],
+                       attention_mask=first["attention_mask"]).logits  # [b, s, V]
+    initial_loss = float(masked_loss(logits, first["targets"], first["loss_mask"]))
+print(f"untrained validation loss {initial_loss:.3f} nats vs ln V = {math.log(config.vocab_size):.3f}: "
+      "a uniform guess over the vocabulary")
+before = [fill(untrained, context) for context, _ in probes]
+for (context, hidden), answer in zip(probes, before):
+    print(f"{tokenizer.decode(context)!r}\n    hidden: {tokenizer.decode(hidden)!r}   untrained model: {answer!r}")
 
 # %% [markdown]
 # ## 8. Training
 #
 # `train()` runs the loop of `glm_mini/train.py`: per step, draw a batch (with the ramp), build the GLM samples, set
-# the learning rate, forward in bf16 autocast, masked loss, backward, per-module gradient norms, spike check, clip,
-# AdamW; a row of `metrics.jsonl` per step; atomic checkpoints. The same run from a terminal:
+# the learning rate, forward (fp32 here; `precision="bf16"` runs it under bf16 autocast), masked loss, backward,
+# per-module gradient norms, spike check, clip, AdamW; a row of `metrics.jsonl` per step; atomic checkpoints. The same run from a terminal:
 #
-# `python -m glm_mini.train --preset mini --max-steps 200 --out build/tour/06_mini --precision bf16 --seq-len 128`
+# `python -m glm_mini.train --preset mini --max-steps 400 --out build/tour/06_mini --seq-len 256 --lr 3e-3 --eval-every 50 --save-every 100 --val-batches 8`
 #
 # A run already in `build/tour/06_mini` is resumed (a finished one trains no further step; a different
 # configuration there stops with an error naming the difference). Later notebooks load this model.
@@ -273,14 +287,16 @@ train_seconds = time.perf_counter() - t0
 rows = read_metrics(run.out)
 tokens_per_second = sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows)
 print(f"{result.steps_done} steps, final train loss {result.final_loss:.3f}, val loss {result.final_val_loss:.3f}, "
-      f"{tokens_per_second:,.0f} tokens/s (bf16, measured while the machine was shared)")
+      f"{tokens_per_second:,.0f} tokens/s ({run.precision}, measured while the machine was shared)")
 
 # %% [markdown]
 # ## 9. The curves
 #
 # Left: training loss per step and validation loss at eval steps, against the unigram baseline. Middle: the
 # gradient norm of the word embedding against the rest of the model, before clipping: the paper (§3, Fig. 4) saw
-# the embedding's norm spike first, which is why GLM-130B shrinks the embedding's gradient (α = 0.1 here too).
+# the embedding's norm spike first, which is why GLM-130B shrinks the embedding's gradient (α = 0.1 here too; the
+# curve is the gradient the embedding receives, after the ×α shrink). Red crosses mark steps the spike detector
+# flagged (`glm_mini/training/spikes.py`: a loss above 1.5× the median of the previous 20).
 # Right: the learning rate the run actually used.
 
 # %%
@@ -317,13 +333,13 @@ print(f"all {len(straight.losses)} losses identical after resuming at step 12")
 # %% [markdown]
 # ## 11. Infilling after training
 #
-# The same blanks, filled by the trained model.
+# The same blanks, filled by the trained model (greedy, up to 6 tokens, stopping at `[eop]`).
 
 # %%
 trained = load_model(run.out)
-after = {text: fill(trained, text) for text in probes}
-for text in probes:
-    print(f"{text!r:60}\n    before: {before[text]!r}\n    after:  {after[text]!r}")
+after = [fill(trained, context) for context, _ in probes]
+for (context, hidden), b, a in zip(probes, before, after):
+    print(f"{tokenizer.decode(context)!r}\n    hidden: {tokenizer.decode(hidden)!r}   before: {b!r}   after: {a!r}")
 
 # %% [markdown]
 # ## What we saw

@@ -149,6 +149,10 @@ def test_fp16_needs_cuda_and_mip_needs_the_default_corpus(tmp_path):
     text.write_text("one line of text\nanother line\n" * 20)
     with pytest.raises(ValueError, match="mip"):
         train(small(tmp_path / "b", corpus=str(text), mip=True), progress=False)
+    one_line = tmp_path / "one.txt"
+    one_line.write_text("a single document\n")
+    with pytest.raises(ValueError, match="one.txt.*at least 2 documents"):
+        train(small(tmp_path / "c", corpus=str(one_line)), progress=False)
 
 
 def test_user_corpus_trains(tmp_path):
@@ -172,8 +176,19 @@ def test_out_dir_and_checkpoint_errors(reference, tmp_path):
     latest.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=latest.name):
         train(small(broken, max_steps=2, resume=True), progress=False)
+    saved = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**saved, "lr": 5e-4}))  # edited by hand to fit a new --lr
+    train(small(tmp_path / "other", max_steps=2), progress=False)
+    latest.write_bytes(latest_checkpoint(tmp_path / "other").read_bytes())
+    with pytest.raises(ValueError, match="checkpoint .*lr"):  # the checkpoint still knows the run's lr
+        train(small(broken, max_steps=2, lr=5e-4, resume=True), progress=False)
     with pytest.raises(FileNotFoundError, match="out_dir"):
         load_model(tmp_path / "nothing")
+    other = json.loads((tmp_path / "other" / "config.json").read_text())
+    other["model"]["hidden_size"] = 32  # as if the preset had been re-sized since this run was trained
+    (tmp_path / "other" / "config.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="model: run has"):
+        train(small(tmp_path / "other", max_steps=2, resume=True), progress=False)
 
 
 def test_cli(tmp_path, capsys):

@@ -60,7 +60,7 @@ def _clip_reference(grads: list[torch.Tensor], max_norm: float) -> list[torch.Te
 
 
 def check_clip_gradients(student_fn) -> bool:
-    """Exercise 6.3: ``student_fn(grads: list[Tensor], max_norm)`` → the gradients scaled to total norm <= max_norm."""
+    """Exercise 6.3: ``student_fn(grads: list[Tensor], max_norm)`` → the gradients scaled to total norm ≤ max_norm."""
     g = torch.Generator().manual_seed(63)
     cases = [Case("norm above the limit", ([torch.randn(4, 3, generator=g) * 5, torch.randn(7, generator=g)], 1.0)),
              Case("norm below the limit: unchanged", ([torch.randn(3, generator=g) * 0.01], 1.0)),

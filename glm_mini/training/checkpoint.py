@@ -38,6 +38,9 @@ def write_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -93,7 +96,8 @@ def load_checkpoint(path: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {err}") from err
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+    found = state.get("format") if isinstance(state, dict) else None
+    if found != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path}: expected a glm_mini.train checkpoint (format {FORMAT_VERSION}), "
-                              f"got {type(state).__name__} with format {getattr(state, 'get', lambda k: None)('format')!r}")
+                              f"got a {type(state).__name__} with format {found!r}")
     return state

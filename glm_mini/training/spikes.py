@@ -7,7 +7,10 @@ embedding gradient, the team restarted from a checkpoint before the spike and sk
 (``--skip-train-iteration-range 40701-40900 42401-42600``; docs/glm130b_facts.md §2.6). The kit does both halves:
 
 - ``SpikeDetector`` flags step t when its loss exceeds ``factor`` times the median of the previous ``window``
-  losses, or is not finite:  spike(t) ⇔ ℓ_t > ρ · median(ℓ_{t−w}, …, ℓ_{t−1})  (ρ = 1.5, w = 20 by default);
+  losses kept (spikes are not kept), or is not finite (ρ = 1.5, w = 20 by default):
+
+      spike(t) ⇔ ℓ_t > ρ · median(ℓ_{t−w}, …, ℓ_{t−1})
+
 - ``parse_skip_ranges`` reads ranges such as ``"40701-40900,42401-42600"``: the trainer draws those steps' batches
   (so the data position moves on exactly as in the official code) but neither runs nor applies them. With
   ``spike_action="skip"`` the trainer also drops the update of a step flagged as a spike.
