@@ -206,3 +206,14 @@ def test_cli(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path / "x"), *flags])
         assert name in capsys.readouterr().err
+
+
+def test_load_model_names_a_config_without_the_model_entry(tmp_path):
+    from glm_mini.train import load_model
+
+    (tmp_path / "config.json").write_text('{"preset": "mini"}')
+    with pytest.raises(ValueError, match=r"config.json: expected a training run's config with a 'model' entry"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="JSONDecodeError"):
+        load_model(tmp_path)
