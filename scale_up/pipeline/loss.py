@@ -31,7 +31,7 @@ def masked_targets(targets: Tensor, loss_mask: Tensor) -> Tensor:
 
 def glm_loss(logits: Tensor, targets: Tensor, loss_mask: Tensor) -> Tensor:
     """Mean cross-entropy over the loss tokens of one whole batch (the single-process reference)."""
-    return MicroBatchLoss(int(loss_mask.sum()))(logits, masked_targets(targets, loss_mask))
+    return MicroBatchLoss(count_loss_tokens(loss_mask))(logits, masked_targets(targets, loss_mask))
 
 
 class MicroBatchLoss:

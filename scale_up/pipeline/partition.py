@@ -49,3 +49,8 @@ def partition_layers(num_layers: int, num_stages: int) -> list[range]:
 def stage_costs(num_layers: int, num_stages: int) -> list[int]:
     """cost_i = layers + embedding units per stage, under ``partition_layers``."""
     return [len(r) + end_units(i, num_stages) for i, r in enumerate(partition_layers(num_layers, num_stages))]
+
+
+def layers_per_stage(num_layers: int, num_stages: int) -> list[int]:
+    """n_i, the number of transformer layers of each stage, under ``partition_layers``."""
+    return [len(r) for r in partition_layers(num_layers, num_stages)]

@@ -18,6 +18,12 @@ App. B.4, eq. 5; docs/glm130b_facts.md §3):
     bubble = (p − 1) / (m + p − 1)          e.g. p = 8, m = 176 → 7/183 ≈ 3.8 % (the paper's figure)
 
 The interleaved 1F1B schedule with v stages per rank shrinks it to (p − 1) / (v·m + p − 1).
+
+On a shared 2-core machine the timestamps also hold communication and noise. ``replay`` separates the schedule from
+the machine: it keeps each rank's executed ORDER and re-times it with ideal costs (a forward of a stage costs 1/v,
+its backward 2/v, communication is free), starting each event as soon as its rank is free and its inputs exist
+(F of stage s after F of stage s−1; B of stage s after B of stage s+1 and F of stage s, same micro-batch). The
+replayed bubble is the one the executed order implies, to compare with the formula exactly.
 """
 
 from __future__ import annotations
@@ -101,3 +107,37 @@ def load_events(*paths: str | os.PathLike) -> list[Event]:
             raise FileNotFoundError(f"load_events: no events file at {path}")
         events += [Event(**e) for e in json.loads(Path(path).read_text())]
     return sorted(events, key=lambda e: e.start)
+
+
+def replay(events: list[Event], forward_cost: float = 1.0, backward_cost: float = 2.0) -> list[Event]:
+    """The executed order of ``events`` re-timed with ideal costs per stage (see the module docstring)."""
+    if not events:
+        raise ValueError("replay: events is empty; record a step first")
+    last_stage = max(e.stage for e in events)
+    per_rank: dict[int, list[Event]] = {}
+    for e in sorted(events, key=lambda e: e.start):
+        per_rank.setdefault(e.rank, []).append(e)
+    v = max(len({e.stage for e in evs}) for evs in per_rank.values())
+    done: dict[tuple[str, int, int], float] = {}
+    free = dict.fromkeys(per_rank, 0.0)
+    nxt = dict.fromkeys(per_rank, 0)
+    out: list[Event] = []
+    while len(out) < len(events):
+        progressed = False
+        for rank, evs in per_rank.items():
+            while nxt[rank] < len(evs):
+                e = evs[nxt[rank]]
+                needs = ([("F", e.stage - 1, e.microbatch)] if e.kind == "F" and e.stage > 0 else []) + (
+                    [("F", e.stage, e.microbatch)] + ([("B", e.stage + 1, e.microbatch)] if e.stage < last_stage
+                                                      else []) if e.kind == "B" else [])
+                if any(n not in done for n in needs):
+                    break
+                start = max([free[rank]] + [done[n] for n in needs])
+                end = start + (forward_cost if e.kind == "F" else backward_cost) / v
+                done[(e.kind, e.stage, e.microbatch)] = free[rank] = end
+                out.append(Event(e.kind, e.stage, e.microbatch, start, end, rank))
+                nxt[rank] += 1
+                progressed = True
+        if not progressed:
+            raise ValueError("replay: the events' order cannot be executed (a dependency never runs before it)")
+    return sorted(out, key=lambda e: e.start)
