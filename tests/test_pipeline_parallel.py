@@ -39,7 +39,7 @@ def reference(steps: int):
         loss.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters()}
         opt.step()
-    return float(loss), grads, dict(model.named_parameters())
+    return loss.item(), grads, {n: p.detach() for n, p in model.named_parameters()}
 
 
 def merged(out: Path, kind: str, nproc: int) -> dict:
@@ -69,7 +69,7 @@ def test_pp2_equals_one_process(schedule, tmp_path):
     loss = torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"]
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     assert_all_close(merged(tmp_path, "grads", 2), ref_grads)
-    assert_all_close(merged(tmp_path, "params", 2), {n: p.detach() for n, p in ref_params.items()})
+    assert_all_close(merged(tmp_path, "params", 2), ref_params)
 
     events = load_events(*(tmp_path / "events").glob("step_1_rank_*.json"))
     stages = 4 if schedule == "interleaved-1f1b" else 2
@@ -103,8 +103,11 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
     same = merged(interrupted, "params", 2)
     assert all(torch.equal(same[n], t) for n, t in expected.items())  # same layout: bit for bit
     assert_all_close(merged(other_layout, "params", 4), expected)
+    # Three AdamW steps away from one process (micro-batches sum in another order): the key rows of the QKV bias
+    # have an exactly zero true gradient (a constant q·b_k per query cancels in the softmax), so Adam turns the
+    # summation noise into updates of its own; the step-1 parity above holds every tensor to 1e-5.
     _, _, ref_params = reference(3)
-    assert_all_close(expected, {n: p.detach() for n, p in ref_params.items()})
+    assert_all_close(expected, ref_params, rtol=2e-4)
 
 
 def test_cli_rejects_impossible_layouts(tmp_path, capsys, monkeypatch):
