@@ -14,7 +14,7 @@ from scale_up.pipeline import bubble_formula, build_pipeline, glm_loss, load_eve
 from scale_up.pipeline.__main__ import main, parse_args
 from scale_up.pipeline.checkpoint import read_checkpoint
 from scale_up.pipeline.example_batch import example_batch
-from scale_up.pipeline.launch import run_pipeline
+from scale_up.pipeline.launch import read_rank_tensors, run_pipeline
 from scale_up.pipeline.orders import gpipe_order, one_f_one_b_order
 from scale_up.pipeline.recording import replay
 
@@ -42,18 +42,6 @@ def reference(steps: int):
     return loss.item(), grads, {n: p.detach() for n, p in model.named_parameters()}
 
 
-def merged(out: Path, kind: str, nproc: int) -> dict:
-    tensors = {}
-    for rank in range(nproc):
-        part = torch.load(out / f"rank_{rank}_{kind}.pt", weights_only=True)
-        part = part.get("grads", part)
-        for name, t in part.items():
-            if name in tensors:  # the tied embedding, on the first and the last stage: the copies must agree
-                torch.testing.assert_close(t, tensors[name], rtol=0, atol=0)
-            tensors[name] = t
-    return tensors
-
-
 def assert_all_close(got: dict, expected: dict, rtol=1e-5):
     assert set(got) == set(expected)
     for name, ref in expected.items():
@@ -68,8 +56,8 @@ def test_pp2_equals_one_process(schedule, tmp_path):
     ref_loss, ref_grads, ref_params = reference(1)
     loss = torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"]
     assert loss == pytest.approx(ref_loss, rel=1e-6)
-    assert_all_close(merged(tmp_path, "grads", 2), ref_grads)
-    assert_all_close(merged(tmp_path, "params", 2), ref_params)
+    assert_all_close(read_rank_tensors(tmp_path, "grads", 2), ref_grads)
+    assert_all_close(read_rank_tensors(tmp_path, "params", 2), ref_params)
 
     events = load_events(*(tmp_path / "events").glob("step_1_rank_*.json"))
     stages = 4 if schedule == "interleaved-1f1b" else 2
@@ -99,10 +87,10 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
 
     torchrun(2, interrupted, "--steps", "3", "--resume", "--dump")
     torchrun(4, other_layout, "--steps", "3", "--resume", "--dump", "--schedule", "gpipe")
-    expected = merged(straight, "params", 2)
-    same = merged(interrupted, "params", 2)
+    expected = read_rank_tensors(straight, "params", 2)
+    same = read_rank_tensors(interrupted, "params", 2)
     assert all(torch.equal(same[n], t) for n, t in expected.items())  # same layout: bit for bit
-    assert_all_close(merged(other_layout, "params", 4), expected)
+    assert_all_close(read_rank_tensors(other_layout, "params", 4), expected)
     # Three AdamW steps away from one process (micro-batches sum in another order): the key rows of the QKV bias
     # have an exactly zero true gradient (a constant q·b_k per query cancels in the softmax), so Adam turns the
     # summation noise into updates of its own; the step-1 parity above holds every tensor to 1e-5.

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,3 +35,23 @@ def run_pipeline(nproc: int, out: str | os.PathLike, *args: str, timeout: float 
         raise PipelineRunError(f"run_pipeline: torchrun with {nproc} processes exited {proc.returncode}:\n"
                                f"{proc.stderr[-4000:]}")
     return Path(out)
+
+
+def read_rank_tensors(out: str | os.PathLike, kind: str, nproc: int) -> dict:
+    """Merge the ``rank_{r}_{kind}.pt`` files of a ``--dump`` run (kind "grads" or "params") into one dict by name.
+
+    The tied embedding is on the first and on the last stage; its two copies must be equal (else ValueError).
+    """
+    if kind not in ("grads", "params"):
+        raise ValueError(f"read_rank_tensors: kind must be 'grads' or 'params', got {kind!r}")
+    tensors: dict = {}
+    for rank in range(nproc):
+        path = Path(out) / f"rank_{rank}_{kind}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"read_rank_tensors: {path} is missing (was the run started with --dump?)")
+        part = torch.load(path, weights_only=True)
+        for name, t in part.get("grads", part).items():
+            if name in tensors and not torch.equal(tensors[name], t):
+                raise ValueError(f"read_rank_tensors: the copies of {name} differ between ranks")
+            tensors[name] = t
+    return tensors
