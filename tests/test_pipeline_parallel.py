@@ -25,12 +25,12 @@ def torchrun(nproc: int, out: Path, *args: str) -> None:
     run_pipeline(nproc, out, *COMMON, *args, timeout=120)
 
 
-def reference(steps: int):
-    """Single-process GLM: the last step's loss and gradients, and the parameters after ``steps`` AdamW steps."""
+def reference(steps: int, optimizer=torch.optim.AdamW):
+    """Single-process GLM: the last step's loss and gradients, and the parameters after ``steps`` optimizer steps."""
     args = parse_args(COMMON + ["--out", "unused"])
     torch.manual_seed(args.seed)
     model = GLM(PRESETS["nano"].replace(num_layers=4))
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    opt = optimizer(model.parameters(), lr=args.lr)
     for step in range(steps):
         batch = example_batch(model.config, args.batch_size, args.seq_len, seed=args.seed + step)
         opt.zero_grad()
@@ -73,6 +73,20 @@ def test_pp2_equals_one_process(schedule, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", [("--tp", "2", "--dp", "1"), ("--tp", "1", "--dp", "2")], ids=["tp2xpp2", "dp2xpp2"])
+def test_combined_layouts_equal_one_process(layout, tmp_path):
+    """4 processes on a (pp=2, dp, tp) mesh. TP: each stage is a TP shard, logits stay vocab-sharded. DP: each
+    replica takes half the batch, the loss divides by the global loss-token count, gradients are summed. The step is
+    SGD: under TP the key-bias gradients (exactly zero in exact arithmetic) carry rounding noise that Adam would
+    scale up to full-size steps."""
+    torchrun(4, tmp_path, *layout, "--pp", "2", "--schedule", "1f1b", "--steps", "1", "--dump", "--optimizer", "sgd")
+    ref_loss, ref_grads, ref_params = reference(1, torch.optim.SGD)
+    assert torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"] == pytest.approx(ref_loss, rel=1e-6)
+    assert_all_close(read_rank_tensors(tmp_path, "grads", 4), ref_grads)
+    assert_all_close(read_rank_tensors(tmp_path, "params", 4), ref_params)
+
+
+@pytest.mark.slow
 def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
     straight, interrupted, other_layout = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "pp4"
     torchrun(2, straight, "--steps", "3", "--dump")
@@ -100,7 +114,8 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
 
 def test_cli_rejects_impossible_layouts(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    for argv, flag in ((["--pp", "4"], "--pp"), (["--microbatches", "3"], "--batch-size"),
+    for argv, flag in ((["--pp", "4"], "--pp"), (["--tp", "4"], "--tp"), (["--tp", "0"], "--tp"),
+                       (["--microbatches", "3"], "--batch-size"), (["--tp", "2", "--resume"], "--resume"),
                        (["--microbatches", "0"], "--microbatches"), (["--schedule", "zb"], "--schedule")):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path)] + argv)

@@ -1,18 +1,21 @@
-"""``torchrun --nproc-per-node P -m scale_up.pipeline``: train GLM pipeline-parallel over P processes.
+"""``torchrun --nproc-per-node N -m scale_up.pipeline``: train GLM pipeline-parallel (× TP × DP) over N processes.
 
 How it works
 ------------
-Every rank builds the same ``GLM`` (same seed), keeps its stages (``build_pipeline``), and runs ``--steps`` AdamW
+Every rank builds the same ``GLM`` (same seed), keeps its stages on the ``--dp`` × ``--tp`` × ``--pp`` layout
+(``build_parallel_pipeline``; the default is pure pipeline parallel over all N), and runs ``--steps`` AdamW
 steps on seeded GLM-shaped batches (``example_batch``, seed ``--seed`` + step), with the chosen schedule and
 micro-batch count. It writes into ``--out``: ``metrics.jsonl`` (rank 0: step, loss, seconds), with ``--record``
 ``events/step_{k}_rank_{r}.json`` (the executed forward/backward events, recording.py), with ``--dump`` ``rank_{r}.pt``
-(this rank's gradients of the last step and parameters after it, by full-model name), and with ``--save-every``
+(this rank's gradients of the last step and parameters after it, by full-model name, TP shards as the official
+layout has them), and with ``--save-every``
 sharded checkpoints in ``checkpoints/`` (checkpoint.py); ``--resume`` continues from them, on any layout.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -27,7 +30,8 @@ from glm_mini import GLM, PRESETS
 from .checkpoint import load_pipeline_checkpoint, save_pipeline_checkpoint
 from .example_batch import example_batch
 from .recording import save_events
-from .schedule import SCHEDULES, build_pipeline
+from .mesh import build_parallel_pipeline
+from .schedule import SCHEDULES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,14 +41,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--microbatches", type=int, default=4, help="micro-batches per step (m)")
     ap.add_argument("--virtual-stages", type=int, default=None,
                     help="stages per rank (interleaved-1f1b only; default 2)")
-    ap.add_argument("--pp", type=int, default=None, help="pipeline ranks; must equal the world size (default: it)")
+    ap.add_argument("--pp", type=int, default=None,
+                    help="pipeline-parallel degree (default: world size / (tp x dp)); dp x tp x pp = world size")
+    ap.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
+    ap.add_argument("--dp", type=int, default=1, help="data-parallel degree (each replica takes batch/dp samples)")
     ap.add_argument("--preset", default="nano", choices=sorted(PRESETS), help="glm_mini preset")
     ap.add_argument("--num-layers", type=int, default=None, help="override the preset's num_layers")
     ap.add_argument("--hidden-size", type=int, default=None, help="override the preset's hidden_size")
     ap.add_argument("--batch-size", type=int, default=8, help="samples per step (split into micro-batches)")
     ap.add_argument("--seq-len", type=int, default=32, help="tokens per sample")
     ap.add_argument("--steps", type=int, default=1, help="optimizer steps to reach")
-    ap.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    ap.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    ap.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"),
+                    help="AdamW (training) or plain SGD (parity checks: Adam turns rounding noise in exactly-zero "
+                         "gradients, such as the key rows of the QKV bias, into full-size steps)")
     ap.add_argument("--seed", type=int, default=0, help="model init and data seed")
     ap.add_argument("--record", action="store_true", help="record the executed schedule of every step")
     ap.add_argument("--dump", action="store_true", help="write each rank's last gradients and parameters")
@@ -55,11 +65,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     for flag in ("microbatches", "batch_size", "seq_len", "steps"):
         if getattr(args, flag) < 1:
             ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    if args.batch_size % args.microbatches:
-        ap.error(f"--batch-size {args.batch_size} must be divisible by --microbatches {args.microbatches}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if args.pp is not None and args.pp != world:
-        ap.error(f"--pp {args.pp} does not match the world size {world} (torchrun --nproc-per-node)")
+    for flag in ("tp", "dp"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if args.pp is None:
+        args.pp = world // (args.tp * args.dp)
+    if args.pp < 1 or args.dp * args.tp * args.pp != world:
+        ap.error(f"--dp {args.dp} x --tp {args.tp} x --pp {args.pp} does not match the world size {world} "
+                 "(torchrun --nproc-per-node)")
+    if args.batch_size % (args.dp * args.microbatches):
+        ap.error(f"--batch-size {args.batch_size} must be divisible by --dp x --microbatches "
+                 f"= {args.dp * args.microbatches}")
+    if args.tp > 1 and (args.save_every or args.resume):
+        ap.error("--save-every/--resume: pipeline checkpoints hold whole tensors; use --tp 1 "
+                 "(scale_up.sharded_checkpoint reshards TP checkpoints)")
     return args
 
 
@@ -72,9 +92,13 @@ def run(args) -> None:
     out = Path(args.out)
     torch.manual_seed(args.seed)
     model = GLM(model_config(args))
-    pipe = build_pipeline(model, args.schedule, args.microbatches, virtual_stages=args.virtual_stages,
-                          record=args.record)
-    optimizer = torch.optim.AdamW(pipe.parameters(), lr=args.lr)
+    pipe, mesh = build_parallel_pipeline(model, args.dp, args.tp, args.pp, args.schedule, args.microbatches,
+                                         virtual_stages=args.virtual_stages, record=args.record)
+    tp_rank = mesh.get_local_rank("tp")
+    if dist.get_rank() == 0:
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(model.config)))
+    optimizer_cls = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.SGD
+    optimizer = optimizer_cls(pipe.parameters(), lr=args.lr)
     ckpt_dir = out / "checkpoints"
     step = load_pipeline_checkpoint(pipe, optimizer, ckpt_dir) if args.resume else 0
     rank = dist.get_rank()
@@ -88,8 +112,8 @@ def run(args) -> None:
         loss = pipe.step(**batch)
         seconds = time.monotonic() - start
         if args.dump and step + 1 == last:
-            torch.save({"grads": {n: p.grad.clone() for n, p in pipe.named_parameters()}, "loss": loss},
-                       out / f"rank_{rank}_grads.pt")
+            grads = {n: p.grad.clone() for n, p in pipe.named_parameters()}
+            torch.save({"tensors": grads, "loss": loss, "tp_rank": tp_rank}, out / f"rank_{rank}_grads.pt")
         optimizer.step()
         step += 1
         if args.record:
@@ -101,7 +125,8 @@ def run(args) -> None:
         if args.save_every and step % args.save_every == 0:
             save_pipeline_checkpoint(pipe, optimizer, ckpt_dir, step)
     if args.dump:
-        torch.save({n: p.detach().clone() for n, p in pipe.named_parameters()}, out / f"rank_{rank}_params.pt")
+        params = {n: p.detach().clone() for n, p in pipe.named_parameters()}
+        torch.save({"tensors": params, "loss": None, "tp_rank": tp_rank}, out / f"rank_{rank}_params.pt")
 
 
 def main(argv=None) -> int:

@@ -9,12 +9,17 @@ stuck run fails instead of hanging. Results come back through the files the run 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+
+from glm_mini import GLMConfig
+
+from ..tp_layout import merge_state_dicts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,18 +45,25 @@ def run_pipeline(nproc: int, out: str | os.PathLike, *args: str, timeout: float 
 def read_rank_tensors(out: str | os.PathLike, kind: str, nproc: int) -> dict:
     """Merge the ``rank_{r}_{kind}.pt`` files of a ``--dump`` run (kind "grads" or "params") into one dict by name.
 
-    The tied embedding is on the first and on the last stage; its two copies must be equal (else ValueError).
+    Copies of one tensor (the tied embedding on the first and last stage, data-parallel replicas) must be equal
+    (else ValueError); tensor-parallel shards are merged back into whole tensors by the official rules
+    (``tp_layout.merge_state_dicts``).
     """
     if kind not in ("grads", "params"):
         raise ValueError(f"read_rank_tensors: kind must be 'grads' or 'params', got {kind!r}")
-    tensors: dict = {}
+    by_tp: dict[int, dict] = {}
     for rank in range(nproc):
         path = Path(out) / f"rank_{rank}_{kind}.pt"
         if not path.is_file():
             raise FileNotFoundError(f"read_rank_tensors: {path} is missing (was the run started with --dump?)")
         part = torch.load(path, weights_only=True)
-        for name, t in part.get("grads", part).items():
+        tensors = by_tp.setdefault(part["tp_rank"], {})
+        for name, t in part["tensors"].items():
             if name in tensors and not torch.equal(tensors[name], t):
                 raise ValueError(f"read_rank_tensors: the copies of {name} differ between ranks")
             tensors[name] = t
-    return tensors
+    if len(by_tp) == 1:
+        return by_tp[0]
+    config = json.loads((Path(out) / "config.json").read_text())
+    shards = [dict(sorted(by_tp[t].items())) for t in range(len(by_tp))]
+    return merge_state_dicts(shards, GLMConfig(**config))

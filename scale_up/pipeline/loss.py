@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..tensor_parallel import vocab_parallel_cross_entropy
+
 IGNORE_INDEX = -100
 
 
@@ -35,14 +37,22 @@ def glm_loss(logits: Tensor, targets: Tensor, loss_mask: Tensor) -> Tensor:
 
 
 class MicroBatchLoss:
-    """loss_fn for a schedule: a micro-batch's CE sum over its loss tokens divided by the whole batch's count."""
+    """loss_fn for a schedule: a micro-batch's CE sum over its loss tokens divided by the whole batch's count.
 
-    def __init__(self, total_tokens: int = 1):
-        self.total_tokens = total_tokens
+    With a tensor-parallel ``tp_group`` the logits are this rank's vocabulary shard ``[b, s, V/tp]`` and the
+    cross-entropy is the vocab-parallel one (``scale_up.tensor_parallel``), which never gathers the full logits.
+    """
+
+    def __init__(self, total_tokens: int = 1, tp_group=None):
+        self.total_tokens, self.tp_group = total_tokens, tp_group
 
     def __call__(self, logits: Tensor, targets: Tensor) -> Tensor:
         if self.total_tokens < 1:
             raise ValueError(f"MicroBatchLoss: total_tokens must be >= 1, got {self.total_tokens}")
+        if self.tp_group is not None:
+            keep = targets != IGNORE_INDEX
+            per_token = vocab_parallel_cross_entropy(logits.float(), targets.clamp_min(0), self.tp_group)  # [b, s]
+            return (per_token * keep).sum() / self.total_tokens
         ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
                              reduction="sum")  # logits [b, s, V] -> [b*s, V]
         return ce / self.total_tokens

@@ -14,6 +14,12 @@ pipeline), each a ``GLMStage`` cut from a copy of the model by ``partition_layer
    docs/glm130b_facts.md §3); gradients accumulate over micro-batches without rescaling (loss.py);
 2. the first and last stages sum their ``word_embeddings`` gradients (tied_embedding.py);
 3. the summed micro-batch loss is broadcast from the last stage's rank so every rank returns the batch loss.
+
+Combined with tensor parallelism (``tp_group``), every stage is first made this rank's TP shard with
+``scale_up.apply_tensor_parallel`` (vocab-sharded logits, vocab-parallel loss); with data parallelism
+(``dp_group``), each replica takes its slice of the batch, the loss divides by the GLOBAL loss-token count, and
+gradients are summed over the replicas, so the step equals one process on the whole batch. ``mesh.py`` builds the
+groups.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from torch import Tensor
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe, ScheduleInterleaved1F1B
 
 from glm_mini import GLM
+
+from ..tensor_parallel import apply_tensor_parallel
 
 from .loss import MicroBatchLoss, count_loss_tokens, masked_targets
 from .recording import Event, RecordingStage
@@ -46,6 +54,7 @@ class Pipeline:
     tie_group: dist.ProcessGroup | None
     last_stage_rank: int  # global rank holding the last stage
     events: list[Event] = field(default_factory=list)
+    dp_group: dist.ProcessGroup | None = None
 
     @property
     def has_first(self) -> bool:
@@ -70,6 +79,12 @@ class Pipeline:
              loss_mask: Tensor) -> float:
         """Forward and backward over one batch (every rank passes the same batch); returns the batch loss."""
         self.loss_fn.total_tokens = count_loss_tokens(loss_mask)
+        if self.dp_group is not None:  # this replica's slice of the batch: [B, ...] -> [B/dp, ...]
+            dp, d = dist.get_world_size(self.dp_group), dist.get_rank(self.dp_group)
+            if input_ids.shape[0] % dp:
+                raise ValueError(f"input_ids: batch size {input_ids.shape[0]} is not divisible by dp={dp}")
+            input_ids, position_ids, attention_mask, targets, loss_mask = (
+                t.chunk(dp)[d] for t in (input_ids, position_ids, attention_mask, targets, loss_mask))
         args = (input_ids, position_ids, attention_mask) if self.has_first else ()
         target = masked_targets(targets, loss_mask) if self.has_last else None
         losses: list[Tensor] = []
@@ -78,12 +93,18 @@ class Pipeline:
         loss = torch.stack(losses).sum().detach() if self.has_last else torch.zeros(())
         loss = loss.to(torch.float32)
         dist.broadcast(loss, src=self.last_stage_rank, group=self.group)
+        if self.dp_group is not None:
+            for p in self.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad, group=self.dp_group)
+            dist.all_reduce(loss, group=self.dp_group)
         return float(loss)
 
 
 def build_pipeline(model: GLM, schedule: str = "1f1b", n_microbatches: int = 4,
                    group: dist.ProcessGroup | None = None, virtual_stages: int | None = None,
-                   record: bool = False, tie_group: dist.ProcessGroup | None | str = "create") -> Pipeline:
+                   record: bool = False, tie_group: dist.ProcessGroup | None | str = "create",
+                   tp_group: dist.ProcessGroup | None = None, dp_group: dist.ProcessGroup | None = None) -> Pipeline:
     """This rank's ``Pipeline`` for ``model`` over the ranks of ``group`` (default: the whole world).
 
     ``tie_group="create"`` makes the two-rank group of the first and last stage with ``dist.new_group`` (every rank
@@ -111,11 +132,13 @@ def build_pipeline(model: GLM, schedule: str = "1f1b", n_microbatches: int = 4,
     modules, stages = [], []
     for stage_index in range(rank, num_stages, p):
         module = GLMStage(model, stage_index, num_stages)
+        if tp_group is not None:
+            apply_tensor_parallel(module, tp_group, gather_logits=False)
         extra = {"events": events, "rank": dist.get_rank()} if record else {}
         stage_cls = RecordingStage if record else PipelineStage
         stages.append(stage_cls(module, stage_index, num_stages, device, group=group, **extra))
         modules.append(module)
-    loss_fn = MicroBatchLoss()
+    loss_fn = MicroBatchLoss(tp_group=tp_group)
     cls = SCHEDULES[schedule]
     sched = cls(stages if interleaved else stages[0], n_microbatches, loss_fn=loss_fn, scale_grads=False)
     tie_ranks = tied_embedding_ranks(pp_ranks, num_stages)
@@ -124,4 +147,4 @@ def build_pipeline(model: GLM, schedule: str = "1f1b", n_microbatches: int = 4,
     if dist.get_rank() not in tie_ranks:
         tie_group = None
     last_rank = pp_ranks[(num_stages - 1) % p]
-    return Pipeline(modules, sched, loss_fn, group, tie_group, last_rank, events)
+    return Pipeline(modules, sched, loss_fn, group, tie_group, last_rank, events, dp_group)
