@@ -1,4 +1,5 @@
-"""Start ``python -m scale_up.pipeline`` on N local CPU processes with torchrun, from a test, a benchmark or a notebook.
+"""Start ``python -m scale_up.pipeline`` (or ``scale_up.train``) on N local CPU processes with torchrun, from a test,
+a benchmark or a notebook.
 
 How it works
 ------------
@@ -28,17 +29,22 @@ class PipelineRunError(RuntimeError):
     """A torchrun launch exited with an error (its stderr tail is in the message)."""
 
 
-def run_pipeline(nproc: int, out: str | os.PathLike, *args: str, timeout: float = 180) -> Path:
-    """Run ``torchrun --nproc-per-node nproc -m scale_up.pipeline --out OUT ARGS...``; returns ``out``."""
+def run_torchrun(nproc: int, module: str, *args: str, timeout: float = 180) -> None:
+    """Run ``torchrun --standalone --nproc-per-node nproc -m module ARGS...`` at the repository root."""
     if not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"run_pipeline: nproc must be a positive int, got {nproc!r}")
+        raise ValueError(f"run_torchrun: nproc must be a positive int, got {nproc!r}")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "scale_up.pipeline", "--out", str(out), *args]
+           "-m", module, *args]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise PipelineRunError(f"run_pipeline: torchrun with {nproc} processes exited {proc.returncode}:\n"
+        raise PipelineRunError(f"run_torchrun: {module} on {nproc} processes exited {proc.returncode}:\n"
                                f"{proc.stderr[-4000:]}")
+
+
+def run_pipeline(nproc: int, out: str | os.PathLike, *args: str, timeout: float = 180) -> Path:
+    """Run ``torchrun --nproc-per-node nproc -m scale_up.pipeline --out OUT ARGS...``; returns ``out``."""
+    run_torchrun(nproc, "scale_up.pipeline", "--out", str(out), *args, timeout=timeout)
     return Path(out)
 
 
