@@ -92,7 +92,7 @@ def parse(argv=None) -> tuple[TrainConfig, dict]:
 def zero1(adamw: torch.optim.AdamW, dp_group) -> ZeroRedundancyOptimizer:
     """The same AdamW (same groups and hyper-parameters) with its state sharded over the data-parallel group."""
     first, *others = adamw.param_groups
-    hyper = {k: v for k, v in first.items() if k != "params"}
+    hyper = {k: first[k] for k in ("lr", "betas", "eps", "weight_decay")}
     zero = ZeroRedundancyOptimizer(first["params"], optimizer_class=torch.optim.AdamW, process_group=dp_group,
                                    **hyper)
     for group in others:
@@ -165,9 +165,10 @@ def main(argv=None) -> int:
     dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
     try:
         losses = train_parallel(cfg, layout)
+        rank = dist.get_rank()
     finally:
         dist.destroy_process_group()
-    if losses:
+    if losses and rank == 0:
         print(f"{cfg.out}: {len(losses)} steps on dp{layout['dp']} x tp{layout['tp']} x pp{layout['pp']}, "
               f"loss {losses[-1]:.4f}")
     return 0

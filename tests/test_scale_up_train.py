@@ -13,12 +13,14 @@ FLAGS = ["--preset", "nano", "--max-steps", "3", "--batch-size", "4", "--seq-len
 
 
 @pytest.mark.slow
-def test_pp2_training_equals_single_process(tmp_path):
+@pytest.mark.parametrize("nproc,layout", [(2, ["--pp", "2"]), (4, ["--pp", "2", "--tp", "2"]),
+                                          (4, ["--pp", "2", "--dp", "2"])], ids=["pp2", "tp2xpp2", "dp2xpp2_zero1"])
+def test_parallel_training_equals_single_process(nproc, layout, tmp_path):
     single = train(TrainConfig(preset="nano", max_steps=3, batch_size=4, seq_len=32, batch_rampup_steps=0,
                                out=str(tmp_path / "single")), progress=False)
-    run_torchrun(2, "scale_up.train", *FLAGS, "--out", str(tmp_path / "pp2"), "--pp", "2", "--microbatches", "2",
+    run_torchrun(nproc, "scale_up.train", *FLAGS, "--out", str(tmp_path / "par"), *layout, "--microbatches", "2",
                  "--no-progress", timeout=300)
-    rows = [json.loads(line) for line in (tmp_path / "pp2" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "par" / "metrics.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in rows] == pytest.approx(single.losses, rel=1e-5)
     single_rows = [json.loads(line) for line in (tmp_path / "single" / "metrics.jsonl").read_text().splitlines()]
     for key in ("grad_norm", "grad_norm_embedding", "grad_norm_rest", "lr"):
