@@ -24,10 +24,9 @@
 
 # %%
 import os
+import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -37,13 +36,13 @@ from glm_mini.exercises import use
 from glm_mini.exercises.nb10_pipeline import check_bubble_fraction, check_layers_per_stage, check_one_f_one_b_order
 from scale_up.pipeline import (Event, bubble_formula, build_stage_module, glm_loss, load_events, measured_bubble,
                                partition_layers, stage_costs, sum_tied_embedding_grads)
-from scale_up.pipeline.__main__ import model_config, parse_args
 from scale_up.pipeline.example_batch import example_batch
 from scale_up.pipeline.launch import REPO_ROOT, read_rank_tensors, run_pipeline
 from scale_up.pipeline.orders import gpipe_order, one_f_one_b_order
 from scale_up.pipeline.partition import end_units, layers_per_stage
 from scale_up.pipeline.plot import plot_timeline
 from scale_up.pipeline.recording import replay
+from scale_up.pipeline.reference import single_process_run
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 torch.manual_seed(0)
@@ -232,35 +231,26 @@ print("last of 4 stages:", " ".join(order_1f1b(3, 4, 4)))
 # gradients; the notebook reads them back.
 
 # %%
-(REPO_ROOT / "build").mkdir(exist_ok=True)
-workdir = Path(tempfile.mkdtemp(prefix="nb10_", dir=REPO_ROOT / "build"))  # the runs' files, inside the repo
+workdir = REPO_ROOT / "build" / "nb10_runs"  # the runs' files, inside the repo (git-ignored)
 m_run = 4 if FAST else 8
-run_args = ["--num-layers", "4", "--hidden-size", "256", "--seq-len", "64", "--batch-size", str(2 * m_run),
-            "--microbatches", str(m_run), "--steps", "2", "--record", "--dump"]
+shape_args = ["--num-layers", "4", "--hidden-size", "256", "--seq-len", "64", "--batch-size", str(2 * m_run),
+              "--microbatches", str(m_run)]
+steps = 2  # step 1 warms up (first sends carry shapes); step 2 is the one drawn below
+run_args = shape_args + ["--steps", str(steps), "--record", "--dump"]
 runs, launch_seconds = {}, {}
 for schedule in ("gpipe", "1f1b"):
     start = time.time()
+    shutil.rmtree(workdir / schedule, ignore_errors=True)  # this notebook's own files from an earlier run
     runs[schedule] = run_pipeline(2, workdir / schedule, "--schedule", schedule, *run_args, timeout=300)
     launch_seconds[schedule] = time.time() - start
 print({k: f"{v:.1f} s" for k, v in launch_seconds.items()}, "per torchrun launch (start-up included)")
 
 # %% [markdown]
-# The same model, batch and optimizer in this process, then the comparison: the loss, every gradient of the last
-# step and every parameter after the AdamW steps.
+# The same model, batches and optimizer in this process (`single_process_run`, same flags), then the comparison:
+# the loss, every gradient of the last step and every parameter after the AdamW steps.
 
 # %%
-args = parse_args(["--out", str(workdir)] + run_args)
-torch.manual_seed(args.seed)
-reference = GLM(model_config(args))
-optimizer = torch.optim.AdamW(reference.parameters(), lr=args.lr)
-for step in range(args.steps):
-    b = example_batch(reference.config, args.batch_size, args.seq_len, seed=args.seed + step)
-    optimizer.zero_grad()
-    ref_loss = glm_loss(reference(b["input_ids"], position_ids=b["position_ids"],
-                                  attention_mask=b["attention_mask"]).logits, b["targets"], b["loss_mask"])
-    ref_loss.backward()
-    ref_grads = {n: p.grad.clone() for n, p in reference.named_parameters()}
-    optimizer.step()
+ref_loss, ref_grads, ref_params = single_process_run(run_args)  # scale_up/pipeline/reference.py
 
 
 def max_relative_error(got: dict, expected: dict) -> float:
@@ -272,15 +262,14 @@ parity = {}
 for schedule, out in runs.items():
     pp_loss = torch.load(out / "rank_0_grads.pt", weights_only=True)["loss"]
     parity[schedule] = {
-        "loss": abs(pp_loss - ref_loss.item()) / ref_loss.item(),
+        "loss": abs(pp_loss - ref_loss) / ref_loss,
         "grads": max_relative_error(read_rank_tensors(out, "grads", 2), ref_grads),
-        "params": max_relative_error(read_rank_tensors(out, "params", 2),
-                                     {n: p.detach() for n, p in reference.named_parameters()}),
+        "params": max_relative_error(read_rank_tensors(out, "params", 2), ref_params),
     }
     assert parity[schedule]["loss"] <= 1e-5 and parity[schedule]["grads"] <= 1e-5, parity[schedule]
     assert parity[schedule]["params"] <= 1e-4, parity[schedule]  # see the note below
     print(f"{schedule:>6}: max relative error  loss {parity[schedule]['loss']:.1e}  "
-          f"grads {parity[schedule]['grads']:.1e}  params after {args.steps} AdamW steps "
+          f"grads {parity[schedule]['grads']:.1e}  params after {steps} AdamW steps "
           f"{parity[schedule]['params']:.1e}")
 
 # %% [markdown]
@@ -300,7 +289,7 @@ for schedule, out in runs.items():
 # `one_f_one_b_order`.
 
 # %%
-executed = {s: load_events(*(out / "events").glob(f"step_{args.steps}_rank_*.json")) for s, out in runs.items()}
+executed = {s: load_events(*(out / "events").glob(f"step_{steps}_rank_*.json")) for s, out in runs.items()}
 expected_orders = {"gpipe": gpipe_order, "1f1b": one_f_one_b_order}
 for schedule, events in executed.items():
     for stage in range(2):
@@ -383,6 +372,40 @@ ok = check_bubble_fraction(my_bubble)
 bubble_fn = use(my_bubble, ok, bubble_formula)
 need = next(m for m in range(1, 10_000) if bubble_fn(8, m) < 0.01)
 print(f"p=8: m >= {need} micro-batches for a bubble under 1%")
+
+# %% [markdown]
+# ## 7. Pipeline × tensor × data parallel: one mesh
+#
+# GLM-130B ran all three at once: 768 GPUs as a mesh of 8 pipeline stages × 24 data-parallel replicas × 4
+# tensor-parallel ranks. The kit lays ranks out the same way (`scale_up/pipeline/mesh.py`, DeepSpeed's order: tensor
+# parallel fastest, so the 4 TP ranks of a stage share a node's NVLink). Each rank keeps one stage (layers deleted),
+# then becomes that stage's TP shard (`apply_tensor_parallel`); stages pass full hidden states along the `pp` axis,
+# replicas split the batch along `dp`, and the first and last stage of the same `(dp, tp)` coordinate sum their
+# embedding gradients. Below, which global rank does what in GLM-130B's layout:
+
+# %%
+pp_size, dp_size, tp_size = 8, 24, 4  # the paper's layout (Tab. 11)
+ranks = torch.arange(pp_size * dp_size * tp_size).view(pp_size, dp_size, tp_size)  # [pp, dp, tp] global ranks
+print(f"{ranks.numel()} ranks; stage 0 of replica 0 = ranks {ranks[0, 0].tolist()} (one TP group)")
+print(f"pipeline group of (dp 0, tp 0): ranks {ranks[:, 0, 0].tolist()}")
+print(f"tied-embedding pair of (dp 0, tp 0): ranks {[ranks[0, 0, 0].item(), ranks[-1, 0, 0].item()]}")
+
+# %% [markdown]
+# On CPU the same code runs TP2 × PP2 on 4 processes; `tests/test_pipeline_parallel.py` holds its loss and every
+# gradient to the single-process model at $10^{-5}$, and `tests/test_scale_up_train.py` trains glm_mini's recipe
+# with `python -m scale_up.train --tp 2 --pp 2` to the same losses as `python -m glm_mini.train`. With
+# `GLM_KIT_FAST=0` this notebook runs it too (4 processes on 2 cores take a while):
+
+# %%
+if not FAST:
+    shutil.rmtree(workdir / "tp2pp2", ignore_errors=True)
+    out = run_pipeline(4, workdir / "tp2pp2", "--tp", "2", "--pp", "2", *shape_args, "--steps", "1", "--dump",
+                       timeout=600)
+    grads_tp_pp = read_rank_tensors(out, "grads", 4)
+    _, grads_one, _ = single_process_run([*shape_args, "--steps", "1"])
+    err = max_relative_error(grads_tp_pp, grads_one)
+    assert err <= 1e-5
+    print(f"TP2 x PP2 on 4 processes: max relative gradient error vs one process {err:.1e}")
 
 # %% [markdown]
 # ## Where this goes

@@ -10,36 +10,19 @@ import torch
 import torch.distributed as dist
 
 from glm_mini import GLM, PRESETS
-from scale_up.pipeline import bubble_formula, build_pipeline, glm_loss, load_events, measured_bubble
-from scale_up.pipeline.__main__ import main, parse_args
+from scale_up.pipeline import bubble_formula, build_pipeline, load_events, measured_bubble
+from scale_up.pipeline.__main__ import main
 from scale_up.pipeline.checkpoint import read_checkpoint
-from scale_up.pipeline.example_batch import example_batch
 from scale_up.pipeline.launch import read_rank_tensors, run_pipeline
 from scale_up.pipeline.orders import gpipe_order, one_f_one_b_order
 from scale_up.pipeline.recording import replay
+from scale_up.pipeline.reference import single_process_run
 
 COMMON = ["--num-layers", "4", "--batch-size", "8", "--seq-len", "16", "--microbatches", "4", "--lr", "1e-2"]
 
 
 def torchrun(nproc: int, out: Path, *args: str) -> None:
     run_pipeline(nproc, out, *COMMON, *args, timeout=120)
-
-
-def reference(steps: int, optimizer=torch.optim.AdamW):
-    """Single-process GLM: the last step's loss and gradients, and the parameters after ``steps`` optimizer steps."""
-    args = parse_args(COMMON + ["--out", "unused"])
-    torch.manual_seed(args.seed)
-    model = GLM(PRESETS["nano"].replace(num_layers=4))
-    opt = optimizer(model.parameters(), lr=args.lr)
-    for step in range(steps):
-        batch = example_batch(model.config, args.batch_size, args.seq_len, seed=args.seed + step)
-        opt.zero_grad()
-        loss = glm_loss(model(batch["input_ids"], position_ids=batch["position_ids"],
-                              attention_mask=batch["attention_mask"]).logits, batch["targets"], batch["loss_mask"])
-        loss.backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-        opt.step()
-    return loss.item(), grads, {n: p.detach() for n, p in model.named_parameters()}
 
 
 def assert_all_close(got: dict, expected: dict, rtol=1e-5):
@@ -53,7 +36,7 @@ def assert_all_close(got: dict, expected: dict, rtol=1e-5):
 @pytest.mark.parametrize("schedule", ["gpipe", "1f1b", "interleaved-1f1b"])
 def test_pp2_equals_one_process(schedule, tmp_path):
     torchrun(2, tmp_path, "--schedule", schedule, "--steps", "1", "--dump", "--record")
-    ref_loss, ref_grads, ref_params = reference(1)
+    ref_loss, ref_grads, ref_params = single_process_run(COMMON + ["--steps", "1"])
     loss = torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"]
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     assert_all_close(read_rank_tensors(tmp_path, "grads", 2), ref_grads)
@@ -80,7 +63,7 @@ def test_combined_layouts_equal_one_process(layout, tmp_path):
     SGD: under TP the key-bias gradients (exactly zero in exact arithmetic) carry rounding noise that Adam would
     scale up to full-size steps."""
     torchrun(4, tmp_path, *layout, "--pp", "2", "--schedule", "1f1b", "--steps", "1", "--dump", "--optimizer", "sgd")
-    ref_loss, ref_grads, ref_params = reference(1, torch.optim.SGD)
+    ref_loss, ref_grads, ref_params = single_process_run(COMMON + ["--steps", "1", "--optimizer", "sgd"])
     assert torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"] == pytest.approx(ref_loss, rel=1e-6)
     assert_all_close(read_rank_tensors(tmp_path, "grads", 4), ref_grads)
     assert_all_close(read_rank_tensors(tmp_path, "params", 4), ref_params)
@@ -108,7 +91,7 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
     # Three AdamW steps away from one process (micro-batches sum in another order): the key rows of the QKV bias
     # have an exactly zero true gradient (a constant q·b_k per query cancels in the softmax), so Adam turns the
     # summation noise into updates of its own; the step-1 parity above holds every tensor to 1e-5.
-    _, _, ref_params = reference(3)
+    _, _, ref_params = single_process_run(COMMON + ["--steps", "3"])
     assert_all_close(expected, ref_params, rtol=2e-4)
 
 
