@@ -2,8 +2,8 @@
 
 How it works
 ------------
-Clipping needs ‖g‖ = √(Σ over every parameter element of g²) of the WHOLE model (docs/glm130b_facts.md §2.5: clip
-at 1.0). Split over a DP × TP × PP layout, each rank sums the squares it holds and one all-reduce over its
+Clipping needs ‖g‖ = √(Σ over every parameter element of g²) of the WHOLE model (docs/glm130b_facts.md §2.5:
+clip at 1.0). Split over a DP × TP × PP layout, each rank sums the squares it holds and one all-reduce over its
 pipeline and tensor groups adds them up, after removing what would be counted twice:
 
 * the tied embedding lives on the first and the last stage with equal (summed) gradients: counted on the first;
