@@ -26,11 +26,12 @@ import torch
 import torch.distributed as dist
 
 from glm_mini import GLM, PRESETS
+from glm_mini.training.checkpoint import write_atomic
 
 from .checkpoint import load_pipeline_checkpoint, save_pipeline_checkpoint
 from .example_batch import example_batch
+from .mesh import build_parallel_pipeline, check_layout
 from .recording import save_events
-from .mesh import build_parallel_pipeline
 from .schedule import SCHEDULES
 
 
@@ -66,14 +67,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, flag) < 1:
             ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    for flag in ("tp", "dp"):
-        if getattr(args, flag) < 1:
-            ap.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
-    if args.pp is None:
-        args.pp = world // (args.tp * args.dp)
-    if args.pp < 1 or args.dp * args.tp * args.pp != world:
-        ap.error(f"--dp {args.dp} x --tp {args.tp} x --pp {args.pp} does not match the world size {world} "
-                 "(torchrun --nproc-per-node)")
+    if args.pp is None and args.tp >= 1 and args.dp >= 1:
+        args.pp = max(1, world // (args.tp * args.dp))
+    try:
+        check_layout(args.dp, args.tp, args.pp, world)
+    except ValueError as err:
+        ap.error(f"--dp/--tp/--pp: {err} (torchrun --nproc-per-node)")
     if args.batch_size % (args.dp * args.microbatches):
         ap.error(f"--batch-size {args.batch_size} must be divisible by --dp x --microbatches "
                  f"= {args.dp * args.microbatches}")
@@ -96,7 +95,7 @@ def run(args) -> None:
                                          virtual_stages=args.virtual_stages, record=args.record)
     tp_rank = mesh.get_local_rank("tp")
     if dist.get_rank() == 0:
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(model.config)))
+        write_atomic(out / "config.json", lambda f: f.write(json.dumps(dataclasses.asdict(model.config)).encode()))
     optimizer_cls = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.SGD
     optimizer = optimizer_cls(pipe.parameters(), lr=args.lr)
     ckpt_dir = out / "checkpoints"
@@ -112,21 +111,23 @@ def run(args) -> None:
         loss = pipe.step(**batch)
         seconds = time.monotonic() - start
         if args.dump and step + 1 == last:
-            grads = {n: p.grad.clone() for n, p in pipe.named_parameters()}
-            torch.save({"tensors": grads, "loss": loss, "tp_rank": tp_rank}, out / f"rank_{rank}_grads.pt")
+            grads = {"tensors": {n: p.grad.clone() for n, p in pipe.named_parameters()}, "loss": loss,
+                     "tp_rank": tp_rank}
+            write_atomic(out / f"rank_{rank}_grads.pt", lambda f: torch.save(grads, f))
         optimizer.step()
         step += 1
         if args.record:
             (out / "events").mkdir(exist_ok=True)
             save_events(pipe.events, out / "events" / f"step_{step}_rank_{rank}.json")
         if rank == 0:
-            with open(out / "metrics.jsonl", "a") as f:
+            with open(out / "metrics.jsonl", "a") as f:  # append-only log, one line per step
                 f.write(json.dumps({"step": step, "loss": loss, "seconds": seconds}) + "\n")
         if args.save_every and step % args.save_every == 0:
             save_pipeline_checkpoint(pipe, optimizer, ckpt_dir, step)
     if args.dump:
-        params = {n: p.detach().clone() for n, p in pipe.named_parameters()}
-        torch.save({"tensors": params, "loss": None, "tp_rank": tp_rank}, out / f"rank_{rank}_params.pt")
+        params = {"tensors": {n: p.detach().clone() for n, p in pipe.named_parameters()}, "loss": None,
+                  "tp_rank": tp_rank}
+        write_atomic(out / f"rank_{rank}_params.pt", lambda f: torch.save(params, f))
 
 
 def main(argv=None) -> int:

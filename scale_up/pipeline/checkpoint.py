@@ -17,26 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from glm_mini.training.checkpoint import write_atomic
+
 from .schedule import Pipeline
 
 LATEST = "latest.json"
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_pipeline_checkpoint(pipe: Pipeline, optimizer: torch.optim.Optimizer, out_dir: str | os.PathLike,
@@ -51,11 +41,11 @@ def save_pipeline_checkpoint(pipe: Pipeline, optimizer: torch.optim.Optimizer, o
         "optimizer": {"state": {n: optimizer.state[p] for n, p in params.items() if p in optimizer.state},
                       "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]},
     }
-    _atomic_write(folder / f"rank_{dist.get_rank():03d}.pt", lambda tmp: torch.save(shard, tmp))
+    write_atomic(folder / f"rank_{dist.get_rank():03d}.pt", lambda f: torch.save(shard, f))
     dist.barrier()
     if dist.get_rank() == 0:
         latest = {"step": step, "folder": folder.name, "world_size": dist.get_world_size()}
-        _atomic_write(Path(out_dir) / LATEST, lambda tmp: Path(tmp).write_text(json.dumps(latest)))
+        write_atomic(Path(out_dir) / LATEST, lambda f: f.write(json.dumps(latest).encode()))
     dist.barrier()
     return folder
 

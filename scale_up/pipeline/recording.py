@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from torch.distributed.pipelining import PipelineStage
+
+from glm_mini.training.checkpoint import write_atomic
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,7 @@ def measured_bubble(events: list[Event]) -> dict[int, float]:
 
 def save_events(events: list[Event], path: str | os.PathLike) -> None:
     """Write events as JSON, atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump([asdict(e) for e in events], f)
-    os.replace(tmp, path)
+    write_atomic(Path(path), lambda f: f.write(json.dumps([asdict(e) for e in events]).encode()))
 
 
 def load_events(*paths: str | os.PathLike) -> list[Event]:
