@@ -142,3 +142,16 @@ def test_replay_and_measure_reject_bad_input():
     backward_first = [Event("B", 0, 0, 0.0, 0.0, rank=0), Event("F", 0, 0, 1.0, 1.0, rank=0)]
     with pytest.raises(ValueError, match="order"):
         replay(backward_first)
+
+
+def test_read_checkpoint_names_what_is_missing(tmp_path):
+    from scale_up.pipeline.checkpoint import read_checkpoint
+
+    with pytest.raises(FileNotFoundError, match="latest.json"):
+        read_checkpoint(tmp_path)
+    (tmp_path / "step_00000001").mkdir()
+    empty = {"model": {}, "optimizer": {"state": {}, "param_groups": []}}
+    torch.save(empty, tmp_path / "step_00000001" / "rank_000.pt")
+    (tmp_path / "latest.json").write_text('{"step": 1, "folder": "step_00000001", "world_size": 2}')
+    with pytest.raises(FileNotFoundError, match="rank_001"):
+        read_checkpoint(tmp_path)

@@ -76,6 +76,10 @@ def load_pipeline_checkpoint(pipe: Pipeline, optimizer: torch.optim.Optimizer | 
     """Load the latest checkpoint (saved with any layout) into this rank's stages and optimizer; returns its step."""
     ckpt = read_checkpoint(out_dir)
     for module in pipe.modules:
+        missing = [n for n in module.state_dict() if n not in ckpt["model"]]
+        if missing:
+            raise ValueError(f"load_pipeline_checkpoint: the checkpoint in {out_dir} lacks {len(missing)} tensor(s) of "
+                             f"stage {module.stage_index}, e.g. {missing[:2]} (a different model?)")
         module.load_state_dict({n: ckpt["model"][n] for n in module.state_dict()}, strict=True)
     if optimizer is not None:
         for name, p in pipe.named_parameters():
