@@ -36,7 +36,7 @@ from glm_mini.exercises import use
 from glm_mini.exercises.nb09_tensor_parallel import (check_column_parallel, check_geglu_shard,
                                                      check_interleaved_qkv_shard, check_row_parallel)
 from scale_up.tensor_parallel.check import launch_check
-from scale_up.tp_layout import shard_state_dict, shard_tensor
+from scale_up.tp_layout import merge_state_dicts, reshard_state_dicts, shard_state_dict, shard_tensor
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 NOTEBOOK_START = time.perf_counter()
@@ -240,7 +240,7 @@ check_column_parallel(my_column_parallel);
 # %%
 def my_row_parallel(x, weight, bias, tp):
     ### BEGIN SOLUTION
-    ### HINT: sum of F.linear(x_r, W_r) over zip(x.chunk(tp, -1), weight.chunk(tp, 1)), then + bias
+    ### HINT: x_r is the r-th slice of x's last dim, W_r the r-th slice of weight's dim 1; bias after the sum
     return sum(F.linear(xr, wr) for xr, wr in zip(x.chunk(tp, dim=-1), weight.chunk(tp, dim=1))) + bias
     ### END SOLUTION
 
@@ -306,7 +306,8 @@ for t in degrees:
     results[t] = launch_check(t, out_dir, batch_size=2, seq_len=16)
     print(f"TP={t}: {time.perf_counter() - start:.1f} s wall (process start-up included); wrote {out_dir}/tp{t}.json")
 for t, r in results.items():
-    print(f"TP={t} vs one process, max relative error: " + ", ".join(f"{k} {v:.1e}" for k, v in r["max_rel_error"].items()))
+    errors = ", ".join(f"{k} {v:.1e}" for k, v in r["max_rel_error"].items())
+    print(f"TP={t} vs one process, max relative error: {errors}")
     assert max(r["max_rel_error"].values()) <= 1e-5
 
 # %% [markdown]
@@ -335,6 +336,25 @@ print(f"GLM-130B, per layer per micro-batch: 4 all-reduces of {s130 * h130 * 2 /
       f"{per_layer_130b / 2**20:.0f} MiB, so the paper keeps TP inside a DGX-A100 node (t = 4, App. B.4)")
 
 # %% [markdown]
+# ## 5. Checkpoints that change TP degree
+#
+# GLM-130B trained at TP=4 and was converted to TP=8 for serving (`tools/convert_tp.py`). Because every rule above
+# is pure slicing and concatenation, resharding is exact: merge the shards, split again
+# (`tp_layout.reshard_state_dicts`). `scale_up.sharded_checkpoint` writes one `mp_rank_XX_model_states.pt` per rank,
+# atomically (the `latest` file moves last), and reshards weights *and* Adam moments on load, so training resumes at
+# another TP degree (`tests/test_sharded_checkpoint.py`). `scale_up.fault_tolerance` makes the other ranks stop
+# within seconds, naming the dead rank, when one dies mid-step (`tests/test_fault_tolerance.py`).
+
+# %%
+full = model.state_dict()
+two = [shard_state_dict(full, 2, r, config) for r in range(2)]
+four = reshard_state_dicts(two, 4, config)  # TP=2 -> 1 -> 4
+back = merge_state_dicts(four, config)
+assert all(torch.equal(back[k], full[k]) for k in full)
+assert all(torch.equal(four[r][k], shard_state_dict(full, 4, r, config)[k]) for r in range(4) for k in full)
+print(f"TP=2 -> TP=4 -> TP=1: all {len(full)} tensors bit-identical to the original")
+
+# %% [markdown]
 # On this shared CPU the TP step is *slower* than one process (`step_seconds` in the file: more processes, no extra
 # cores, every all-reduce a round trip through the kernel). Tensor parallelism buys memory, and speed only where
 # each rank has its own accelerator and a fast link.
@@ -351,4 +371,5 @@ print(f"GeGLU: plain split off by {(outputs['plain split'] - mlp(y)).abs().max()
       f"by {(outputs['official [x1_r; x2_r]'] - mlp(y)).abs().max():.1e}")
 print(f"GLM-130B TP=8 shard: query_key_value {shapes[8]['transformer.layers.0.attention.query_key_value.weight']}, "
       f"dense_h_to_4h {shapes[8]['transformer.layers.0.mlp.dense_h_to_4h.weight']}")
+print(f"reshard TP=2 -> 4 -> 1: {len(full)} tensors bit-identical")
 print(f"notebook wall time {time.perf_counter() - NOTEBOOK_START:.0f} s")

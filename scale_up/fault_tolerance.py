@@ -9,8 +9,9 @@ NCCL, wait until the process-group timeout, 30 minutes by default: GLM-130B user
 
 1. ``init_distributed`` starts the process group with a short timeout (seconds, not 30 minutes), so no
    collective can wait long;
-2. each rank runs a heartbeat thread that writes ``heartbeat/<rank>`` = now into the rendezvous store every
-   ``interval`` seconds (the store lives in torchrun's agent, or in rank 0 with a ``tcp://`` init);
+2. each rank runs a heartbeat thread that writes ``scale_up/heartbeat/<rank>`` = now into the rendezvous store
+   (``MASTER_ADDR:MASTER_PORT``: torchrun's agent, or rank 0 without torchrun) every ``interval`` seconds, through
+   its own store connection, so it never shares a socket with the process group's own store traffic;
 3. ``fail_fast()`` wraps a training or inference step: when a collective raises, it reads every rank's heartbeat
    and builds a ``RankFailure`` naming the ranks whose heartbeat stopped (or the store's host, when the store
    itself is gone). By default it prints that to stderr and leaves with ``os._exit(1)``: a normal interpreter exit
@@ -29,7 +30,7 @@ from datetime import timedelta
 
 import torch.distributed as dist
 
-HEARTBEAT_KEY = "heartbeat/{}"
+HEARTBEAT_KEY = "scale_up/heartbeat/{}"
 
 
 class RankFailure(RuntimeError):
@@ -63,7 +64,9 @@ class _Heartbeat:
         time.sleep(3 * self.interval)
         now, silent = time.time(), []
         for r in range(self.world):
-            if r != self.rank and now - float(self.store.get(HEARTBEAT_KEY.format(r))) > 3 * self.interval:
+            key = HEARTBEAT_KEY.format(r)
+            if r != self.rank and (not self.store.check([key])  # never beat: died before its first heartbeat
+                                   or now - float(self.store.get(key)) > 3 * self.interval):
                 silent.append(r)
         return silent
 
@@ -72,25 +75,39 @@ _HEARTBEAT: _Heartbeat | None = None
 
 
 def start_heartbeat(interval: float = 0.5) -> None:
-    """Start this rank's heartbeat in the default store (call once, after ``init_process_group``)."""
+    """Start this rank's heartbeat (call once, after ``init_process_group`` with ``MASTER_ADDR``/``MASTER_PORT``)."""
     global _HEARTBEAT
     if interval <= 0:
         raise ValueError(f"interval: expected seconds > 0, got {interval!r}")
-    store = dist.distributed_c10d._get_default_store()
+    missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+    if missing:
+        raise RuntimeError(f"start_heartbeat: environment variables {missing} are not set; launch with torchrun")
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=timedelta(seconds=max(5.0, 4 * interval)), wait_for_workers=False)
     _HEARTBEAT = _Heartbeat(store, dist.get_rank(), dist.get_world_size(), interval)
 
 
 def stop_heartbeat() -> None:
+    """Stop and join the heartbeat thread (before the store goes away, or the exit aborts mid-write)."""
     global _HEARTBEAT
     if _HEARTBEAT is not None:
         _HEARTBEAT.stop.set()
+        _HEARTBEAT.thread.join()
         _HEARTBEAT = None
+
+
+def shutdown_distributed() -> None:
+    """The clean end of an ``init_distributed`` run: stop the heartbeat, then destroy the process group."""
+    stop_heartbeat()
+    dist.destroy_process_group()
 
 
 def init_distributed(timeout_s: float = 60.0, backend: str = "gloo", heartbeat_s: float = 0.5) -> tuple[int, int]:
     """``init_process_group`` from torchrun's environment with a short timeout and a heartbeat; (rank, world)."""
     if timeout_s <= 0:
         raise ValueError(f"timeout_s: expected seconds > 0, got {timeout_s!r}")
+    if heartbeat_s <= 0:
+        raise ValueError(f"heartbeat_s: expected seconds > 0, got {heartbeat_s!r}")
     missing = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
     if missing:
         raise RuntimeError(f"init_distributed: environment variables {missing} are not set; launch with torchrun")

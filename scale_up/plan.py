@@ -112,7 +112,8 @@ class InferencePlan:
     def table(self) -> str:
         gib = 1 << 30
         rows = [("weights", self.weights), ("KV cache", self.kv_cache), ("activations", self.activations),
-                ("workspace", self.workspace), ("total", self.total), (f"{self.gpu.name} memory", self.gpu.memory_bytes)]
+                ("workspace", self.workspace), ("total", self.total),
+                (f"{self.gpu.name} memory", self.gpu.memory_bytes)]
         head = (f"{self.num_gpus}x {self.gpu.name}, {'FP16' if self.bits == 16 else f'INT{self.bits}'} weights, "
                 f"batch {self.batch_size} x {self.seq_len} tokens: {'fits' if self.fits else 'does NOT fit'}")
         return "\n".join([head] + [f"  {name:<22}{b / gib:8.2f} GiB per GPU" for name, b in rows])

@@ -3,7 +3,9 @@
 import torch
 import torch.nn.functional as F
 
-from glm_mini import GLM, PRESETS, prefix_causal_mask
+from glm_mini import GLM, PRESETS
+from scale_up.tensor_parallel.check import example_batch
+from scale_up.tensor_parallel.check import relative_error as rel_err  # noqa: F401  (used by the tests)
 
 CFG = PRESETS["nano"]  # 4 heads, GeGLU width 176, vocab 1024: divisible by TP 1, 2 and 4
 TOL = 1e-5  # fp32, relative to the largest reference value
@@ -16,11 +18,7 @@ def reference_model(seed: int = 0) -> GLM:
 
 def batch(b: int = 4, s: int = 12, seed: int = 1) -> dict:
     """input_ids, targets, position_ids, a bidirectional-prefix attention_mask (True = may attend)."""
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, CFG.vocab_size, (b, s + 1), generator=g)
-    prefix = torch.randint(1, s, (b,), generator=g)
-    return {"input_ids": ids[:, :-1], "targets": ids[:, 1:], "position_ids": torch.arange(s).expand(b, s),
-            "attention_mask": prefix_causal_mask(prefix, s)}
+    return example_batch(CFG, b, s, seed)
 
 
 def forward(model, data: dict, rows=slice(None)):
@@ -30,10 +28,6 @@ def forward(model, data: dict, rows=slice(None)):
 
 def loss_of(logits, targets):
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-
-
-def rel_err(got, expected) -> float:
-    return ((got - expected).abs().max() / expected.abs().max().clamp_min(1e-30)).item()
 
 
 def grads(model) -> dict:

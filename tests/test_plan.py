@@ -1,4 +1,4 @@
-"""The planner (scale_up/plan.py, scale_up/gpus.py): its equations against independent counts, and the paper's figures."""
+"""The planner (scale_up/plan.py, gpus.py): its equations against independent counts, and the paper's figures."""
 
 import os
 import subprocess

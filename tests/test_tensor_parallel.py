@@ -34,6 +34,11 @@ def _dtensor_twin(ref, world, tp_rank_shards):
 
 
 def tp_worker(rank, world, out_dir):
+    try:  # every rank must shard the same full weights; a per-rank seed is caught, not silently wrong
+        apply_tensor_parallel(reference_model(seed=rank), None)
+        raise AssertionError("different full weights per rank were not detected")
+    except ValueError as error:
+        assert "model: rank 1 of the tensor-parallel group holds different full weights" in str(error)
     ref = reference_model()
     data = batch()
     tp = apply_tensor_parallel(copy.deepcopy(ref), None)

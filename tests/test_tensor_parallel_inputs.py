@@ -1,4 +1,5 @@
-"""apply_tensor_parallel, the parallel loss and the check CLI: one-process behaviour and bad inputs (no process group)."""
+"""apply_tensor_parallel, the parallel loss and the check CLI: one-process behaviour and bad inputs (no process
+group needed)."""
 
 import pytest
 import torch

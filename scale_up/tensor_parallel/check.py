@@ -27,13 +27,14 @@ import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
 
-from ..fault_tolerance import fail_fast, init_distributed
+from ..fault_tolerance import fail_fast, init_distributed, shutdown_distributed
 from ..tp_layout import shard_state_dict
 from .apply import apply_tensor_parallel
 from .collective_counter import CollectiveCounter
 
 
-def _batch(config, b: int, s: int, seed: int) -> dict:
+def example_batch(config, b: int, s: int, seed: int) -> dict:
+    """input_ids, targets (next tokens), position_ids and a GLM prefix mask (True = may attend), seeded."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, config.vocab_size, (b, s + 1), generator=g)
     return {"input_ids": ids[:, :-1], "targets": ids[:, 1:], "position_ids": torch.arange(s).expand(b, s),
@@ -49,7 +50,8 @@ def _step(model, data):
     return logits, loss, start
 
 
-def _rel(got, expected) -> float:
+def relative_error(got, expected) -> float:
+    """max |got − expected| / max |expected|."""
     return ((got - expected).abs().max() / expected.abs().max().clamp_min(1e-30)).item()
 
 
@@ -70,24 +72,23 @@ def measure(preset: str, batch_size: int, seq_len: int, seed: int = 0, repeats: 
     """The parity errors, collective bytes and step times of this rank's TP shard (a process group must exist)."""
     config = PRESETS[preset]
     tp, rank = dist.get_world_size(), dist.get_rank()
-    data = _batch(config, batch_size, seq_len, seed + 1)
+    data = example_batch(config, batch_size, seq_len, seed + 1)
     torch.manual_seed(seed)
     ref = GLM(config)
     model = apply_tensor_parallel(copy.deepcopy(ref), None)
-    times = {"single_process_s": [], "tensor_parallel_s": []}
+    times, outputs = {"single_process_s": [], "tensor_parallel_s": []}, {}
     for _ in range(repeats):
         for name, m in (("single_process_s", ref), ("tensor_parallel_s", model)):
             m.zero_grad()
             logits, loss, start = _step(m, data)
             loss.backward()
             times[name].append(time.perf_counter() - start)
-            if m is ref:
-                ref_logits, ref_loss = logits.detach(), loss.detach()
-            else:
-                tp_logits, tp_loss = logits.detach(), loss.detach()
+            outputs[name] = (logits.detach(), loss.detach())
+    (ref_logits, ref_loss), (tp_logits, tp_loss) = outputs["single_process_s"], outputs["tensor_parallel_s"]
     ref_grads = shard_state_dict({n: p.grad for n, p in ref.named_parameters()}, tp, rank, config)
-    grad_err = max(_rel(p.grad, ref_grads[n]) for n, p in model.named_parameters())
-    errors = torch.tensor([_rel(tp_logits, ref_logits), _rel(tp_loss, ref_loss), grad_err], dtype=torch.float64)
+    grad_err = max(relative_error(p.grad, ref_grads[n]) for n, p in model.named_parameters())
+    errors = torch.tensor([relative_error(tp_logits, ref_logits), relative_error(tp_loss, ref_loss), grad_err],
+                          dtype=torch.float64)
     dist.all_reduce(errors, op=dist.ReduceOp.MAX)  # the worst rank
     one, two = (_collective_bytes(config.replace(num_layers=n), data, seed) for n in (1, 2))
     b, s, h = batch_size, seq_len, config.hidden_size
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(result, indent=1))
             os.replace(tmp, path)
         dist.barrier()
-    dist.destroy_process_group()
+    shutdown_distributed()
     return 0
 
 
