@@ -21,6 +21,7 @@ from scale_up.quantization.measure import greedy_decode, linear_weight_bytes, me
 
 SIZES = (4096, 12288)
 BATCHES = (1, 16)
+THREADS = (1, 2)  # on a shared machine, 2 OpenMP threads can wait on each other: 1 thread shows the kernels alone
 
 
 def test_weight_bytes():
@@ -63,28 +64,29 @@ def _contenders(n: int, batch: int):
 
 @torch.no_grad()
 def test_matmul_speed():
-    torch.set_num_threads(2)
-    print(f"\nOne linear layer, {torch.get_num_threads()} threads: median ms, speed-up vs fp32 (alternating rounds)")
-    for n in SIZES:
-        for batch in BATCHES:
-            fns = _contenders(n, batch)
-            times = median_times(fns, rounds=5 if n > 4096 else 15)
-            print(f"-- [{batch} x {n}] @ [{n} x {n}]")
-            for name, t in times.items():
-                print(f"   {name:<28}{t * 1e3:>9.2f} ms{times['fp32 F.linear'] / t:>8.2f}x")
-            del fns
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        print(f"\nOne linear layer, {threads} thread(s): median ms, speed-up vs fp32 (alternating rounds)")
+        for n in SIZES:
+            for batch in BATCHES:
+                fns = _contenders(n, batch)
+                times = median_times(fns, rounds=3 if n > 4096 else 11)
+                print(f"-- [{batch} x {n}] @ [{n} x {n}]")
+                for name, t in times.items():
+                    print(f"   {name:<28}{t * 1e3:>9.2f} ms{times['fp32 F.linear'] / t:>8.2f}x")
+                del fns
 
 
 @torch.no_grad()
 def test_decode_speed():
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     fp32 = GLM(PRESETS["mini"]).eval()
     models = {"fp32": fp32, "bf16": copy.deepcopy(fp32).to(torch.bfloat16),
               "INT8 aten": quantize_(copy.deepcopy(fp32), 8), "INT4 aten": quantize_(copy.deepcopy(fp32), 4),
               "INT4 aten, bf16 rest": quantize_(copy.deepcopy(fp32).to(torch.bfloat16), 4),
               "INT4 reference": quantize_(copy.deepcopy(fp32), 4, backend="reference")}
-    prompt, new = torch.randint(0, PRESETS["mini"].vocab_size, (1, 16)), 32
-    times = median_times({k: (lambda m=m: greedy_decode(m, prompt, new)) for k, m in models.items()}, rounds=5)
-    print(f"\nGreedy decode, mini preset, batch 1, prompt 16, {new} new tokens, KV cache")
+    prompt, new = torch.randint(0, PRESETS["mini"].vocab_size, (1, 16)), 16
+    times = median_times({k: (lambda m=m: greedy_decode(m, prompt, new)) for k, m in models.items()}, rounds=3)
+    print(f"\nGreedy decode, mini preset, 1 thread, batch 1, prompt 16, {new} new tokens, KV cache")
     for name, t in times.items():
         print(f"   {name:<24}{new / t:>9.1f} tok/s{times['fp32'] / t:>8.2f}x fp32")
