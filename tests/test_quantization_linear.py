@@ -179,3 +179,14 @@ def test_quantized_logits_stay_close_to_fp32(bits, bound):
         out = quantize_(copy.deepcopy(fp32), bits, backend)(ids).logits
         rel = ((out - ref).abs().max() / ref.abs().max()).item()
         assert 0 < rel <= bound
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_loading_new_weights_rebuilds_the_kernel_layout(bits):
+    a = QuantizedLinear.from_linear(linear(), bits, backend="aten")
+    b = QuantizedLinear.from_linear(linear(), bits, backend="aten")
+    x = torch.randn(2, 128)
+    before = a(x)  # builds a's kernel layout from its own weights
+    a.load_state_dict(b.state_dict())
+    assert not torch.equal(a(x), before) and torch.equal(a(x), b(x))
+    assert torch.equal(a.dequantized_weight(), b.dequantized_weight())

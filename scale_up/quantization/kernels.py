@@ -19,7 +19,7 @@ and the kernels are given scale 1 and zero 0 (the INT4 kernels compute (u − 8)
 rounding. Activations are cast to bf16 for the kernel (fp32's range, like the official FP16 "A16"); the result comes
 back in the input's dtype.
 
-Kernel layouts, built once when a layer is created or loaded:
+Kernel layouts, built once per layer (at its first forward after it is created or loaded):
 - CPU INT4: ``_convert_weight_to_int4pack_for_cpu(u int32 [N, K], 8)`` → uint8 ``[N, K/2]`` in a blocked order of
   its own; needs N % 16 == 0 and K a multiple of a group size in {32, 64, 128, 256}.
 - CUDA INT4: the official byte XOR 0x88 is u's byte with the same nibble order (flipping each nibble's top bit maps
@@ -28,6 +28,8 @@ Kernel layouts, built once when a layer is created or loaded:
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor
@@ -53,13 +55,20 @@ def aten_unavailable_reason(bits: int, out_features: int, in_features: int, devi
         multiple = 16 if device.type == "cpu" else 8
         if out_features % multiple:
             return f"the {device.type} INT4 kernel needs out_features divisible by {multiple}, got {out_features}"
-    op = _op_name(bits, device)
+    return _kernel_failure(bits, str(device))
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_failure(bits: int, device: str) -> str | None:
+    """Whether this build runs the kernel on ``device`` at all: a build may list an op without a kernel for this
+    device or GPU architecture, so it is asked once, on a tiny layer."""
+    op = _op_name(bits, torch.device(device))
     if not hasattr(torch.ops.aten, op):
         return f"this PyTorch build ({torch.__version__}) has no torch.ops.aten.{op}"
-    try:  # a build may list the op without a kernel for this device (or GPU architecture): ask it once
-        probe_k = 32 if bits == 4 else 16
-        probe = _layout_from_int(torch.zeros(16, probe_k, dtype=torch.int8, device=device), bits)
-        _kernel_mm(torch.zeros(1, probe_k, dtype=torch.bfloat16, device=device), probe, bits)
+    try:
+        k = 32 if bits == 4 else 16
+        probe = _layout_from_int(torch.zeros(16, k, dtype=torch.int8, device=device), bits)
+        _kernel_mm(torch.zeros(1, k, dtype=torch.bfloat16, device=device), probe, bits)
     except (RuntimeError, NotImplementedError) as err:
         return f"torch.ops.aten.{op} failed on {device}: {str(err).splitlines()[0]}"
     return None

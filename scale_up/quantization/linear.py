@@ -11,8 +11,8 @@ The module's state dict is exactly the official one for a quantized linear (THUD
 
 so an official quantized state dict loads with ``strict=True`` and saving writes one. The forward is
 ``y = x · (q · scale)ᵀ + b`` by either backend (kernels.py). For ``aten`` the official bytes are converted into the
-kernel's layout once, when the layer is built or loaded, and kept beside them as a non-persistent buffer (INT8 shares
-the official tensor; INT4 holds a second copy of its bytes).
+kernel's layout once, at the first forward after the layer is built or loaded, and kept beside them (INT8 shares the
+official tensor; INT4 holds a second copy of its bytes).
 
 ``weight_scale`` stays FP16 through ``model.to(dtype)``/``.float()``/``.half()``: it is part of the format, and its
 exact FP16 value is what the kernels multiply by. Moving the module to another device rebuilds the kernel layout.
@@ -71,7 +71,7 @@ class QuantizedLinear(nn.Module):
             raise ValueError(f"x: expected last dimension {self.in_features} (in_features), got shape "
                              f"{list(x.shape)}")
         if self.backend == "aten":
-            return aten_linear(x, self._kernel, self.bits, self.weight_scale, self.bias)
+            return aten_linear(x, self.kernel_layout(), self.bits, self.weight_scale, self.bias)
         return reference_linear(x, self.weight, self.bits, self.weight_scale, self.bias)
 
     def integer_weights(self) -> Tensor:
@@ -83,7 +83,7 @@ class QuantizedLinear(nn.Module):
         (for ``aten``, the kernel layout itself), so comparing backends compares their weights."""
         q = self.integer_weights()
         if self.backend == "aten":
-            q = kernel_integer_weights(self._kernel, self.bits, self.in_features)
+            q = kernel_integer_weights(self.kernel_layout(), self.bits, self.in_features)
         return dequantize_weight(q, self.weight_scale)
 
     def extra_repr(self) -> str:
@@ -91,10 +91,17 @@ class QuantizedLinear(nn.Module):
                 f"backend={self.backend}, bias={self.bias is not None}")
 
     # --- keeping the kernel layout and the FP16 scale right -------------------------------------------------------
+    def kernel_layout(self) -> dict:
+        """The ``aten`` kernel's tensors for the current weight, converted on first use (kernels.py)."""
+        if self._kernel is None:
+            self._kernel = to_kernel_layout(self.weight, self.bits)
+        return self._kernel
+
     def _refresh_kernel(self) -> None:
+        """Choose the backend for the weight's device; the kernel layout is rebuilt at its next use."""
         self.backend = resolve_backend(self.requested_backend, self.bits, self.out_features, self.in_features,
                                        self.weight.device)
-        self._kernel = to_kernel_layout(self.weight, self.bits) if self.backend == "aten" else None
+        self._kernel = None
 
     def _apply(self, fn, recurse=True):
         scale = self.weight_scale

@@ -38,7 +38,7 @@ def test_weight_bytes():
         q = quantize_(copy.deepcopy(mini), bits)
         layers = [m for m in q.modules() if isinstance(m, QuantizedLinear)]
         stored = tensor_bytes(t for m in layers for t in (m.weight, m.weight_scale))
-        kernel = tensor_bytes(m._kernel["weight"] for m in layers if m.backend == "aten" and bits == 4)
+        kernel = tensor_bytes(m.kernel_layout()["weight"] for m in layers if m.backend == "aten" and bits == 4)
         assert stored == linear_weight_bytes(mini, f"int{bits}", QUANTIZED_LINEARS)
         print(f"{f'mini INT{bits} (real state dict)':<28}{'':>10}{stored / fp16:>11.4f}"
               f"   + aten INT4 kernel copy {kernel / fp16:.4f} of FP16")
