@@ -84,8 +84,8 @@ def test_cloze_accuracy_counts_items_with_every_target_token_right():
     model = GLM(NANO).eval()
     right = _greedy_prompt(model, [11, 12, 13, 14, 15], 3)
     wrong_ids = right[0][:-1] + [(right[0][-1] + 1) % NANO.vocab_size]
-    assert cloze_accuracy(model, [right], SPECIAL) == 1.0
-    assert cloze_accuracy(model, [right, (wrong_ids, 5)], SPECIAL) == 0.5
+    assert cloze_accuracy(model, [right], SPECIAL) == (1.0, 1.0)
+    assert cloze_accuracy(model, [right, (wrong_ids, 5)], SPECIAL) == (0.5, 5 / 6)
     with pytest.raises(ValueError, match="prompts"):
         cloze_accuracy(model, [], SPECIAL)
 

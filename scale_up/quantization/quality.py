@@ -10,6 +10,7 @@ Each format is the same trained GLM, changed from outside: ``fp32`` as trained, 
 - Cloze accuracy (LAMBADA-style, paper §5.1): for each item of the corpus's ``cloze_test`` split the model reads the
   context bidirectionally after a ``[gMASK]`` sample is built (``glm_mini.objective.gmask_sample``) and must predict
   every token of the target, each as its argmax given the true previous ones; an item counts when all of them match.
+  The share of target tokens right is reported too (a weak model gets few whole items right).
 
 The INT4 gap of the paper's Tab. 2 is the same measurement at 130B scale (docs/glm130b_facts.md §4.5).
 """
@@ -34,6 +35,7 @@ class Quality:
     val_loss: float
     perplexity: float
     cloze_accuracy: float  # fraction of items with every target token right
+    cloze_token_accuracy: float  # fraction of target tokens right (teacher-forced): finer for weak models
     cloze_items: int
 
 
@@ -64,20 +66,21 @@ def cloze_prompts(tokenizer, records: list[dict], limit: int) -> list[tuple[list
 
 
 @torch.no_grad()
-def cloze_accuracy(model: nn.Module, prompts: list[tuple[list[int], int]], special) -> float:
-    """Fraction of ``prompts`` whose target tokens are all the model's argmax predictions (teacher-forced)."""
+def cloze_accuracy(model: nn.Module, prompts: list[tuple[list[int], int]], special) -> tuple[float, float]:
+    """``(item accuracy, token accuracy)`` over ``prompts``: an item counts when every target token is the model's
+    argmax (teacher-forced); token accuracy counts the target tokens one by one."""
     from glm_mini.objective import gmask_sample
 
     if not prompts:
         raise ValueError("prompts: expected at least one cloze prompt, got none")
-    correct = 0
+    items = tokens = total = 0
     for ids, prefix_len in prompts:
         s = gmask_sample(ids, prefix_len, special, two_d=model.config.position_encoding_2d)
         logits = model(s.input_ids[None], position_ids=s.position_ids[None],
                        attention_mask=s.attention_mask[None, None]).logits[0]  # [L, V]
-        predicted = logits.argmax(dim=-1)[s.loss_mask]  # [target tokens]
-        correct += bool((predicted == s.targets[s.loss_mask]).all())
-    return correct / len(prompts)
+        hits = logits.argmax(dim=-1)[s.loss_mask] == s.targets[s.loss_mask]  # [target tokens]
+        items, tokens, total = items + bool(hits.all()), tokens + int(hits.sum()), total + hits.numel()
+    return items / len(prompts), tokens / total
 
 
 @torch.no_grad()
@@ -90,6 +93,6 @@ def measure_quality(model: nn.Module, val_batches: list[dict], cloze: list[tuple
     for fmt in formats:
         twin = as_format(model, fmt)
         loss = evaluate(twin, val_batches, "fp32", torch.device("cpu"))
-        accuracy = cloze_accuracy(twin, cloze, special) if cloze is not None else math.nan
-        rows.append(Quality(fmt, loss, math.exp(loss), accuracy, len(cloze or ())))
+        items, tokens = cloze_accuracy(twin, cloze, special) if cloze is not None else (math.nan, math.nan)
+        rows.append(Quality(fmt, loss, math.exp(loss), items, tokens, len(cloze or ())))
     return rows
