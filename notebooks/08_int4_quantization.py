@@ -20,6 +20,7 @@
 
 # %%
 import copy
+import json
 import math
 import os
 import tempfile
@@ -268,7 +269,7 @@ del decoders
 # with the kit's trainer, one DeepNorm (GLM-130B) and one Pre-LN, and their linear weights are compared.
 
 # %%
-from glm_mini.train import TrainConfig, load_model, train  # noqa: E402
+from glm_mini.train import TrainConfig, load_model, read_metrics, train  # noqa: E402
 
 STEPS = 30 if FAST else 400
 RUNS = Path(tempfile.mkdtemp(prefix="nb08_runs_"))
@@ -331,19 +332,26 @@ from glm_mini.objective import ObjectiveConfig  # noqa: E402
 from glm_mini.training.data import load_train_data, validation_batches  # noqa: E402
 
 tour = ROOT / "build" / "tour" / "06_mini"
-subject, subject_name = (load_model(tour), "mini (notebook 06)") if (tour / "config.json").exists() else \
-    (models["DeepNorm"], f"nano DeepNorm, {STEPS} steps (section 5)")
+subject, seq_len, subject_name = models["DeepNorm"], 64, f"nano DeepNorm, {STEPS} steps (section 5)"
+if (tour / "config.json").exists():
+    try:
+        subject, seq_len = load_model(tour), json.loads((tour / "config.json").read_text())["seq_len"]
+        subject_name = f"mini, notebook 06's run ({len(read_metrics(tour))} steps)"
+    except RuntimeError as err:  # a run saved with another version of the preset: say so, use section 5's model
+        print(f"{tour} does not load into this version's mini preset ({str(err).splitlines()[0]}); "
+              "measuring section 5's model instead")
 
 
-def quality_rows(model, n_cloze):
-    data = load_train_data("default", model.config.vocab_size, 64, False)
+def quality_rows(model, n_cloze, seq_len=64, formats=("fp32", "bf16", "int8", "int4")):
+    """Validation loss (fixed batches of the objective) and cloze accuracy of ``model`` in each weight format."""
+    data = load_train_data("default", model.config.vocab_size, seq_len, False)
     special = data.tokenizer.special
-    val = validation_batches(data, 2 if FAST else 16, 8, 64, special, 0, ObjectiveConfig())
-    cloze = cloze_prompts(data.tokenizer, load_corpus()["cloze_test"], n_cloze)
-    return measure_quality(model, val, cloze, special)
+    val = validation_batches(data, 2 if FAST else 16, 8, seq_len, special, 0, ObjectiveConfig())
+    cloze = cloze_prompts(data.tokenizer, load_corpus()["cloze_test"], n_cloze) if n_cloze else None
+    return measure_quality(model, val, cloze, special, formats)
 
 
-table = quality_rows(subject, 24 if FAST else 400)
+table = quality_rows(subject, 24 if FAST else 400, seq_len)
 print(f"model: {subject_name}")
 print(f"{'format':<8}{'val loss':>10}{'perplexity':>12}{'cloze items':>13}{'cloze tokens':>14}   ({table[0].cloze_items} items)")
 for row in table:
@@ -370,9 +378,7 @@ sizes = {32: trained("h32", hidden_size=32, inner_hidden_size=96), 64: models["D
          96: trained("h96", hidden_size=96, inner_hidden_size=256)}
 gaps = {}
 for h, model in sizes.items():
-    data = load_train_data("default", model.config.vocab_size, 64, False)
-    val = validation_batches(data, 2 if FAST else 16, 8, 64, data.tokenizer.special, 0, ObjectiveConfig())
-    rows_h = {q.fmt: q for q in measure_quality(model, val, None, data.tokenizer.special, formats=("fp32", "int4"))}
+    rows_h = {q.fmt: q for q in quality_rows(model, 0, formats=("fp32", "int4"))}
     params = sum(p.numel() for p in model.parameters())
     gaps[params] = rows_h["int4"].val_loss - rows_h["fp32"].val_loss
     print(f"hidden {h:>4}: {params / 1e3:7.0f} k params, FP32 loss {rows_h['fp32'].val_loss:.4f}, "
