@@ -164,8 +164,10 @@ def test_loading_fp16_weights_into_a_quantized_model_is_refused():
     sd = model.state_dict()
     key = "transformer.layers.0.attention.dense.weight"
     sd[key] = sd[key].half()
+    before = model.state_dict()[key].clone()
     with pytest.raises(RuntimeError, match=f"{key}: expected dtype torch.int8"):
         model.load_state_dict(sd)
+    assert torch.equal(model.state_dict()[key], before)  # nothing was overwritten
 
 
 @pytest.mark.parametrize("bits,bound", [(8, 0.01), (4, 0.05)])

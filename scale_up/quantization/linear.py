@@ -115,11 +115,12 @@ class QuantizedLinear(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
         expected = {"weight": torch.int8, "weight_scale": torch.float16}
-        for name, dtype in expected.items():
-            value = state_dict.get(prefix + name)
-            if value is not None and value.dtype != dtype:
-                error_msgs.append(f"{prefix}{name}: expected dtype {dtype} (official INT{self.bits} format), got "
-                                  f"{value.dtype}")
+        wrong = [f"{prefix}{name}: expected dtype {dtype} (official INT{self.bits} format), got {value.dtype}"
+                 for name, dtype in expected.items()
+                 if (value := state_dict.get(prefix + name)) is not None and value.dtype != dtype]
+        if wrong:  # refuse before anything is copied: copy_ would silently cast FP16 weights to int8
+            error_msgs.extend(wrong)
+            return
         errors_before = len(error_msgs)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
