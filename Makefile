@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export GLM_KIT_FAST ?= 1
 
-.PHONY: tour test bench lab sync venv clean
+.PHONY: tour test bench lab sync venv clean student instructor site
 ifeq ($(FULL),1)
 GLM_KIT_FAST := 0
 endif
@@ -47,6 +47,17 @@ lab: $(STAMP)
 
 sync: $(STAMP)  ## regenerate each .ipynb from its py:percent source (outputs stay empty)
 	$(VENV)/bin/jupytext --set-kernel python3 --update --to ipynb notebooks/[0-9][0-9]_*.py
+
+student: $(STAMP)  ## the student edition (exercises as stubs), executed, into build/student/
+	$(PY) notebooks/runner.py --edition student --out build/student
+
+instructor: $(STAMP)  ## the instructor edition (solutions kept), executed, into build/instructor/
+	$(PY) notebooks/runner.py --edition instructor --out build/instructor
+
+site: $(STAMP)  ## an offline static site of the executed instructor edition, into build/site/
+	$(PY) notebooks/build_site.py --check
+	$(PY) notebooks/runner.py --edition instructor --out build/instructor
+	$(PY) notebooks/build_site.py --notebooks build/instructor --out build/site
 
 clean:
 	rm -rf build .pytest_cache

@@ -94,7 +94,7 @@ class GLMConfig:
         return (2 * self.num_layers) ** -0.5
 
     def num_parameters(self) -> int:
-        """Analytic parameter count with the tied output head (spec §1.1); tests check it against the module."""
+        """Analytic parameter count with the tied output head (docs/glm130b_facts.md §1.1); tests check it against the module."""
         h, f, v = self.hidden_size, self.ffn_hidden_size, self.vocab_size
         norms_per_layer = 4 if self.normalization == "sandwich" else 2
         per_layer = (

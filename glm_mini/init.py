@@ -6,9 +6,9 @@ DeepNorm (paper §2.1; LargeScale ``megatron/model/utils.py`` and ``transformer.
 ``std = gain·sqrt(2 / (fan_in + fan_out))`` computed on the *unsharded* shape, with gain β = (2N)^-½ on the FFN
 (both GeGLU halves and ``dense_4h_to_h``), the attention output ``dense`` and the value projection, and gain 1 on
 query, key and the word embedding. For GLM-130B this gives std 0.00902 (q, k), 0.000762 (v, dense), 0.000563 (FFN),
-0.00350 (embedding) (spec §1.6). Each q/k/v block and each GeGLU half counts as its own [out, in] matrix.
+0.00350 (embedding) (docs/glm130b_facts.md §1.6). Each q/k/v block and each GeGLU half counts as its own [out, in] matrix.
 
-Which QKV rows get β (spec §1.6): the official code chunks each tensor-parallel rank's fused weight into thirds and
+Which QKV rows get β (docs/glm130b_facts.md §1.6): the official code chunks each tensor-parallel rank's fused weight into thirds and
 scales the last third, but rows are interleaved per head, so that third is *all q/k/v rows of the last third of the
 rank's heads*, not the value projection. ``official_qkv_init_tp = k`` reproduces that quirk for a TP=k run (GLM-130B
 trained at TP=4, and the "glm-130b" preset says so); ``0`` (the small presets) scales the true value rows, as the

@@ -7,11 +7,11 @@ h is the layer input, α = (2N)^½ for DeepNorm and 1 otherwise (``GLMConfig.res
 - ``deepnorm`` (GLM-130B, paper §2.1; SAT ``glm130B_model.py``). The residual branch is the *normalized* input:
       x = LN_in(h);   h1 = α·x + Attn(x);   y = LN_post(h1);   out = α·y + GeGLU(y)
   The next layer's LN_in completes LN(α·y + GeGLU(y)), i.e. DeepNorm(x) = LN(α·x + f(x)); after the last layer the
-  final LayerNorm does. Layer 0's LN_in normalizes the raw embedding (spec §1.3).
+  final LayerNorm does. Layer 0's LN_in normalizes the raw embedding (docs/glm130b_facts.md §1.3).
 - ``post-ln``: the same graph with α = 1 (Post-LN, plus an LN on the embedding).
 - ``pre-ln``:   h1 = h + Attn(LN_in(h));   out = h1 + GeGLU(LN_post(h1))
 - ``sandwich`` (CogView): h1 = h + LN_3(Attn(LN_in(h)));   out = h1 + LN_4(GeGLU(LN_post(h1)))
-  GLM-130B tried Sandwich-LN and saw it diverge (spec §2.6).
+  GLM-130B tried Sandwich-LN and saw it diverge (docs/glm130b_facts.md §2.6).
 """
 
 from torch import Tensor, nn

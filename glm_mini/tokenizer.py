@@ -6,7 +6,7 @@ GLM-130B's icetk text tokenizer is a sentencepiece *unigram* model trained on bi
 ``<n>`` and GLM's special tokens come after the sentencepiece vocabulary (icetk's 150000 tokens, then
 ``[MASK]``=150000, ``[gMASK]``=150001, ``[sMASK]``=150002, ``eod``=150003, ``sop``=150004, ``eop``=150005; ``eos`` is
 the sentencepiece ``</s>`` and ``pad`` is 0). Sources: paper App. B.1; SwissArmyTransformer
-``tokenization/icetk_glm_130B/ice_tokenizer.py`` (docs/GLM130B_SPEC.md §1.2). The kit keeps that layout:
+``tokenization/icetk_glm_130B/ice_tokenizer.py`` (docs/glm130b_facts.md §1.2). The kit keeps that layout:
 
     ids [0, n_sp)              the sentencepiece model: <pad>=0, <unk>=1, </s>=2 (eos), <n>=3, 256 byte pieces, ...
     ids [n_sp, n_sp + 6)       [MASK] [gMASK] [sMASK] <eod> [sop] [eop]   (SAT's order)

@@ -17,6 +17,8 @@
 # * **Results** quoted from the paper: LAMBADA zero-shot 80.2 (GPT-3: 76.2) and MMLU 5-shot 44.8 (GPT-3: 43.9)
 #   (paper §5).
 #
+# Every fact the kit relies on is in `docs/glm130b_facts.md`, in the kit's own words, with its source.
+#
 # The kit has two packages. `glm_mini/` is the readable single-device model. `scale_up/` takes the *same* code to
 # 130B with tensor/pipeline parallelism and INT4, applied from outside by module name.
 
@@ -37,38 +39,23 @@ print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.ge
       f"FAST={FAST}, CUDA available: {torch.cuda.is_available()}")
 
 # %% [markdown]
-# ## The map: notebook → package files → tests
-# Each notebook builds its idea by hand, then asserts that the result equals the package version.
-# The notebooks not yet written are listed as *planned*.
+# ## The course: notebook → goals → paper → package files
+# Each notebook builds its idea by hand, checks it against the package, and leaves 2–4 exercises to you ("Your turn":
+# a check says PASS or shows the first mismatch). The outline below is computed: a notebook not yet in `notebooks/` is
+# marked *planned*, and the FAST time is the one `make tour` measured on this machine (read from
+# `build/notebooks/timings.json`; "not yet measured" before the first tour). `make student` and `make instructor`
+# write the two editions (exercises blank or solved) under `build/`; `make site` renders the instructor edition as an
+# offline website.
 
 # %%
-ROOT = Path(glm_mini.__file__).resolve().parents[1]
-SERIES = [
-    ("00_tour", "this map", [], []),
-    ("01_bilingual_tokenizer", "the generated EN/ZH corpus; sentencepiece with GLM's special tokens",
-     ["glm_mini/data/", "glm_mini/tokenizer.py"], ["tests/test_corpus.py", "tests/test_tokenizer.py"]),
-    ("02_blank_infilling_objective", "[MASK]/[gMASK], Part A/B, positions, masks", [], []),
-    ("03_glm_transformer", "RoPE, prefix attention, GeGLU, DeepNorm layer, tied head, 130B on meta",
-     ["glm_mini/model.py", "glm_mini/attention.py", "glm_mini/rope.py", "glm_mini/mlp.py", "glm_mini/layer.py"],
-     ["tests/test_parity.py", "tests/test_attention.py", "tests/test_model.py"]),
-    ("04_deepnorm", "Pre-LN vs Post-LN vs Sandwich vs DeepNorm", ["glm_mini/layer.py", "glm_mini/init.py"],
-     ["tests/test_layer.py", "tests/test_init.py"]),
-    ("05_embedding_gradient_shrink", "EGS: forward unchanged, gradient ×α", ["glm_mini/grad_shrink.py"],
-     ["tests/test_grad_shrink.py"]),
-    ("06_pretraining_glm_mini", "the training loop, MIP mixing, checkpoint/resume", [], []),
-    ("07_generation_and_evaluation", "infilling, [gMASK] generation with KV cache, cloze", [], []),
-    ("08_int4_quantization", "the official INT8/INT4 format", [], []),
-    ("09_tensor_parallelism", "column/row/vocab parallel on CPU processes", [], []),
-    ("10_pipeline_parallelism", "stages by deletion, GPipe/1F1B", [], []),
-    ("11_glm_130b_full_scale", "130B with TP/PP/INT4 on meta, memory and FLOPs plans", [], []),
-]
-available = 0
-for name, teaches, files, tests in SERIES:
-    present = (ROOT / "notebooks" / f"{name}.py").exists()
-    available += present
-    where = ", ".join(f for f in files + tests if (ROOT / f).exists())
-    print(f"{'✓' if present else '·'} {name:<30} {teaches}" + (f"\n{'':<32} {where}" if where else ""))
-print(f"\n{available} of {len(SERIES)} notebooks available; '·' = planned")
+import outline  # notebooks/outline.py: the course data, shared with the README and the site
+from IPython.display import Markdown, display
+
+display(Markdown(outline.markdown()))
+available = sum(lesson.exists for lesson in outline.COURSE)
+measured = sum(row["fast_time"].endswith(")") for row in outline.rows())
+print(f"{available} of {len(outline.COURSE)} notebooks available, {len(outline.COURSE) - available} planned; "
+      f"{measured} with a measured FAST time")
 
 # %% [markdown]
 # ## First contact: the same class from 0.2 M to 128.7 B parameters
@@ -96,5 +83,5 @@ print(f"\nnano forward: ids {tuple(ids.shape)} -> logits {tuple(logits.shape)}; 
       f"130B on meta: {n_big:,} parameters in {meta_s:.2f} s")
 
 # %% tags=["summary"]
-print(f"{available}/{len(SERIES)} notebooks available; torch {torch.__version__}; FAST={FAST}")
+print(f"{available}/{len(outline.COURSE)} notebooks available; torch {torch.__version__}; FAST={FAST}")
 print("presets: " + ", ".join(f"{k} {v.num_parameters() / 1e6:,.1f} M" for k, v in PRESETS.items()))

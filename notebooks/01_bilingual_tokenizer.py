@@ -3,9 +3,10 @@
 #
 # Budget: 60 s (FAST mode, 2-core CPU).
 #
-# GLM-130B read English and Chinese through **icetk**, a sentencepiece *unigram* model trained on 25 GB of bilingual
-# text, with `\n` as the piece `<n>` and GLM's special tokens (`[MASK]`, `[gMASK]`, `[sMASK]`, `eod`, `sop`, `eop`)
-# placed after its vocabulary (paper App. B.1; SwissArmyTransformer `ice_tokenizer.py`; `docs/GLM130B_SPEC.md` §1.2).
+# GLM-130B read English and Chinese through **icetk**. Of icetk's 150 000 ids, the first 20 000 are *image* tokens that
+# GLM-130B never uses; the text part is a sentencepiece *unigram* model trained on 25 GB of bilingual text, with `\n` as
+# the piece `<n>`. GLM's special tokens come after the vocabulary; the kit writes them `[MASK]`, `[gMASK]`, `[sMASK]`,
+# `<eod>`, `[sop]`, `[eop]` (paper App. B.1; SwissArmyTransformer `ice_tokenizer.py`; `docs/glm130b_facts.md` §1.2).
 # This notebook builds the kit's small version of both:
 #
 # 1. the **corpus**: a seeded generator writes English and Chinese documents, long-range cloze items, parallel
@@ -13,12 +14,16 @@
 # 2. the **tokenizer**: sentencepiece unigram with byte fallback, trained on that corpus (`glm_mini/tokenizer.py`);
 # 3. how many tokens each language costs, and how the vocabulary size changes it;
 # 4. what the special tokens are for, and how documents are **packed** into fixed-length training sequences.
+#
+# Two pieces are **yours to write**: the encoder's rules around special tokens (Exercise 1.1) and packing
+# (Exercise 1.2). Each check says PASS or shows the first mismatch; later cells use your function once it passes.
 
 # %%
 import os
 import random
 import re
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,8 +34,15 @@ random.seed(0)
 np.random.seed(0)
 torch.manual_seed(0)
 
+import ipywidgets as widgets
+from matplotlib.patches import Patch
+
 from glm_mini.data import HELDOUT_FAMILIES, SPLITS, TRAIN_FAMILIES, CorpusConfig, load_corpus, pack_documents
+from glm_mini.exercises import use
+from glm_mini.exercises.nb01_tokenizer import check_encode, check_pack
 from glm_mini.tokenizer import SPECIAL_TOKENS, GLMTokenizer, default_tokenizer
+
+passed = {}  # exercise -> did its check pass
 
 # %% [markdown]
 # ## 1. The corpus
@@ -75,6 +87,15 @@ assert not {r["family"] for r in corpus["mip_train"]} & set(HELDOUT_FAMILIES)
 
 # %% [markdown]
 # ## 2. Training the tokenizer
+# **Why a unigram model.** A tokenizer must cut any text, English or Chinese, into pieces from a fixed vocabulary.
+# sentencepiece's *unigram* model (icetk's kind) gives each piece $x$ a probability $p(x)$ and cuts a text $X$ into
+# the most probable sequence of pieces among all segmentations $S(X)$:
+#
+# $$\mathbf{x}^* = \arg\max_{\mathbf{x} \in S(X)} \sum_{i} \log p(x_i)$$
+#
+# (found by Viterbi search; training prunes the vocabulary that maximizes the corpus likelihood). In the kit:
+# `glm_mini/tokenizer.py`, `GLMTokenizer.train(..., model_type="unigram")`.
+#
 # `GLMTokenizer.train` calls sentencepiece's trainer with the settings that make it lossless and icetk-like:
 # `model_type="unigram"`, `byte_fallback=True` (an unseen character becomes its UTF-8 bytes, never `<unk>`),
 # `normalization_rule_name="identity"`, `add_dummy_prefix=False`, `remove_extra_whitespaces=False`, and `<n>` as a
@@ -100,13 +121,17 @@ for text in ["The town was founded in 1872.", "米萨塔以陶器闻名。", "Li
     print(f"{text!r:38s} -> {tok.tokenize(text)}")
 
 # %% [markdown]
-# ### Encoding, rebuilt by hand
-# `encode` first cuts the text at special-token strings, newlines and the character `▁` (sentencepiece's stand-in for
-# a space, which it would read back as a space), encodes the plain parts with sentencepiece, and puts ids for the
-# cut-out parts in between. Rebuilt in a few lines and checked against the package:
+# ### Your turn — Exercise 1.1: encoding with special tokens
+# `encode` first cuts the text at special-token strings (`SPECIAL_TOKENS`), newlines and the character `▁`
+# (sentencepiece's stand-in for a space, which it would read back as a space), encodes the plain parts with
+# sentencepiece (`tok.sp.encode(text)`), and puts ids for the cut-out parts in between: `tok.token_to_id(special)`,
+# `tok.newline_id` for `\n`, and for `▁` its three UTF-8 bytes as byte pieces (`tok.sp.piece_to_id("<0xE2>")`, ...).
+# Write `my_encode(tok, text)`. *Predict:* how many ids does `"[MASK]"` alone give?
 
 # %%
-def encode_by_hand(tok, text):
+def my_encode(tok, text):
+    ### BEGIN SOLUTION
+    ### HINT: re.split with a capturing group keeps the separators at the odd indices of the result
     pieces = re.split("(" + "|".join(map(re.escape, [*SPECIAL_TOKENS, "\n", "\u2581"])) + ")", text)
     ids = []
     for i, piece in enumerate(pieces):
@@ -119,19 +144,25 @@ def encode_by_hand(tok, text):
         else:
             ids.append(tok.token_to_id(piece))
     return ids
+    ### END SOLUTION
 
 
-checks = ["  two spaces\tand a tab\r\n", "中文[MASK]English[gMASK][sop]", "emoji 🙂 rare 龘 ▁ <n> literal",
-          *train_texts[:50]]
-for text in checks:
-    assert encode_by_hand(tok, text) == tok.encode(text)
-    assert tok.decode(tok.encode(text)) == text  # exact round trip
-print("hand-built encode == GLMTokenizer.encode on", len(checks), "texts; all round trips exact")
+# %%
+passed["1.1"] = check_encode(my_encode, tok)
+encode = use(my_encode, passed["1.1"], GLMTokenizer.encode)
+round_trips = ["  two spaces\tand a tab\r\n", "emoji 🙂 rare 龘 ▁ <n> literal", *train_texts[:50]]
+for text in round_trips:
+    assert tok.decode(encode(tok, text)) == text  # exact round trip
+print(f"encode -> decode gives the text back exactly on {len(round_trips)} texts")
 
 # %% [markdown]
 # ## 3. Tokens per character: English vs Chinese vs mixed
 # A Chinese character carries more information than a Latin letter, so Chinese needs more tokens per *character*
-# (fewer per *byte*: each hanzi is 3 UTF-8 bytes). Measured on the validation split:
+# (fewer per *byte*: each hanzi is 3 UTF-8 bytes). Measured on the validation split, over documents $d$:
+#
+# $$\text{tokens per character} = \frac{\sum_d |\mathrm{encode}(d)|}{\sum_d |d|}$$
+#
+# (`tokens_per_char` below; per byte, $|d|$ counts UTF-8 bytes instead).
 
 # %%
 groups = {
@@ -153,9 +184,9 @@ tpc = {lang: tokens_per_char(tok, texts) for lang, texts in groups.items()}
 tpb = {lang: tokens_per_byte(tok, texts) for lang, texts in groups.items()}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
 axes[0].bar(list(tpc), list(tpc.values()), color=["tab:blue", "tab:red", "tab:purple"])
-axes[0].set_title("tokens per character")
+axes[0].set(title="tokens per character", xlabel="validation text", ylabel="tokens / character")
 axes[1].bar(list(tpb), list(tpb.values()), color=["tab:blue", "tab:red", "tab:purple"])
-axes[1].set_title("tokens per UTF-8 byte")
+axes[1].set(title="tokens per UTF-8 byte", xlabel="validation text", ylabel="tokens / byte")
 fig.tight_layout()
 plt.show()
 print({k: round(v, 3) for k, v in tpc.items()}, {k: round(v, 3) for k, v in tpb.items()})
@@ -163,32 +194,70 @@ print({k: round(v, 3) for k, v in tpc.items()}, {k: round(v, 3) for k, v in tpb.
 # %% [markdown]
 # ## 4. Vocabulary size vs sequence length
 # A smaller vocabulary means shorter pieces, so the same text takes more tokens: the model's context window holds
-# less text and each training step sees less. (GLM-130B's icetk has 150 k ids; the kit's "mini" preset uses 8192 and
-# "nano" 1024.) Each tokenizer below is trained on the same sample as in section 2 (in FAST mode the first 4000
-# training documents, so its 8192 row differs a little from the default tokenizer trained on the whole split):
+# less text and each training step sees less. (GLM-130B's icetk has 150 k ids, about 130 k of them text; the kit's
+# "mini" preset uses 8192 and "nano" 1024.) Each tokenizer below is trained on the same sample as in section 2 (in
+# FAST mode the first 4000 training documents, so its 8192 row differs a little from the default tokenizer trained on
+# the whole split):
 
 # %%
 vocab_sizes = [1024, 2048, 4096, 8192]
-sweep = {}
+sweep, sweep_tokenizers = {}, {}
 for size in vocab_sizes:
-    t = sample_tok if size == 8192 else GLMTokenizer.train(sample_texts, vocab_size=size)
+    t = sweep_tokenizers[size] = sample_tok if size == 8192 else GLMTokenizer.train(sample_texts, vocab_size=size)
     sweep[size] = {lang: tokens_per_char(t, texts) for lang, texts in groups.items()}
 fig, ax = plt.subplots(figsize=(5, 3))
 for lang in groups:
     ax.plot(vocab_sizes, [sweep[s][lang] for s in vocab_sizes], marker="o", label=lang)
 ax.set_xscale("log", base=2)
+ax.set_xticks(vocab_sizes, [str(v) for v in vocab_sizes])
 ax.set_xlabel("vocabulary size (ids)")
 ax.set_ylabel("tokens per character")
-ax.legend()
+ax.legend(title="validation text")
 plt.show()
-for size in vocab_sizes:
-    print(size, {k: round(v, 3) for k, v in sweep[size].items()})
+
+# %% [markdown]
+# The same sentence cut by each vocabulary: one coloured box per piece (its id below it). Chinese glyphs appear in the
+# figure when a CJK font is installed; the line printed under the figure always shows every piece.
+
+# %%
+from matplotlib import font_manager
+
+CJK_FONTS = sorted({f.name for f in font_manager.fontManager.ttflist
+                    if any(key in f.name for key in ("CJK", "WenQuanYi", "Heiti", "SimHei", "Source Han"))})
+if CJK_FONTS:
+    plt.rcParams["font.family"] = ["DejaVu Sans", CJK_FONTS[0]]  # matplotlib falls back glyph by glyph
+else:  # no CJK font here: hanzi are drawn as boxes, and the printed line shows them; say it once, not per glyph
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    print("no CJK font installed: Chinese pieces show as boxes in the figure (e.g. apt install fonts-noto-cjk)")
+
+
+def show_pieces(text="Li Wei went to the library. 李伟去了图书馆。", vocab_size=8192):
+    t = sweep_tokenizers[vocab_size]  # trained in the sweep above
+    ids = encode(t, text)
+    pieces = [t.decode([i]) for i in ids]
+    fig, ax = plt.subplots(figsize=(min(12, 0.9 + 0.55 * len(ids)), 1.3))
+    for n, (i, piece) in enumerate(zip(ids, pieces)):
+        ax.add_patch(plt.Rectangle((n, 0), 0.95, 1, color=plt.cm.tab20(n % 20), alpha=0.6))
+        ax.text(n + 0.47, 0.55, piece.replace(" ", "␣").replace("\n", "⏎"), ha="center", va="center", fontsize=9)
+        ax.text(n + 0.47, -0.35, str(i), ha="center", va="center", fontsize=7, color="dimgray")
+    ax.set(xlim=(0, len(ids)), ylim=(-0.7, 1.1), yticks=[],
+           title=f"{len(ids)} tokens for {len(text)} characters (vocabulary {vocab_size})")
+    ax.set_xticks(range(len(ids)))
+    ax.set_xlabel("token index")
+    plt.show()
+    print(" | ".join(pieces))
+
+
+show_pieces()
+
+# %% tags=["widget"]
+widgets.interact(show_pieces, text="Li Wei went to the library. 李伟去了图书馆。", vocab_size=vocab_sizes);
 
 # %% [markdown]
 # ## 5. What the special tokens are for
 # - `[MASK]` replaces a short span in the input (blank infilling, 30% of GLM-130B's sequences); `[gMASK]` stands for a
 #   long blank at the end that the model writes left to right (70%); `[sMASK]` (sentence blanks) exists in icetk but
-#   GLM-130B never trained it (`docs/GLM130B_SPEC.md` §1.2, §2.1).
+#   GLM-130B never trained it (`docs/glm130b_facts.md` §1.2, §2.1).
 # - `[sop]` starts each span the model generates and `[eop]` ends it (Part B in notebook 02).
 # - `<eod>` ends a document in packed training sequences; `</s>` (eos) and `<pad>` (id 0, as in icetk) are
 #   sentencepiece's own control pieces. Each is **one id**, even glued to text:
@@ -207,24 +276,56 @@ print({s: tok.token_to_id(s) for s in SPECIAL_TOKENS}, "pad", tok.pad_id, "eos",
 
 # %% [markdown]
 # ## 6. Packing documents into training sequences
-# Documents are joined with `<eod>` and cut into rows of `T` tokens; the document boundaries are kept beside the rows,
-# so the objective (notebook 02) can build per-document samples. Built by hand for three tiny documents, then compared
-# with `pack_documents`:
+# **Why.** A batch is a rectangle of token ids, but documents have every length; padding each one to the longest would
+# waste most of the compute. So documents are joined, each followed by `<eod>`, and the stream is cut into rows of
+# $T$ tokens; only the last row is padded:
+#
+# $$N_{\text{rows}} = \Big\lceil \frac{\sum_d (|d| + 1)}{T} \Big\rceil$$
+#
+# (`glm_mini/data/packing.py`, `pack_documents`: `n_seq = -(-total // seq_len)`). The document boundaries are kept
+# beside the rows, so the objective (notebook 02) can build per-document samples.
+#
+# ### Your turn — Exercise 1.2: pack
+# Write `my_pack(docs, seq_len, eod_id, pad_id)`: `docs` is a list of lists of ids; return the rows as a list of
+# lists, each `seq_len` long. *Predict:* how many rows do documents of 3 and 3 tokens make with `seq_len=4`?
 
 # %%
+def my_pack(docs, seq_len, eod_id, pad_id):
+    ### BEGIN SOLUTION
+    ### HINT: one flat stream (each document then eod), padded up to a multiple of seq_len, then cut
+    stream = [t for d in docs for t in (*d, eod_id)]
+    stream += [pad_id] * (-len(stream) % seq_len)
+    return [stream[i:i + seq_len] for i in range(0, len(stream), seq_len)]
+    ### END SOLUTION
+
+
+# %%
+passed["1.2"] = check_pack(my_pack)
+pack = use(my_pack, passed["1.2"], lambda *args: pack_documents(*args).tokens.tolist())
+
 docs = [tok.encode(t) for t in ["李伟去了图书馆。", "Anna saw 3 dogs.", "好"]]
 T = 8
-stream = [t for d in docs for t in (*d, tok.eod_id)]
-rows = -(-len(stream) // T)
-by_hand = np.full(rows * T, tok.pad_id)
-by_hand[: len(stream)] = stream
-by_hand = by_hand.reshape(rows, T)  # [rows*T] -> [rows, T]
+rows = pack(docs, T, tok.eod_id, tok.pad_id)
 packed = pack_documents(docs, T, tok.eod_id, tok.pad_id, len(tok))
-assert (packed.tokens == by_hand).all()
-for i in range(len(packed)):
-    print(packed.tokens[i].tolist(), "segments:", packed.segment_ids(i).tolist())
+assert rows == packed.tokens.tolist()
+flat = np.array(rows).reshape(-1)  # [rows, T] -> [rows*T]
+document = np.cumsum(np.r_[0, flat[:-1] == tok.eod_id])  # index of the document each position belongs to
+document = np.ma.masked_where(np.arange(flat.size) >= sum(len(d) + 1 for d in docs), document).reshape(len(rows), T)
+fig, ax = plt.subplots(figsize=(6, 0.6 + 0.45 * len(rows)))
+ax.imshow(document, cmap="Set2", aspect="auto", vmin=0, vmax=7)
+for (r, c), token in np.ndenumerate(np.array(rows)):
+    label = "eod" if token == tok.eod_id else "pad" if token == tok.pad_id else str(token)
+    ax.text(c, r, label, ha="center", va="center", fontsize=7)
+ax.set(xticks=range(T), yticks=range(len(rows)), xlabel="position in the row", ylabel="row",
+       title="packed rows: one colour per document, white = padding")
+ax.legend(handles=[Patch(color=plt.cm.Set2(k / 7), label=f"document {k}") for k in range(len(docs))],
+          loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+plt.show()
+for i in range(len(packed)):  # the boundaries pack_documents keeps: segment index within the row, -1 = padding
+    print(f"row {i} segments:", packed.segment_ids(i).tolist())
 
 # %% tags=["summary"]
+print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items()))
 print(f"corpus: train {split_mb['train']:.2f} MB in {len(corpus['train'])} documents; "
       f"all splits {sum(split_mb.values()):.2f} MB; cloze items {len(corpus['cloze_test'])}, "
       f"parallel pairs {len(corpus['parallel_test'])}, held-out task families {', '.join(HELDOUT_FAMILIES)}")

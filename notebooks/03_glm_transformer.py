@@ -3,8 +3,9 @@
 #
 # Budget: 60 s (FAST, 2-core CPU).
 #
-# We rebuild each piece of GLM-130B's architecture by hand in a cell, then **assert that it equals the package
-# version** in `glm_mini/`:
+# We rebuild each piece of GLM-130B's architecture by hand, then check that it equals the package version in
+# `glm_mini/`. Four of the pieces are **yours to write** (Exercises 3.1–3.4); each check says PASS or shows the first
+# mismatch, and later cells use your function once it passes (the package's until then).
 #
 # | piece | package file | test |
 # |---|---|---|
@@ -17,78 +18,146 @@
 # | the 130B configuration on the `meta` device | `glm_mini/config.py` | `tests/test_parity.py` |
 #
 # Facts come from the GLM-130B paper (Zeng et al., 2022, §2.1, App. B) and the official code it was served with
-# (THUDM/GLM-130B and SwissArmyTransformer's `glm130B_model.py`); `docs/GLM130B_SPEC.md` collects them with sources.
+# (THUDM/GLM-130B and SwissArmyTransformer's `glm130B_model.py`); `docs/glm130b_facts.md` §1 collects them with
+# sources.
 
 # %%
 import math
 import os
 import time
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.patches import Patch
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
 from glm_mini.attention import SelfAttention
+from glm_mini.exercises import use
+from glm_mini.exercises.nb03_transformer import check_deepnorm_layer, check_geglu, check_glm_mask, check_rotary
 from glm_mini.layer import GLMLayer
 from glm_mini.mlp import GeGLU
-from glm_mini.rope import RotaryEmbedding, apply_rope
+from glm_mini.rope import RotaryEmbedding, apply_rope, apply_rotary
 from scale_up.memory import weight_bytes
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 torch.manual_seed(0)
 config = PRESETS["nano"] if FAST else PRESETS["mini"]
 print(config)
+passed = {}  # exercise -> did its check pass
 
 # %% [markdown]
 # ## 1. The mask: a bidirectional prefix, then causal
 #
-# GLM conditions on a context it reads **bidirectionally** and generates the rest **left to right**. Query *i* may
-# attend key *j* if *j* lies in the prefix or *j ≤ i*. The kit's masks are boolean with **True = may attend**
-# (PyTorch's convention; the official code stores the opposite, True = blocked).
+# **Why.** A GPT reads left to right, so even the context it is *given* is read causally: the first word of a question
+# never sees the last. GLM reads the given context **bidirectionally** and generates the rest **left to right**, in one
+# model. Query $i$ may attend key $j$ when $j$ lies in the prefix of length $P$ or $j$ is not after $i$:
+#
+# $$M_{ij} = [\,j < P\,] \;\lor\; [\,j \le i\,]$$
+#
+# (`glm_mini/masks.py`, `prefix_causal_mask`: `causal | in_prefix`). The kit's masks are boolean with
+# **True = may attend**, the convention of PyTorch's `scaled_dot_product_attention`; `nn.MultiheadAttention` and the
+# official GLM-130B code use the opposite, True = blocked.
+#
+# ### Your turn — Exercise 3.1: build the GLM mask
+# Write `my_glm_mask(prefix_lengths, seq_len)`: `prefix_lengths` is a `[b]` long tensor, the result a bool tensor
+# `[b, 1, seq_len, seq_len]`. *Predict first:* with $P = 0$ the mask is plain causal; with $P$ = `seq_len` every
+# query sees every key.
 
 # %%
-seq_len, prefix_len = 12, 5
-i = torch.arange(seq_len)
-by_hand = (i.view(-1, 1) >= i.view(1, -1)) | (i.view(1, -1) < prefix_len)  # [s, s]
-package = prefix_causal_mask(torch.tensor([prefix_len]), seq_len)[0, 0]
-assert torch.equal(by_hand, package)
+def my_glm_mask(prefix_lengths, seq_len):
+    ### BEGIN SOLUTION
+    ### HINT: compare arange(seq_len) as rows (queries) and as columns (keys), then OR with "key < prefix"
+    i = torch.arange(seq_len)
+    causal = i.view(1, -1) <= i.view(-1, 1)  # [s, s]: key j <= query i
+    in_prefix = i.view(1, 1, -1) < prefix_lengths.view(-1, 1, 1)  # [b, 1, s]: key j inside the prefix
+    return (causal.unsqueeze(0) | in_prefix).unsqueeze(1)  # [b, s, s] -> [b, 1, s, s]
+    ### END SOLUTION
 
-fig, ax = plt.subplots(figsize=(3.2, 3.2))
-ax.imshow(by_hand, cmap="Blues")
-ax.set(title=f"GLM mask, prefix {prefix_len}", xlabel="key j", ylabel="query i")
-plt.show()
+
+# %%
+passed["3.1"] = check_glm_mask(my_glm_mask)
+glm_mask = use(my_glm_mask, passed["3.1"], prefix_causal_mask)
+
+# %% [markdown]
+# The mask as a picture: each row is a query, each column a key; the dashed line is the end of the prefix.
+
+# %%
+def show_mask(prefix_len=5, seq_len=12):
+    allowed = glm_mask(torch.tensor([prefix_len]), seq_len)[0, 0]  # [s, s]
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.imshow(allowed, cmap="Blues", vmin=0, vmax=1.25)
+    ax.axvline(prefix_len - 0.5, color="tab:red", ls="--", lw=1.5)
+    ax.set(title=f"GLM mask: prefix {prefix_len} of {seq_len}", xlabel="key position j",
+           ylabel="query position i", xticks=range(seq_len), yticks=range(seq_len))
+    ax.legend(handles=[Patch(color=plt.cm.Blues(0.8), label="may attend"), Patch(color="white", ec="gray",
+              label="blocked"), plt.Line2D([], [], color="tab:red", ls="--", label="end of prefix")],
+              loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    plt.show()
+
+
+show_mask()
+
+# %% tags=["widget"]
+widgets.interact(show_mask, prefix_len=(0, 16), seq_len=(2, 16));
 
 # %% [markdown]
 # ## 2. Rotary position embedding (RoPE)
 #
-# GLM-130B has no position-embedding table. Instead, q and k are rotated: channel *i* pairs with channel *i + d/2*
-# (the "rotate-half" convention) and turns by the angle `position · 10000^(-2i/d)`. Then q·k depends only on the
-# **relative** position. GLM-130B uses 1-D RoPE over the whole 128-wide head. The original GLM and ChatGLM use a
-# 2-D variant: each half of the head is rotated by its own position (see `position_encoding_2d`).
+# **Why.** Attention by itself is blind to order: permute the keys and the scores permute with them. GLM-130B has no
+# position-embedding table; instead q and k are **rotated** by an angle proportional to their position, so that
+# their dot product depends only on the **relative** position. Channel $i$ pairs with channel $i + d/2$ (the
+# "rotate-half" convention) and turns with frequency $\theta_i$:
+#
+# $$\theta_i = 10000^{-2i/d}, \qquad
+#   \mathrm{rope}(x, m) = x \odot \cos(m\theta) + \mathrm{rotate\_half}(x) \odot \sin(m\theta), \qquad
+#   \mathrm{rotate\_half}([x_1; x_2]) = [-x_2; x_1]$$
+#
+# (`glm_mini/rope.py`: `inv_freq` in `RotaryEmbedding._inv_freq`, the formula in `apply_rotary`). Then
+# $\langle \mathrm{rope}(q, m), \mathrm{rope}(k, n) \rangle$ is a function of $q$, $k$ and $m - n$ only. GLM-130B uses
+# 1-D RoPE over the whole 128-wide head; the original GLM and ChatGLM rotate each half of the head by its own position
+# (2-D RoPE, `position_encoding_2d`).
+#
+# ### Your turn — Exercise 3.2: rotate
+# Write `my_apply_rotary(x, cos, sin)` for `x` of shape `[b, s, heads, d]` and tables `cos`, `sin` of shape
+# `[b, s, d]` (shared by all heads). *Predict:* what does position 0 do to `x`?
+
+# %%
+def my_apply_rotary(x, cos, sin):
+    ### BEGIN SOLUTION
+    ### HINT: rotate_half([x1; x2]) = [-x2; x1] on the last dim; cos and sin need a heads axis to broadcast
+    x1, x2 = x.chunk(2, dim=-1)  # each [b, s, nh, d/2]
+    rotated_half = torch.cat([-x2, x1], dim=-1)  # [b, s, nh, d]
+    return x * cos.unsqueeze(2) + rotated_half * sin.unsqueeze(2)  # tables [b, s, d] -> [b, s, 1, d]
+    ### END SOLUTION
+
+
+# %%
+passed["3.2"] = check_rotary(my_apply_rotary)
+rotary = use(my_apply_rotary, passed["3.2"], apply_rotary)
+
+# %% [markdown]
+# With the rotation in hand: the score of a query at position $m$ and a key at $n$ depends on $m - n$ only, and the
+# 2-D variant is two 1-D rotations side by side.
 
 # %%
 d = config.head_dim
-positions = torch.arange(16).view(1, 16)  # [b=1, s]
-x = torch.randn(1, 16, 2, d)  # [b, s, heads, d]
-
-inv_freq = 10000.0 ** (-torch.arange(0, d, 2).float() / d)  # [d/2]
-angles = positions[..., None].float() * inv_freq  # [1, s, d/2]
-cos, sin = torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin()  # [1, s, d]
-x1, x2 = x[..., : d // 2], x[..., d // 2:]
-rotated_by_hand = x * cos[:, :, None] + torch.cat([-x2, x1], -1) * sin[:, :, None]
-
 rope = RotaryEmbedding(d)
-assert torch.allclose(rotated_by_hand, apply_rope(x, rope(positions, torch.float32)), atol=1e-6)
+q, k = torch.randn(1, 1, 1, d), torch.randn(1, 1, 1, d)  # [b, s, heads, d]
 
-# relative position: <rope(q, m), rope(k, n)> depends on m - n only
-q, k = torch.randn(1, 1, 1, d), torch.randn(1, 1, 1, d)
-def score(m, n):
-    return (apply_rope(q, rope(torch.tensor([[m]]), torch.float32))
-            * apply_rope(k, rope(torch.tensor([[n]]), torch.float32))).sum().item()
+
+def score(m, n, base=10000.0):
+    table = RotaryEmbedding(d, base=base) if base != 10000.0 else rope
+    (cos_m, sin_m), = table(torch.tensor([[m]]), torch.float32)
+    (cos_n, sin_n), = table(torch.tensor([[n]]), torch.float32)
+    return (rotary(q, cos_m, sin_m) * rotary(k, cos_n, sin_n)).sum().item()
+
+
 print(f"score(7, 3) = {score(7, 3):.5f}   score(40, 36) = {score(40, 36):.5f}")
 assert math.isclose(score(7, 3), score(40, 36), rel_tol=1e-4)
 
-# 2-D RoPE (original GLM, ChatGLM): first half of each head by position, second half by block position
+x = torch.randn(1, 16, 2, d)  # [b, s, heads, d]
+positions = torch.arange(16).view(1, 16)  # [b=1, s]
 block_positions = torch.randint(0, 5, (1, 16))
 two_d = apply_rope(x, RotaryEmbedding(d, two_d=True)(torch.stack([positions, block_positions], 1), torch.float32))
 half = RotaryEmbedding(d // 2)
@@ -96,36 +165,65 @@ two_d_by_hand = torch.cat([apply_rope(x[..., : d // 2], half(positions, torch.fl
                            apply_rope(x[..., d // 2:], half(block_positions, torch.float32))], dim=-1)
 assert torch.allclose(two_d, two_d_by_hand, atol=1e-6)
 
-fig, ax = plt.subplots(figsize=(6, 2.2))
-ax.imshow(rope(torch.arange(64).view(1, 64), torch.float32)[0][0][0].T, aspect="auto", cmap="RdBu")
-ax.set(title="cos(position · inv_freq); channel i and i + d/2 share an angle", xlabel="position", ylabel="channel")
+fig, ax = plt.subplots(figsize=(6.5, 2.4))
+image = ax.imshow(rope(torch.arange(64).view(1, 64), torch.float32)[0][0][0].T, aspect="auto", cmap="RdBu")
+ax.set(title="cos(m·θ_i): channel i and i + d/2 share an angle", xlabel="position m (token index)",
+       ylabel="channel")
+fig.colorbar(image, ax=ax, label="cos")
 plt.show()
+
+# %% [markdown]
+# How fast does a query forget where a key is? The score of one fixed (q, k) pair as the distance $m - n$ grows;
+# a smaller base turns every channel faster.
+
+# %%
+def show_relative_scores(base=10000.0, max_distance=48):
+    distances = list(range(max_distance + 1))
+    fig, ax = plt.subplots(figsize=(5.5, 2.6))
+    ax.plot(distances, [score(dist, 0, base) for dist in distances], marker=".", label=f"base {base:g}")
+    ax.axhline((q * k).sum().item(), color="gray", ls=":", label="no rotation (distance 0)")
+    ax.set(xlabel="relative distance m − n (tokens)", ylabel="q·k after RoPE", title="RoPE: score vs distance")
+    ax.legend(fontsize=8)
+    plt.show()
+
+
+show_relative_scores()
+
+# %% tags=["widget"]
+widgets.interact(show_relative_scores, base=widgets.FloatLogSlider(value=1e4, base=10, min=1, max=6),
+                 max_distance=(8, 256, 8));
 
 # %% [markdown]
 # ## 3. Attention
 #
 # * One fused matrix `query_key_value` produces q, k and v. Its rows are grouped **per head**, as
 #   `[q_0; k_0; v_0; q_1; k_1; v_1; …]`, so a tensor-parallel rank owns whole heads.
-# * Scores are `q·kᵀ/√d`. Masked positions are filled with **−10000**, and the softmax runs in **FP32**.
-# * **Query-key layer scaling**: layer *l* divides q by `√d·(l+1)` *before* the fp16 matmul and multiplies the scores
-#   by `(l+1)` again in fp32, so fp16 scores cannot overflow. In exact arithmetic it changes nothing.
+# * Masked places are filled with **−10000**, and the softmax runs in **FP32**.
+# * **Query-key layer scaling**: layer $l$ divides q by $\sqrt{d}\,(l+1)$ *before* the FP16 matmul, and multiplies
+#   the scores by $(l+1)$ again in FP32:
+#
+# $$\mathrm{Attn}(q, k, v) = \mathrm{softmax}\!\Big((l+1)\cdot\mathrm{fp32}\Big(\frac{q}{\sqrt{d}\,(l+1)}\,k^\top\Big)
+#   + \text{mask}\Big)\, v$$
+#
+# (`glm_mini/attention.py`, `SelfAttention`). In exact arithmetic the $(l+1)$ factors cancel; in FP16 the products
+# stay smaller, so an overflow is less likely (not impossible).
 
 # %%
 layer_number, b, s = 1, 2, 10
 attn = SelfAttention(config.hidden_size, config.num_attention_heads, layer_number).eval()
 hidden = torch.randn(b, s, config.hidden_size)
-allowed = prefix_causal_mask(torch.tensor([4, 7]), s)  # [b, 1, s, s]
+allowed = glm_mask(torch.tensor([4, 7]), s)  # [b, 1, s, s]
 rope_tables = rope(torch.arange(s).expand(b, s), torch.float32)
 
 qkv = hidden @ attn.query_key_value.weight.T + attn.query_key_value.bias  # [b, s, 3h]
 qkv = qkv.view(b, s, config.num_attention_heads, 3 * d)  # [b, s, nh, 3d]: per head [q | k | v]
-q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]  # each [b, s, nh, d]
-q, k = apply_rope(q, rope_tables), apply_rope(k, rope_tables)
-q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
+q_, k_, v_ = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]  # each [b, s, nh, d]
+q_, k_ = apply_rope(q_, rope_tables), apply_rope(k_, rope_tables)
+q_, k_, v_ = (t.transpose(1, 2) for t in (q_, k_, v_))  # each [b, nh, s, d]
 coeff = layer_number + 1
-scores = (q / (math.sqrt(d) * coeff)) @ k.transpose(-1, -2)  # [b, nh, s, s]
+scores = (q_ / (math.sqrt(d) * coeff)) @ k_.transpose(-1, -2)  # [b, nh, s, s]
 scores = scores.masked_fill(~allowed, -10000.0).float() * coeff
-context = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, s, -1)  # [b, s, h]
+context = (torch.softmax(scores, dim=-1) @ v_).transpose(1, 2).reshape(b, s, -1)  # [b, nh, s, d] -> [b, s, h]
 attention_by_hand = context @ attn.dense.weight.T + attn.dense.bias
 
 assert torch.allclose(attention_by_hand, attn(hidden, rope_tables, allowed)[0], atol=1e-5)
@@ -134,43 +232,101 @@ print("attention output", tuple(attention_by_hand.shape), "equals glm_mini.atten
 # %% [markdown]
 # ## 4. GeGLU
 #
-# `dense_h_to_4h` maps h → 2f. Its output is split into halves `[x1; x2]`, and the **second** half is gated by the
-# exact (erf) GELU: `dense_4h_to_h(x1 * gelu(x2))`. With f = 8/3·h, the FFN has the same 8h² weights as a 4h GELU MLP.
+# **Why.** A gated feed-forward lets each hidden unit switch another one on or off, and at the same number of weights
+# it trains to a lower loss than a plain GELU MLP (Shazeer, 2020); GLM-130B uses it (paper §2.1).
+# `dense_h_to_4h` maps $h \to 2f$, its output is split into halves, and the **second** half is gated by the exact
+# (erf) GELU:
+#
+# $$[x_1; x_2] = W_{h\to 4h}\, y + b_{h\to 4h}, \qquad
+#   \mathrm{GeGLU}(y) = W_{4h\to h}\,\big(x_1 \odot \mathrm{GELU}(x_2)\big) + b_{4h\to h}$$
+#
+# (`glm_mini/mlp.py`, `GeGLU.forward`). The paper's eq. 4 names the halves the other way round; the released weights
+# follow the code's order. With $f = 8h/3$ the FFN keeps the $8h^2$ weights of a $4h$ GELU MLP.
+#
+# ### Your turn — Exercise 3.3: GeGLU
+# Write `my_geglu(mlp, y)` with the weights of `mlp` (a `GeGLU`: `mlp.dense_h_to_4h`, `mlp.dense_4h_to_h`).
+# *Predict:* what comes out for `y = 0`?
 
 # %%
+def my_geglu(mlp, y):
+    ### BEGIN SOLUTION
+    ### HINT: chunk the h->4h output in two along the last dim; GELU goes on the SECOND half
+    x1, x2 = mlp.dense_h_to_4h(y).chunk(2, dim=-1)  # each [b, s, f]
+    return mlp.dense_4h_to_h(x1 * torch.nn.functional.gelu(x2))
+    ### END SOLUTION
+
+
+# %%
+passed["3.3"] = check_geglu(my_geglu)
+geglu = use(my_geglu, passed["3.3"], GeGLU.forward)
 mlp = GeGLU(config.hidden_size, config.ffn_hidden_size)
-up = hidden @ mlp.dense_h_to_4h.weight.T + mlp.dense_h_to_4h.bias  # [b, s, 2f]
-x1, x2 = up.chunk(2, dim=-1)  # each [b, s, f]
-geglu_by_hand = (x1 * 0.5 * x2 * (1 + torch.erf(x2 / math.sqrt(2)))) @ mlp.dense_4h_to_h.weight.T \
-    + mlp.dense_4h_to_h.bias
-assert torch.allclose(geglu_by_hand, mlp(hidden), atol=1e-5)
+print("GeGLU on the notebook's hidden states:", tuple(geglu(mlp, hidden).shape))
 
 # %% [markdown]
 # ## 5. The DeepNorm layer
 #
-# GLM-130B is Post-LN with DeepNorm. The residual branch carries the **normalized** input scaled by α = (2N)^½
-# (√140 ≈ 11.83 for 70 layers):
+# **Why.** Post-LN (normalize after adding the residual) trains to better models than Pre-LN but is unstable when
+# deep: early in training, updates add up across layers. DeepNorm scales the residual branch up by $\alpha$ (and the
+# initialization of some weights down by $\beta$), so each layer's update stays small relative to what flows past:
 #
-# `x = LN_in(h); y = LN_post(α·x + Attn(x)); out = α·y + GeGLU(y)`. The next layer's `LN_in`, or the final
-# LayerNorm, completes `LN(α·y + GeGLU(y))`.
+# $$x_{l+1} = \mathrm{LayerNorm}\big(\alpha\, x_l + f(x_l)\big), \qquad \alpha = (2N)^{1/2}, \quad \beta = (2N)^{-1/2}$$
 #
-# These are the Adam-derived ½ powers of the official training code, not the DeepNet paper's decoder-only
-# (2N)^¼. Notebook 04 compares the normalization schemes.
+# with $N$ the number of layers. The GLM-130B paper (§2.1) states these ½ powers and the official training code uses
+# them (it derives them for Adam); the DeepNet paper's decoder-only values are $(2N)^{1/4}$ and $(8N)^{-1/4}$. In
+# GLM-130B's code the residual branch carries the **normalized** input (`glm_mini/layer.py`, `GLMLayer.forward`):
+#
+# $$x = \mathrm{LN_{in}}(h), \qquad y = \mathrm{LN_{post}}\big(\alpha x + \mathrm{Attn}(x)\big), \qquad
+#   \mathrm{out} = \alpha y + \mathrm{GeGLU}(y)$$
+#
+# and the next layer's $\mathrm{LN_{in}}$ (or the final LayerNorm) completes
+# $\mathrm{LN}(\alpha y + \mathrm{GeGLU}(y))$.
+#
+# ### Your turn — Exercise 3.4: the DeepNorm layer
+# Write `my_deepnorm_layer(layer, h, rope_tables, allowed)` from the parts of `layer` (a `GLMLayer`):
+# `layer.input_layernorm`, `layer.attention(x, rope_tables, allowed)` (it returns `(output, kv_cache)`),
+# `layer.post_attention_layernorm`, `layer.mlp` and `layer.alpha`.
 
 # %%
+def my_deepnorm_layer(layer, h, rope_tables, allowed):
+    ### BEGIN SOLUTION
+    ### HINT: three lines, one per equation above; the residual branch carries the normalized x, times layer.alpha
+    x = layer.input_layernorm(h)
+    y = layer.post_attention_layernorm(layer.alpha * x + layer.attention(x, rope_tables, allowed)[0])
+    return layer.alpha * y + layer.mlp(y)
+    ### END SOLUTION
+
+
+# %%
+passed["3.4"] = check_deepnorm_layer(my_deepnorm_layer)
+deepnorm_layer = use(my_deepnorm_layer, passed["3.4"], lambda lay, *args: lay(*args)[0])
 layer = GLMLayer(config, layer_number=1).eval()
-alpha = math.sqrt(2 * config.num_layers)
-x = layer.input_layernorm(hidden)
-y = layer.post_attention_layernorm(alpha * x + layer.attention(x, rope_tables, allowed)[0])
-layer_by_hand = alpha * y + layer.mlp(y)
-assert torch.allclose(layer_by_hand, layer(hidden, rope_tables, allowed)[0], atol=1e-5)
-print(f"alpha = sqrt(2 * {config.num_layers}) = {alpha:.3f}; for GLM-130B: {PRESETS['glm-130b'].residual_alpha:.3f}")
+out = deepnorm_layer(layer, hidden, rope_tables, allowed)
+print(f"alpha = sqrt(2 * {config.num_layers}) = {layer.alpha:.3f}; for GLM-130B: "
+      f"{PRESETS['glm-130b'].residual_alpha:.3f}; layer output {tuple(out.shape)}")
+
+# %% [markdown]
+# The two choices of constants, as the depth grows (the dot is GLM-130B, N = 70):
+
+# %%
+depths = list(range(1, 101))
+fig, ax = plt.subplots(figsize=(5.5, 2.8))
+ax.plot(depths, [(2 * n) ** 0.5 for n in depths], label="α = (2N)^½ (GLM-130B)")
+ax.plot(depths, [(2 * n) ** 0.25 for n in depths], label="α = (2N)^¼ (DeepNet, decoder)")
+ax.plot([70], [PRESETS["glm-130b"].residual_alpha], "o", color="tab:blue")
+ax.set(xlabel="number of layers N", ylabel="residual scale α", title="DeepNorm's α")
+ax.legend(fontsize=8)
+plt.show()
 
 # %% [markdown]
 # ## 6. The whole model, and the tied head
 #
-# The word embedding is the only vocabulary-sized matrix. The logits are `final_layernorm(h) · W_embᵀ`. There is no
-# absolute position embedding: RoPE handles positions.
+# The word embedding is the only vocabulary-sized matrix: the output head **reuses** it (a tied head), which saves
+# 1.85 B parameters at 130B scale. There is no absolute position embedding: RoPE handles positions.
+#
+# $$\mathrm{logits} = \mathrm{LN_{final}}(h_N)\; W_{\mathrm{emb}}^\top$$
+#
+# (`glm_mini/model.py`, `GLM.forward`: `F.linear(tr.final_layernorm(h), head)`). Below, the model is run layer by
+# layer with your DeepNorm layer from Exercise 3.4 and compared with `GLM.forward`.
 
 # %%
 model = GLM(config).eval()
@@ -178,7 +334,7 @@ ids = torch.randint(0, config.vocab_size, (b, s))
 hidden_states = model.transformer.word_embeddings(ids)
 rope_tables = model.transformer.rotary(torch.arange(s).expand(b, s), torch.float32)
 for block in model.transformer.layers.values():
-    hidden_states, _ = block(hidden_states, rope_tables, allowed)
+    hidden_states = deepnorm_layer(block, hidden_states, rope_tables, allowed)
 logits_by_hand = model.transformer.final_layernorm(hidden_states) @ model.transformer.word_embeddings.weight.T
 logits = model(ids, attention_mask=allowed).logits
 assert torch.allclose(logits_by_hand, logits, atol=1e-5)
@@ -192,12 +348,23 @@ print("logits", tuple(logits.shape))
 changed = ids.clone()
 changed[0, 3] = (ids[0, 3] + 1) % config.vocab_size  # last context token of sample 0 (prefix 4)
 delta = (model(changed, attention_mask=allowed).logits - logits).abs().amax(-1)[0]  # [s]
-print("max |Δlogit| per position:", [f"{v:.2g}" for v in delta.tolist()])
 assert delta[:3].max() > 0
 changed = ids.clone()
 changed[0, 7] = (ids[0, 7] + 1) % config.vocab_size  # a generated position
 delta_late = (model(changed, attention_mask=allowed).logits - logits).abs().amax(-1)[0]
 assert delta_late[:7].max() == 0
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.6), sharey=True)
+for ax, d_pos, where, title in [(axes[0], delta, 3, "change token 3 (last of the prefix)"),
+                                (axes[1], delta_late, 7, "change token 7 (generated part)")]:
+    ax.bar(range(s), d_pos.tolist(), color=["tab:blue" if t < 4 else "tab:orange" for t in range(s)])
+    ax.axvline(where, color="tab:red", ls="--", lw=1)
+    ax.set(title=title, xlabel="position (token index)", xticks=range(s))
+axes[0].set_ylabel("max |Δ logit|")
+axes[0].legend(handles=[Patch(color="tab:blue", label="prefix (bidirectional)"),
+                        Patch(color="tab:orange", label="causal part"),
+                        plt.Line2D([], [], color="tab:red", ls="--", label="changed token")], fontsize=8)
+plt.show()
 
 # %% [markdown]
 # ### KV cache
@@ -245,13 +412,15 @@ print(f"{'total':<28}{total:>18,}   built on meta in {build_s:.2f} s")
 assert total == PRESETS["glm-130b"].num_parameters() == 128_697_794_560
 
 # Weight memory (scale_up/memory.py): only the four linear weights per layer are quantized, one FP16 scale per
-# output row; the embedding, LayerNorms and biases stay FP16 (official `quantization/`; spec §4.1-4.4).
+# output row; the embedding, LayerNorms and biases stay FP16 (official `quantization/`;
+# docs/glm130b_facts.md §4.1-4.4).
 weight_gb = {fmt: weight_bytes(glm130b, bits) / 1e9 for fmt, bits in [("FP16", 16), ("INT8", 8), ("INT4", 4)]}
 for fmt, gb in weight_gb.items():
     print(f"{fmt}: weights {gb:6.1f} GB")
-print("spec §4.4 (derived there, quoted): FP16 ≈ 257 GB, INT8 ≈ 130.6 GB, INT4 ≈ 67.1 GB")
+print("paper §4 (quoted): INT4 serving needs about 70 GB of GPU memory, i.e. 4 × RTX 3090")
 
 # %% tags=["summary"]
+print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items()))
 print("GLM mask, RoPE (1-D/2-D), interleaved-QKV attention, GeGLU, DeepNorm layer, tied head: all equal the package")
 print(f"KV-cache decoding = full forward (max |Δ| {kv_error:.1e}); "
       f"alpha(130B) = {PRESETS['glm-130b'].residual_alpha:.3f}")

@@ -4,7 +4,7 @@ How it works
 ------------
 Only the four linear weights of each layer are quantized (``query_key_value``, ``attention.dense``,
 ``dense_h_to_4h``, ``dense_4h_to_h``), with one FP16 scale per output row; the embedding (tied head), every
-LayerNorm and every bias stay FP16 (THUDM/GLM-130B ``quantization/``; docs/GLM130B_SPEC.md §4.1-4.4):
+LayerNorm and every bias stay FP16 (THUDM/GLM-130B ``quantization/``; docs/glm130b_facts.md §4.1-4.4):
 
     bytes(bits) = 2·(P − L) + L·bits/8 + 2·R·[bits < 16]
 

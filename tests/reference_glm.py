@@ -1,6 +1,6 @@
-"""An independent GLM-130B reference forward, written from the spec with plain tensor ops (no glm_mini imports).
+"""An independent GLM-130B reference forward, written from docs/glm130b_facts.md with plain tensor ops (no glm_mini imports).
 
-It follows the official inference code's semantics (docs/GLM130B_SPEC.md §1.3-1.5; SAT ``glm130B_model.py``):
+It follows the official inference code's semantics (docs/glm130b_facts.md §1.3-1.5; SAT ``glm130B_model.py``):
 the mask is the official **True = blocked** one; fused QKV rows are ``[q_j; k_j; v_j]`` per head; RoPE tables are
 built SAT's way (a table over ``arange(max_len)`` indexed by position); q is divided by ``sqrt(d)·(l+1)``, masked
 scores are filled with -10000, multiplied by ``(l+1)`` and softmaxed in FP32; GeGLU gates the second half with the
@@ -91,7 +91,7 @@ def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, posi
 
 
 def official_keys_and_shapes(num_layers, hidden, inner, vocab):
-    """The official TP=1 key list and shapes (spec §5 table, TP=1 shapes), in the official order."""
+    """The official TP=1 key list and shapes (docs/glm130b_facts.md §5 table, TP=1 shapes), in the official order."""
     shapes = {"transformer.word_embeddings.weight": (vocab, hidden)}
     for n in range(num_layers):
         pre = f"transformer.layers.{n}."

@@ -17,7 +17,7 @@ def _std_close(t, expected, tol=0.03):
 
 
 def test_130b_stds_from_the_spec_table():
-    """spec §1.6: 0.00902 (q/k), 0.000762 (v, dense), 0.000563 (FFN), 0.00350 (embedding)."""
+    """docs/glm130b_facts.md §1.6: 0.00902 (q/k), 0.000762 (v, dense), 0.000563 (FFN), 0.00350 (embedding)."""
     h, f, v, beta = 12288, 32768, 150528, 140 ** -0.5
     assert round(math.sqrt(2 / (2 * h)), 5) == 0.00902
     assert round(beta * math.sqrt(2 / (2 * h)), 6) == 0.000762

@@ -1,4 +1,4 @@
-"""Weight memory in FP16/INT8/INT4 (scale_up/memory.py) against the module and the spec's figures."""
+"""Weight memory in FP16/INT8/INT4 (scale_up/memory.py) against the module and the figures of docs/glm130b_facts.md §4.4."""
 
 import pytest
 import torch
@@ -20,8 +20,8 @@ def test_formula_on_a_small_model():
         weight_bytes(model, 3)
 
 
-def test_glm_130b_matches_the_spec():
-    """spec §4.4: FP16 ≈ 257 GB, INT8 ≈ 130.6 GB, INT4 ≈ 67.1 GB (the spec leaves out the FP16 row scales)."""
+def test_glm_130b_matches_the_facts_file():
+    """docs/glm130b_facts.md §4.4: FP16 ≈ 257.4 GB, INT8 ≈ 130.6 GB, INT4 ≈ 67.1 GB (that section leaves out the FP16 row scales)."""
     with torch.device("meta"):
         model = GLM(PRESETS["glm-130b"])
     assert round(weight_bytes(model) / 1e9, 1) == 257.4

@@ -4,6 +4,7 @@ import jupytext
 import nbformat
 import pytest
 
+import editions
 import runner
 
 NOTEBOOKS = runner.notebook_paths()
@@ -48,3 +49,10 @@ def test_notebook_states_budget_and_summary(path):
 def test_notebook_executes(path, tmp_path):
     run = runner.execute(path, out_dir=tmp_path, fast=True)
     assert run.summary, f"{path.name}: the summary cell printed nothing"
+    # the instructor edition runs this same code (tests/test_editions.py), so every exercise check must pass here
+    source = jupytext.read(path.with_suffix(".py"))
+    printed = "".join(o.get("text", "") for c in nbformat.read(tmp_path / path.name, as_version=4).cells
+                      if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    number = editions.notebook_number(path)
+    for k in range(1, editions.exercise_count(source) + 1):
+        assert f"Exercise {number}.{k}: PASS" in printed, f"{path.name}: Exercise {number}.{k} did not pass"

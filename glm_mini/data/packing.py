@@ -5,7 +5,7 @@ How it works
 Documents are concatenated, each followed by ``eod`` (GLM-130B's end-of-document id, SAT ``ice_tokenizer.py``),
 and the stream is cut every ``T`` tokens; the last sequence is filled with ``pad``. A document may run across a
 cut, and its rest then starts the next sequence. GLM-130B builds its blank-infilling samples per document and
-packs several into one window (docs/GLM130B_SPEC.md §2.1-2.2), so the boundaries are kept next to the tokens, CSR
+packs several into one window (docs/glm130b_facts.md §2.1-2.2), so the boundaries are kept next to the tokens, CSR
 style:
 
     tokens   [N, T]      the ids (uint16 when the vocabulary fits, else int32)

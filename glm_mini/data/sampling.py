@@ -5,7 +5,7 @@ How it works
 Natural text is Zipfian: a few entities are frequent and most are rare. ``Zipf`` draws item ``i`` (0-based) with
 weight ``1 / (i + 1) ** exponent``. The cumulative weights are computed once, and each draw is one
 ``random.choices(..., cum_weights=...)`` call, a binary search: O(log n). (Passing plain ``weights`` recomputes the
-running sum on every call, O(n); docs/CPU_FEASIBILITY.md §10 measured that turning a seconds-long generation into
+running sum on every call, O(n), which tests/benchmarks/bench_tokenizer.py measures: it turns a seconds-long generation into
 minutes.) Every generator takes an explicit ``random.Random``, so a seed fixes the corpus byte for byte.
 
 ``zh_number`` writes an integer in Chinese numerals (``305 -> 三百零五``, ``12 -> 十二``, ``20000 -> 两万``), using

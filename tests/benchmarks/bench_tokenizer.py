@@ -1,7 +1,7 @@
 """Benchmark: corpus generation, tokenizer training, encode/decode throughput per language (printed tables).
 
 Ratios are against baselines measured in the same process: Zipf draws with ``cum_weights`` vs plain ``weights``
-(the O(vocab)-per-call pitfall of docs/CPU_FEASIBILITY.md §10), batch vs one-by-one encoding, and tokenizer speed
+(plain ``weights`` re-sums the whole vocabulary on every call), batch vs one-by-one encoding, and tokenizer speed
 vs ``str.encode('utf-8')`` over the same text. No wall-clock asserts: run with ``make bench``.
 """
 

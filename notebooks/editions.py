@@ -1,0 +1,146 @@
+"""Student and instructor editions of a notebook, from its one py:percent source.
+
+How it works
+------------
+An exercise's answer sits in the source between two marker lines, optionally with a hint::
+
+    def my_rope(x, cos, sin):
+        ### BEGIN SOLUTION
+        ### HINT: pair channel i with channel i + d/2
+        ...the answer...
+        ### END SOLUTION
+
+Exercises are numbered ``Exercise N.k``: N is the notebook's number (``03_...`` gives 3) and k counts the regions
+(and ``solution`` cells) in order of appearance. The **student** edition replaces each region, markers included, by
+``raise NotImplementedError("Exercise N.k: <hint>")`` at the BEGIN marker's indentation; a code cell tagged
+``solution`` keeps only its top-level ``def`` lines (signature and docstring) with that ``raise`` as each body; a cell
+tagged ``instructor-only`` is removed. The **instructor** edition keeps every cell and drops only the marker and hint
+lines, so it runs exactly the source's code. Both are written as ``.ipynb`` (outputs empty) with jupytext; the runner
+executes them (``runner.py --edition student``). nbgrader and otter-grader do the same with more machinery (cell
+metadata our jupytext filter strips, pinned jupyterlab versions, two dozen packages); this is the kit's own ~100 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
+EDITIONS = ("student", "instructor")
+LABEL = re.compile(r"Exercise (\d+)\.(\d+)")
+
+
+def notebook_number(path: Path) -> int:
+    """``03_glm_transformer.py`` -> 3."""
+    match = re.match(r"(\d\d)_", Path(path).name)
+    if not match:
+        raise ValueError(f"path: expected a numbered notebook source named NN_name.py, got {Path(path).name!r}")
+    return int(match.group(1))
+
+
+def _stub(label: str, hint: str, indent: str) -> str:
+    message = f"{label}: {hint}" if hint else label
+    return f"{indent}raise NotImplementedError({message!r})"
+
+
+def rewrite_regions(source: str, edition: str, number: int, start: int, where: str = "cell") -> tuple[str, int]:
+    """One code cell's source with its solution regions rewritten; returns (text, exercises counted so far)."""
+    out, k, region = [], start, None
+    for i, line in enumerate(source.split("\n"), 1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if region is not None:
+                raise ValueError(f"{where}: line {i}: {BEGIN} inside another region (missing {END})")
+            k += 1
+            region = {"indent": line[: len(line) - len(line.lstrip())], "hint": ""}
+        elif marker == END:
+            if region is None:
+                raise ValueError(f"{where}: line {i}: {END} without a {BEGIN}")
+            if edition == "student":
+                out.append(_stub(f"Exercise {number}.{k}", region["hint"], region["indent"]))
+            region = None
+        elif marker.startswith(HINT):
+            if region is None:
+                raise ValueError(f"{where}: line {i}: {HINT} outside a solution region")
+            region["hint"] = marker[len(HINT):].strip()
+        elif region is None or edition == "instructor":
+            out.append(line)
+    if region is not None:
+        raise ValueError(f"{where}: {BEGIN} without an {END}")
+    return "\n".join(out), k
+
+
+def stub_solution_cell(source: str, label: str, where: str = "cell") -> str:
+    """A ``solution`` cell reduced to its top-level function signatures (and docstrings), each body a ``raise``."""
+    hint = next((ln.strip()[len(HINT):].strip() for ln in source.split("\n") if ln.strip().startswith(HINT)), "")
+    lines = source.split("\n")
+    functions = [node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
+    if not functions:
+        raise ValueError(f"{where}: a cell tagged 'solution' must define a function for the student to write")
+    stubs = []
+    for fn in functions:
+        first = fn.body[0]
+        has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+            first.value.value, str)
+        keep_to = first.end_lineno if has_doc else first.lineno - 1
+        start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
+        indent = " " * first.col_offset
+        stubs.append("\n".join(lines[start - 1: keep_to] + [_stub(label, hint, indent)]))
+    return "\n\n\n".join(stubs)
+
+
+def make_edition(nb, edition: str, number: int):
+    """The notebook ``nb`` (nbformat, from jupytext) rewritten in place as ``edition``; returns it."""
+    if edition not in EDITIONS:
+        raise ValueError(f"edition: expected one of {EDITIONS}, got {edition!r}")
+    cells, k = [], 0
+    for index, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        where = f"notebook {number:02d}, cell {index}"
+        if edition == "student" and "instructor-only" in tags:
+            continue
+        if cell.cell_type == "code" and "solution" in tags:
+            k += 1
+            if edition == "student":
+                cell.source = stub_solution_cell(cell.source, f"Exercise {number}.{k}", where)
+            else:
+                cell.source = "\n".join(ln for ln in cell.source.split("\n") if not ln.strip().startswith(HINT))
+        elif cell.cell_type == "code":
+            cell.source, k = rewrite_regions(cell.source, edition, number, k, where)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def exercise_count(nb) -> int:
+    """How many exercises (solution regions and ``solution`` cells) a source notebook holds."""
+    return sum("solution" in c.metadata.get("tags", []) or sum(ln.strip() == BEGIN for ln in c.source.split("\n"))
+               for c in nb.cells if c.cell_type == "code")
+
+
+def markdown_labels(nb) -> list[str]:
+    """The distinct ``Exercise N.k`` labels its markdown cells name, in order of first mention."""
+    seen = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for n, k in LABEL.findall(cell.source):
+                if f"Exercise {n}.{k}" not in seen:
+                    seen.append(f"Exercise {n}.{k}")
+    return seen
+
+
+def write_edition(source: Path, edition: str, out_dir: Path) -> Path:
+    """Write ``out_dir/<name>.ipynb``, the ``edition`` of the py:percent ``source`` (atomic write)."""
+    import jupytext
+
+    source = Path(source)
+    if not source.is_file():
+        raise FileNotFoundError(f"source: no notebook source at {source}")
+    nb = make_edition(jupytext.read(source), edition, notebook_number(source))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{source.stem}.ipynb"
+    tmp = out_dir / f".{target.name}.tmp"
+    tmp.write_text(jupytext.writes(nb, fmt="ipynb"), encoding="utf-8")
+    tmp.replace(target)
+    return target

@@ -1,0 +1,329 @@
+"""Memory and compute plans for a GLM on GPUs, every number derived from the config: will it fit, how fast is it.
+
+How it works
+------------
+**Inference** (tensor parallel over ``num_gpus`` cards, FP16 activations, weights in FP16 or weight-only INT8/INT4;
+docs/glm130b_facts.md §3.1, §4). Per GPU, with t = num_gpus, h hidden, f the GeGLU inner size, a heads, V vocab,
+L layers, b batch, s sequence:
+
+- weights: the four linears of each layer split Megatron-style (``query_key_value`` and ``dense_h_to_4h`` by rows,
+  ``attention.dense`` and ``dense_4h_to_h`` by columns), at ``bits/8`` bytes per weight plus one FP16 scale per local
+  output row when quantized; their biases (row-parallel ones replicated), the LayerNorms (replicated) and the
+  vocab-parallel embedding (V/t rows, tied head) in FP16;
+- KV cache: ``2 · L · b · s · (h/t) · 2`` bytes (keys and values of every layer, FP16);
+- activations, the peak of one prefill of the whole prompt on the official path: the residual stream
+  (``2 · b·s·h · 2``) plus the largest of: attention (``b·s·3h/t · 2`` QKV, ``b·(a/t)·s² · 8`` scores in FP16, their
+  FP32 softmax copy and FP16 probabilities, ``b·s·h/t · 2`` context), the MLP (``b·s·3f/t · 2``: the ``[x1; x2]`` output
+  and the GeGLU product), and the output layer, which computes logits for every prompt position and gathers the
+  vocabulary (``b·s·V/t · 2 + b·s·V · 2``);
+- workspace: the CUDA context (``GPU.context_bytes``), plus, when quantized, one FP16 copy of the largest local
+  linear weight, because the official W8A16/W4A16 path dequantizes a whole weight before each matmul (§4.3).
+
+**Training** (DP × TP × PP as GLM-130B trained: FP16 weights and gradients, FP32 master weights and Adam moments
+sharded over DP by ZeRO-1, one activation checkpoint per layer; §2.5, §3). The pipeline splits L layers plus two
+embedding units into ``pp`` stages of equal unit count (the paper's ``type:transformer|embedding`` rule), and the
+first stage, embedding plus layers, is the fullest. Per GPU: ``2·P + 2·P + 12·P/dp`` bytes for P parameters of its
+stage shard; activations are the checkpointed layer inputs (``2·b·s·h`` per layer per micro-batch in flight, at most
+``pp`` in flight under 1F1B) plus one layer's full set while it is recomputed, ``s·b·h·(10 + 24/t) + 5·a·s²·b/t``
+bytes (Korthikanti et al. 2022, eq. 2; the GeGLU MLP with f = 8h/3 stores as much as a 4h GeLU MLP). FLOPs per
+iteration with B sequences count two FLOPs per multiply-add: per token and layer the four linears (``4h² + 3hf``
+weights) and the two attention products over s keys (``2·s·h``), and per token the tied output layer (``h·V``); a
+backward costs two forwards, and recompute adds one more forward of the layers:
+
+    model FLOPs    = 6·B·s·(L·(4h² + 3hf + 2sh) + hV)  = 72·B·s·L·h²·(1 + s/(6h) + V/(12hL))   when f = 8h/3
+    hardware FLOPs = 8·B·s·L·(4h² + 3hf + 2sh) + 6·B·s·hV = 96·B·s·L·h²·(1 + s/(6h) + V/(16hL))  (Narayanan et
+                                                                                     al. 2021, eq. 3)
+
+``mfu(T) = model FLOPs / (T · n_gpus · peak)``, ``hfu(T)`` likewise with hardware FLOPs, and the 1F1B bubble is
+``(pp − 1)/(m + pp − 1)`` for m micro-batches (paper App. B.4, eq. 5). For GLM-130B's DP24×TP4×PP8 with m = 176 and
+88.5 s/iteration this gives the paper's 3.8% bubble, 32.5% MFU and 43.3% HFU (§2.3) to within a few tenths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glm_mini.config import GLMConfig
+from scale_up.gpus import GPU, get_gpu
+
+BITS = (16, 8, 4)
+FP16 = 2  # bytes
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return value
+
+
+def _check_tp(config: GLMConfig, tp: int, name: str = "num_gpus") -> None:
+    _positive_int(name, tp)
+    for field, size in (("num_attention_heads", config.num_attention_heads),
+                        ("inner_hidden_size", config.ffn_hidden_size), ("vocab_size", config.vocab_size)):
+        if size % tp:
+            raise ValueError(f"{name}={tp}: tensor parallelism needs it to divide {field}={size}")
+
+
+def local_linear_shapes(config: GLMConfig, tp: int) -> dict[str, tuple[int, int]]:
+    """``[out, in]`` of each of a layer's four linear weights on one tensor-parallel rank."""
+    h, f = config.hidden_size, config.ffn_hidden_size
+    return {"query_key_value": (3 * h // tp, h), "attention.dense": (h, h // tp),
+            "dense_h_to_4h": (2 * f // tp, h), "dense_4h_to_h": (h, f // tp)}
+
+
+def weight_bytes_per_gpu(config: GLMConfig, tp: int = 1, bits: int = 16, layers: int | None = None,
+                         embedding: bool = True) -> int:
+    """Bytes of one tensor-parallel rank's weights: ``layers`` blocks (all by default), the embedding if asked."""
+    if bits not in BITS:
+        raise ValueError(f"bits: expected one of {BITS}, got {bits!r}")
+    _check_tp(config, tp, "tp")
+    h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
+    layers = config.num_layers if layers is None else layers
+    linear = sum(rows * cols * bits // 8 + (FP16 * rows if bits < 16 else 0)
+                 for rows, cols in local_linear_shapes(config, tp).values())
+    biases = FP16 * (3 * h // tp + h + 2 * f // tp + h)
+    norms = FP16 * 2 * h * (4 if config.normalization == "sandwich" else 2)
+    per_layer = linear + biases + norms
+    return layers * per_layer + (FP16 * (v // tp) * h + FP16 * 2 * h if embedding else 0)  # + final LayerNorm
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """Bytes per GPU by kind for tensor-parallel inference; ``fits`` when their sum is within the card's memory."""
+
+    gpu: GPU
+    num_gpus: int
+    bits: int
+    batch_size: int
+    seq_len: int
+    weights: int
+    kv_cache: int
+    activations: int
+    workspace: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.activations + self.workspace
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.gpu.memory_bytes
+
+    def table(self) -> str:
+        gib = 1 << 30
+        rows = [("weights", self.weights), ("KV cache", self.kv_cache), ("activations", self.activations),
+                ("workspace", self.workspace), ("total", self.total),
+                (f"{self.gpu.name} memory", self.gpu.memory_bytes)]
+        head = (f"{self.num_gpus}x {self.gpu.name}, {'FP16' if self.bits == 16 else f'INT{self.bits}'} weights, "
+                f"batch {self.batch_size} x {self.seq_len} tokens: {'fits' if self.fits else 'does NOT fit'}")
+        return "\n".join([head] + [f"  {name:<22}{b / gib:8.2f} GiB per GPU" for name, b in rows])
+
+
+def inference_plan(config: GLMConfig, gpu: str | GPU, num_gpus: int, bits: int, batch_size: int = 1,
+                   seq_len: int = 2048) -> InferencePlan:
+    """Per-GPU memory of ``config`` served tensor-parallel on ``num_gpus`` cards with ``bits``-bit weights."""
+    gpu = get_gpu(gpu)
+    _check_tp(config, num_gpus)
+    b, s = _positive_int("batch_size", batch_size), _positive_int("seq_len", seq_len)
+    if s > config.max_sequence_length:
+        raise ValueError(f"seq_len: at most max_sequence_length={config.max_sequence_length}, got {s}")
+    t, h, f, v, a = num_gpus, config.hidden_size, config.ffn_hidden_size, config.vocab_size, config.num_attention_heads
+    weights = weight_bytes_per_gpu(config, t, bits)
+    kv_cache = 2 * config.num_layers * b * s * (h // t) * FP16
+    attention = b * s * 3 * h // t * FP16 + b * (a // t) * s * s * (2 + 4 + 2) + b * s * h // t * FP16
+    mlp = b * s * 3 * f // t * FP16
+    logits = b * s * v // t * FP16 + b * s * v * FP16
+    activations = 2 * b * s * h * FP16 + max(attention, mlp, logits)
+    dequantize = max(r * c for r, c in local_linear_shapes(config, t).values()) * FP16 if bits < 16 else 0
+    return InferencePlan(gpu, num_gpus, bits, b, s, weights, kv_cache, activations, gpu.context_bytes + dequantize)
+
+
+def model_flops(config: GLMConfig, sequences: int, seq_len: int, recompute: bool = False) -> float:
+    """FLOPs of one training iteration over ``sequences`` sequences (forward + backward, + a forward if recompute)."""
+    b, s, n, h, v, f = (sequences, seq_len, config.num_layers, config.hidden_size, config.vocab_size,
+                        config.ffn_hidden_size)
+    layers = n * (4 * h * h + 3 * h * f + 2 * s * h)  # multiply-adds per token in the blocks
+    return float(b * s * ((8 if recompute else 6) * layers + 6 * h * v))
+
+
+def pipeline_bubble(pp: int, micro_batches: int) -> float:
+    """Idle share of a 1F1B (or GPipe) pipeline of ``pp`` stages over ``micro_batches``: (p − 1)/(m + p − 1)."""
+    p, m = _positive_int("pp", pp), _positive_int("micro_batches", micro_batches)
+    return (p - 1) / (m + p - 1)
+
+
+def stage_layers(num_layers: int, pp: int) -> list[int]:
+    """Transformer layers per stage when the two ends also hold the embedding (``type:transformer|embedding``)."""
+    units = num_layers + 2
+    if pp > num_layers:
+        raise ValueError(f"pp={pp}: more stages than num_layers={num_layers}")
+    sizes = [units // pp + (1 if i < units % pp else 0) for i in range(pp)]
+    if pp == 1:
+        return [num_layers]
+    return [sizes[0] - 1] + sizes[1:-1] + [sizes[-1] - 1]
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Per-GPU memory and per-iteration compute of DP × TP × PP training."""
+
+    config: GLMConfig
+    gpu: GPU
+    dp: int
+    tp: int
+    pp: int
+    micro_batches: int
+    micro_batch_size: int
+    seq_len: int
+    recompute: bool
+    parameters: int  # bytes of FP16 weights on the fullest GPU
+    gradients: int
+    optimizer: int
+    activations: int
+
+    @property
+    def num_gpus(self) -> int:
+        return self.dp * self.tp * self.pp
+
+    @property
+    def global_batch(self) -> int:
+        return self.dp * self.micro_batches * self.micro_batch_size
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer + self.activations + self.gpu.context_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.gpu.memory_bytes
+
+    @property
+    def bubble_fraction(self) -> float:
+        return pipeline_bubble(self.pp, self.micro_batches)
+
+    @property
+    def flops_per_iteration(self) -> float:
+        return model_flops(self.config, self.global_batch, self.seq_len)
+
+    @property
+    def hardware_flops_per_iteration(self) -> float:
+        return model_flops(self.config, self.global_batch, self.seq_len, recompute=self.recompute)
+
+    def mfu(self, iteration_seconds: float) -> float:
+        """Model FLOPs utilization at ``iteration_seconds`` per iteration."""
+        return self.flops_per_iteration / (_seconds(iteration_seconds) * self.num_gpus * self.gpu.peak_flops)
+
+    def hfu(self, iteration_seconds: float) -> float:
+        """Hardware FLOPs utilization (recomputed forwards counted) at ``iteration_seconds`` per iteration."""
+        return self.hardware_flops_per_iteration / (_seconds(iteration_seconds) * self.num_gpus * self.gpu.peak_flops)
+
+    def table(self) -> str:
+        gib = 1 << 30
+        rows = [("parameters (FP16)", self.parameters), ("gradients (FP16)", self.gradients),
+                ("optimizer (ZeRO-1)", self.optimizer), ("activations", self.activations),
+                ("CUDA context", self.gpu.context_bytes), ("total", self.total),
+                (f"{self.gpu.name} memory", self.gpu.memory_bytes)]
+        head = (f"DP{self.dp} x TP{self.tp} x PP{self.pp} on {self.num_gpus} {self.gpu.name}, global batch "
+                f"{self.global_batch} x {self.seq_len}: {'fits' if self.fits else 'does NOT fit'}; bubble "
+                f"{self.bubble_fraction:.1%}; {self.flops_per_iteration:.3e} model FLOPs per iteration")
+        return "\n".join([head] + [f"  {name:<22}{b / gib:8.2f} GiB per GPU" for name, b in rows])
+
+
+def _seconds(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise ValueError(f"iteration_seconds: expected a positive finite number, got {value!r}")
+    return float(value)
+
+
+def training_plan(config: GLMConfig, dp: int, tp: int, pp: int, micro_batches: int, micro_batch_size: int,
+                  seq_len: int, gpu: str | GPU, recompute: bool = True) -> TrainingPlan:
+    """Memory per GPU (fullest stage) and FLOPs per iteration of ``config`` trained DP × TP × PP."""
+    gpu = get_gpu(gpu)
+    for name, value in (("dp", dp), ("pp", pp), ("micro_batches", micro_batches),
+                        ("micro_batch_size", micro_batch_size), ("seq_len", seq_len)):
+        _positive_int(name, value)
+    _check_tp(config, tp, "tp")
+    if seq_len > config.max_sequence_length:
+        raise ValueError(f"seq_len: at most max_sequence_length={config.max_sequence_length}, got {seq_len}")
+    layers = stage_layers(config.num_layers, pp)
+    fullest = max(range(pp), key=lambda i: weight_bytes_per_gpu(config, tp, 16, layers[i], i in (0, pp - 1)))
+    weights = weight_bytes_per_gpu(config, tp, 16, layers[fullest], fullest in (0, pp - 1))
+    n_params = weights // FP16
+    b, s, h, a = micro_batch_size, seq_len, config.hidden_size, config.num_attention_heads
+    full_layer = s * b * h * (10 + 24 / tp) + 5 * a * s * s * b / tp
+    in_flight = min(pp, micro_batches)  # 1F1B: the first stage holds pp micro-batches' activations at most
+    if recompute:
+        activations = layers[fullest] * 2 * b * s * h * in_flight + full_layer
+    else:
+        activations = layers[fullest] * full_layer * in_flight
+    return TrainingPlan(config, gpu, dp, tp, pp, micro_batches, micro_batch_size, seq_len, recompute,
+                        parameters=weights, gradients=weights, optimizer=-(-12 * n_params // dp),
+                        activations=int(activations))
+
+
+# The official serving table (THUDM/GLM-130B README; docs/glm130b_facts.md §4.4): hardware, weight bits, and whether
+# the official repository serves the 130B model that way without offloading.
+OFFICIAL_SETUPS = (("a100-40g", 8, 16, True), ("v100-32g", 8, 16, False), ("v100-32g", 8, 8, True),
+                   ("rtx3090", 8, 8, True), ("rtx3090", 4, 4, True), ("rtx3090", 4, 8, False),
+                   ("rtx2080ti", 8, 4, True), ("rtx2080ti", 8, 8, False))
+
+
+def hardware_table(config: GLMConfig, batch_size: int = 1, seq_len: int = 2048) -> list[tuple[InferencePlan, bool]]:
+    """The planner's verdict on each official setup, beside whether the official repository runs it."""
+    return [(inference_plan(config, gpu, n, bits, batch_size, seq_len), official)
+            for gpu, n, bits, official in OFFICIAL_SETUPS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from glm_mini.config import PRESETS
+    from scale_up.gpus import GPUS
+
+    parser = argparse.ArgumentParser(prog="python -m scale_up.plan",
+                                     description="Memory and compute plans for a GLM preset on GPUs.")
+    parser.add_argument("--preset", default="glm-130b", choices=sorted(PRESETS), help="model configuration")
+    sub = parser.add_subparsers(dest="command", required=True)
+    inf = sub.add_parser("inference", help="per-GPU memory of tensor-parallel inference")
+    inf.add_argument("--gpu", required=True, choices=sorted(GPUS), help="GPU model")
+    inf.add_argument("--num-gpus", type=int, required=True, help="tensor-parallel degree = number of GPUs")
+    inf.add_argument("--bits", type=int, default=16, choices=BITS, help="weight bits: 16 (FP16), 8 or 4")
+    inf.add_argument("--batch-size", type=int, default=1, help="sequences decoded together")
+    inf.add_argument("--seq-len", type=int, default=2048, help="prompt + generated tokens")
+    tr = sub.add_parser("training", help="per-GPU memory and utilization of DP x TP x PP training")
+    for flag, default, text in (("--dp", 24, "data-parallel degree"), ("--tp", 4, "tensor-parallel degree"),
+                                ("--pp", 8, "pipeline stages"), ("--micro-batches", 176, "micro-batches per iteration"),
+                                ("--micro-batch-size", 1, "sequences per micro-batch"),
+                                ("--seq-len", 2048, "tokens per sequence")):
+        tr.add_argument(flag, type=int, default=default, help=f"{text} (default {default}, as GLM-130B trained)")
+    tr.add_argument("--gpu", default="a100-40g", choices=sorted(GPUS), help="GPU model (default a100-40g)")
+    tr.add_argument("--iteration-seconds", type=float, default=None,
+                    help="measured seconds per iteration, to report MFU and HFU (GLM-130B's log: 88.5)")
+    tr.add_argument("--no-recompute", action="store_true", help="keep every activation (no checkpointing)")
+    sub.add_parser("hardware", help="the official serving setups, as the planner sees them")
+    args = parser.parse_args(argv)
+    config = PRESETS[args.preset]
+    try:
+        if args.command == "inference":
+            print(inference_plan(config, args.gpu, args.num_gpus, args.bits, args.batch_size, args.seq_len).table())
+        elif args.command == "training":
+            plan = training_plan(config, args.dp, args.tp, args.pp, args.micro_batches, args.micro_batch_size,
+                                 args.seq_len, args.gpu, recompute=not args.no_recompute)
+            print(plan.table())
+            if args.iteration_seconds is not None:
+                print(f"  at {args.iteration_seconds} s/iteration: MFU {plan.mfu(args.iteration_seconds):.1%}, "
+                      f"HFU {plan.hfu(args.iteration_seconds):.1%}")
+        else:
+            for plan, official in hardware_table(config):
+                verdict = "fits" if plan.fits else "does not fit"
+                agree = "agrees" if plan.fits == official else "DISAGREES"
+                print(f"{plan.num_gpus}x {plan.gpu.name:<10} {'FP16' if plan.bits == 16 else f'INT{plan.bits}':<5}"
+                      f"{plan.total / (1 << 30):7.2f} of {plan.gpu.memory_bytes / (1 << 30):5.1f} GiB per GPU: "
+                      f"{verdict:<13}(official: {'runs' if official else 'does not run'}; {agree})")
+    except ValueError as err:
+        parser.error(str(err))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
