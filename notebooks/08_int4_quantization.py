@@ -37,7 +37,7 @@ from glm_mini.exercises.nb08_quantization import check_absmax_scale, check_dequa
 from scale_up.quantization import (QUANTIZED_LINEARS, QuantizedLinear, dequantize_weight, pack_int4, quantize_,
                                    quantize_weight, unpack_int4)
 from scale_up.quantization.measure import greedy_decode, linear_weight_bytes, median_times, stored_bytes
-from scale_up.quantization.quality import as_format, cloze_prompts, measure_quality
+from scale_up.quantization.quality import as_format, measure_quality
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
@@ -322,8 +322,8 @@ summary["INT4 weight error"] = ", ".join(f"{k} {int4_relative_error(m):.4f}" for
 # ## 6. What it costs: the quality table
 #
 # The same trained model in FP32, BF16, INT8 and INT4 (official format, `quantize_`): validation loss of the GLM
-# objective, its perplexity, and LAMBADA-style cloze accuracy on the corpus's `cloze_test` items (an item counts when
-# every target token is the argmax; the share of target tokens right is shown too). If `make tour` has trained notebook 06's mini model (`build/tour/06_mini`), that model is
+# objective, its perplexity, and LAMBADA-style cloze accuracy on the corpus's `cloze_test` items (generate after
+# `[gMASK]`, first word exact match: `glm_mini.evaluate`, as notebook 07 measures it). If `make tour` has trained notebook 06's mini model (`build/tour/06_mini`), that model is
 # measured; otherwise the DeepNorm model of section 5.
 
 # %%
@@ -345,25 +345,23 @@ if (tour / "config.json").exists():
 def quality_rows(model, n_cloze, seq_len=64, formats=("fp32", "bf16", "int8", "int4")):
     """Validation loss (fixed batches of the objective) and cloze accuracy of ``model`` in each weight format."""
     data = load_train_data("default", model.config.vocab_size, seq_len, False)
-    special = data.tokenizer.special
-    val = validation_batches(data, 2 if FAST else 16, 8, seq_len, special, 0, ObjectiveConfig())
-    cloze = cloze_prompts(data.tokenizer, load_corpus()["cloze_test"], n_cloze) if n_cloze else None
-    return measure_quality(model, val, cloze, special, formats)
+    val = validation_batches(data, 2 if FAST else 16, 8, seq_len, data.tokenizer.special, 0, ObjectiveConfig())
+    cloze = [(r["context"], r["target"]) for r in load_corpus()["cloze_test"][:n_cloze]]
+    return measure_quality(model, val, cloze, data.tokenizer, formats)
 
 
 table = quality_rows(subject, 24 if FAST else 400, seq_len)
 print(f"model: {subject_name}")
-print(f"{'format':<8}{'val loss':>10}{'perplexity':>12}{'cloze items':>13}{'cloze tokens':>14}   ({table[0].cloze_items} items)")
+print(f"{'format':<8}{'val loss':>10}{'perplexity':>12}{'cloze acc':>11}   ({table[0].cloze_items} cloze items)")
 for row in table:
-    print(f"{row.fmt:<8}{row.val_loss:>10.4f}{row.perplexity:>12.2f}{row.cloze_accuracy:>13.3f}"
-          f"{row.cloze_token_accuracy:>14.3f}")
+    print(f"{row.fmt:<8}{row.val_loss:>10.4f}{row.perplexity:>12.2f}{row.cloze_accuracy:>11.3f}")
 print("\nThe paper's Tab. 2 (GLM-130B, docs/glm130b_facts.md §4.5), for comparison:")
 print(f"{'format':<8}{'LAMBADA acc':>12}{'WikiText-103 PPL':>18}")
 for fmt, acc, ppl in (("FP16", 80.206, 10.759), ("INT8", 80.206, 10.763), ("INT4", 79.468, 11.046)):
     print(f"{fmt:<8}{acc:>12.3f}{ppl:>18.3f}")
 by_fmt = {r.fmt: r for r in table}
 summary["quality"] = f"{subject_name}: " + " | ".join(
-    f"{r.fmt} loss {r.val_loss:.4f} cloze {r.cloze_accuracy:.3f} (tokens {r.cloze_token_accuracy:.3f})" for r in table)
+    f"{r.fmt} loss {r.val_loss:.4f} cloze {r.cloze_accuracy:.3f}" for r in table)
 
 # %% [markdown]
 # ## 7. The INT4 gap vs model size
