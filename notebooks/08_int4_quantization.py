@@ -160,7 +160,7 @@ pack = use(my_pack_int4, ok_8_2, pack_int4)  # section 3 packs a real layer with
 # %%
 def my_dequantize_int4(packed, scale):
     ### BEGIN SOLUTION
-    ### HINT: high = packed >> 4, low = (packed << 4) >> 4, interleave them, multiply each row by its scale
+    ### HINT: a nibble is signed: move its top bit into the byte's sign bit, then shift back arithmetically
     high, low = packed >> 4, (packed << 4) >> 4
     q = torch.stack((high, low), dim=-1).view(packed.shape[0], -1)  # [out, in/2, 2] -> [out, in]
     return q.float() * scale.float()[:, None]
