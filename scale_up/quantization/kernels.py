@@ -24,7 +24,7 @@ Kernel layouts, built once per layer (at its first forward after it is created o
   its own; needs N % 16 == 0 and K a multiple of a group size in {32, 64, 128, 256}.
 - CUDA INT4: the official byte XOR 0x88 is u's byte with the same nibble order (flipping each nibble's top bit maps
   two's-complement q to q + 8), then ``_convert_weight_to_int4pack(uint8 [N, K/2], inner_k_tiles)``; needs N % 8 == 0.
-- INT8: the official int8 ``[N, K]`` as it is, no copy.
+- INT8: the official int8 ``[N, K]`` as it is, no copy; needs K % 16 == 0.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def aten_unavailable_reason(bits: int, out_features: int, in_features: int, devi
     """Why the ``aten`` backend cannot run this layer on ``device`` (None when it can)."""
     if device.type not in ("cpu", "cuda"):
         return f"no weight-only kernel for device type {device.type!r} (cpu and cuda only)"
+    if bits == 8 and in_features % 16:  # measured: torch 2.13's CPU kernel crashes (SIGSEGV) at large batch otherwise
+        return f"the INT8 kernel needs in_features divisible by 16, got {in_features}"
     if bits == 4:
         if not any(in_features % g == 0 for g in GROUP_SIZES):
             return f"the INT4 kernel needs in_features divisible by 32, got {in_features}"
