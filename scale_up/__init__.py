@@ -6,3 +6,6 @@ own issues.
 
 ``quantization``: the official weight-only INT8/INT4 format, bit for bit, with ``quantize_(model, bits)``.
 """
+
+# Tensor and data parallelism (issue 10): tp_layout, tensor_parallel, sharded_checkpoint, fault_tolerance, generate.
+from .tensor_parallel import apply_tensor_parallel, vocab_parallel_cross_entropy
