@@ -37,7 +37,7 @@ from glm_mini.exercises.nb08_quantization import check_absmax_scale, check_dequa
 from scale_up.quantization import (QUANTIZED_LINEARS, QuantizedLinear, dequantize_weight, pack_int4, quantize_,
                                    quantize_weight, unpack_int4)
 from scale_up.quantization.measure import greedy_decode, linear_weight_bytes, median_times, stored_bytes
-from scale_up.quantization.quality import as_format, measure_quality
+from scale_up.quantization.quality import as_format, cloze_items_that_fit, measure_quality
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
@@ -263,6 +263,13 @@ summary["mini decode"] = ", ".join(f"{k} {new / t:.0f} tok/s" for k, t in t_dec.
 del decoders
 
 # %% [markdown]
+# Read the two tables together. A decoding step reads every weight once, so INT4's 4× fewer bytes pay off where the
+# weights dominate the work: the 4096-wide layer above, and every layer of GLM-130B (12288 wide). The mini model is
+# so narrow that casts, attention and the per-call overheads weigh as much as its weights, and one of its layers
+# (`dense_4h_to_h`, 344 inputs, not a multiple of the kernel's 32-column groups) runs the reference path; there INT4
+# need not be faster than bf16 at all.
+
+# %% [markdown]
 # ## 5. Why INT4 works for GLM-130B: narrow weights
 #
 # Absmax spends the 15 levels of a row between $-\max|W|$ and $+\max|W|$. If a few weights are far out (a wide or
@@ -349,7 +356,8 @@ def quality_rows(model, n_cloze, seq_len=64, formats=("fp32", "bf16", "int8", "i
     """Validation loss (fixed batches of the objective) and cloze accuracy of ``model`` in each weight format."""
     data = load_train_data("default", model.config.vocab_size, seq_len, False)
     val = validation_batches(data, 2 if FAST else 16, 8, seq_len, data.tokenizer.special, 0, ObjectiveConfig())
-    cloze = [(r["context"], r["target"]) for r in load_corpus()["cloze_test"][:n_cloze]]
+    cloze = cloze_items_that_fit(data.tokenizer, load_corpus()["cloze_test"], model.config.max_sequence_length,
+                                 n_cloze)
     return measure_quality(model, val, cloze, data.tokenizer, formats)
 
 
