@@ -333,8 +333,9 @@ summary["INT4 weight error"] = ", ".join(f"{k} {int4_relative_error(m):.4f}" for
 #
 # The same trained model in FP32, BF16, INT8 and INT4 (official format, `quantize_`): validation loss of the GLM
 # objective, its perplexity, and LAMBADA-style cloze accuracy on the corpus's `cloze_test` items (generate after
-# `[gMASK]`, first word exact match: `glm_mini.evaluate`, as notebook 07 measures it). If `make tour` has trained notebook 06's mini model (`build/tour/06_mini`), that model is
-# measured; otherwise the DeepNorm model of section 5.
+# `[gMASK]`, first word exact match: `glm_mini.evaluate`, as notebook 07 measures it). If `make tour` has trained
+# notebook 06's mini model (`build/tour/06_mini`), that model is measured; otherwise the DeepNorm model of section 5.
+# Beside it, the paper's Tab. 2 for GLM-130B, and the INT4 gap it implies.
 
 # %%
 from glm_mini.data.corpus import load_corpus  # noqa: E402
@@ -368,9 +369,13 @@ for row in table:
     print(f"{row.fmt:<8}{row.val_loss:>10.4f}{row.perplexity:>12.2f}{row.cloze_accuracy:>11.3f}")
 print("\nThe paper's Tab. 2 (GLM-130B, docs/glm130b_facts.md §4.5), for comparison:")
 print(f"{'format':<8}{'LAMBADA acc':>12}{'WikiText-103 PPL':>18}")
-for fmt, acc, ppl in (("FP16", 80.206, 10.759), ("INT8", 80.206, 10.763), ("INT4", 79.468, 11.046)):
+paper_tab2 = {"FP16": (80.206, 10.759), "INT8": (80.206, 10.763), "INT4": (79.468, 11.046)}  # the paper's numbers
+for fmt, (acc, ppl) in paper_tab2.items():
     print(f"{fmt:<8}{acc:>12.3f}{ppl:>18.3f}")
-by_fmt = {r.fmt: r for r in table}
+(acc16, ppl16), (acc4, ppl4) = paper_tab2["FP16"], paper_tab2["INT4"]
+ours = {r.fmt: r for r in table}
+print(f"INT4 gap, paper (130B): LAMBADA {acc4 - acc16:+.2f} points, perplexity {100 * (ppl4 / ppl16 - 1):+.2f}%; "
+      f"here: perplexity {100 * (ours['int4'].perplexity / ours['fp32'].perplexity - 1):+.2f}%")
 summary["quality"] = f"{subject_name}: " + " | ".join(
     f"{r.fmt} loss {r.val_loss:.4f} cloze {r.cloze_accuracy:.3f}" for r in table)
 

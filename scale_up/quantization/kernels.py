@@ -13,7 +13,7 @@ number per **output** row, so it factors out of the dot product exactly,
 
     y_r = Σ_c x_c · q_rc · scale_r + b_r = scale_r · (x · q_r) + b_r
 
-and the kernels are given scale 1 and zero 0 (the INT4 kernels compute (u − 8)·scale + zero with u = q + 8 ∈ [1, 15]);
+and the kernels are given scale 1 and zero 0 (the INT4 kernels compute (u − 8)·scale + zero, u = q + 8 ∈ [1, 15]);
 ``scale_r`` and the bias are applied afterwards in FP32. So the kernel's weights are the integers q themselves, exactly
 (bf16 holds them), and the only difference from the reference path is the kernel's bf16 activations and bf16 output
 rounding. Activations are cast to bf16 for the kernel (fp32's range, like the official FP16 "A16"); the result comes
@@ -77,7 +77,7 @@ def _kernel_failure(bits: int, device: str) -> str | None:
 
 
 def resolve_backend(backend: str, bits: int, out_features: int, in_features: int, device: torch.device) -> str:
-    """``auto`` → ``aten`` where its kernel serves this layer, else ``reference``; ``aten`` where it cannot → error."""
+    """``auto``: ``aten`` where its kernel serves this layer, else ``reference``. ``aten`` where it cannot: error."""
     check_backend(backend)
     if backend == "reference":
         return backend
