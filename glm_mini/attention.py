@@ -72,6 +72,10 @@ class SelfAttention(nn.Module):
         q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
         if kv_cache is not None:
+            if kv_cache[0].shape[:2] != k.shape[:2] or kv_cache[0].dtype != k.dtype:
+                raise ValueError(f"past_key_values: this layer expects cached keys/values [{b}, {k.shape[1]}, cached, "
+                                 f"{d}] of dtype {k.dtype}, got {list(kv_cache[0].shape)} of dtype "
+                                 f"{kv_cache[0].dtype}")
             k = torch.cat((kv_cache[0], k), dim=2)  # [b, nh, t, d]
             v = torch.cat((kv_cache[1], v), dim=2)
         p = self.attention_dropout if self.training else 0.0

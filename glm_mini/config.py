@@ -5,7 +5,9 @@ How it works
 The first ten fields carry the official GLM-130B argument names (SwissArmyTransformer ``arguments.py`` and
 ``configs/model_glm_130b.sh`` in THUDM/GLM-130B), so a user can copy the official launch script's numbers straight in.
 The rest are the kit's own switches for the stability lab (normalization scheme, embedding gradient shrink,
-initialization). Every invalid combination raises ``ValueError`` naming the field at construction time.
+initialization). Every field's type is checked, never coerced (``True`` is not an int, ``"no"`` is not a bool,
+``inf``/``nan`` are not numbers here): a wrong type raises ``TypeError``, an invalid value or combination
+``ValueError``, both naming the field at construction time.
 
 Sources: GLM-130B paper §2.1 (DeepNorm α=(2N)^½, β=(2N)^-½), §3 (embedding gradient shrink α=0.1); the official
 training code (LargeScale ``megatron/model/utils.py``) for the Adam-derived ½ powers, which differ from the DeepNet
@@ -18,6 +20,23 @@ import math
 from dataclasses import dataclass, fields, replace
 
 NORMALIZATIONS = ("deepnorm", "post-ln", "pre-ln", "sandwich")
+
+
+# The type each field's annotation asks for. bool is a subclass of int in Python, so ints exclude bools explicitly;
+# a float field also takes an int (1 for 1.0), never a bool or a string. A field with another annotation is unchecked.
+_ANNOTATION_TYPES = {"int": int, "int | None": (int, None), "bool": bool, "float": float, "str": str}
+_TYPE_NAMES = {int: "an int", (int, None): "an int or None", bool: "a bool (True or False)",
+               float: "a number (float or int)", str: "a str"}
+
+
+def _is_instance(value, kind) -> bool:
+    if kind == (int, None):
+        return value is None or _is_instance(value, int)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 @dataclass(frozen=True)
@@ -47,11 +66,18 @@ class GLMConfig:
             if not ok:
                 raise ValueError(f"GLMConfig.{field}: {message} (got {getattr(self, field)!r})")
 
+        # types first, checked and never coerced: True is not 1, "no" is not False, 2.0 is not 2
+        for f in fields(self):
+            value, kind = getattr(self, f.name), _ANNOTATION_TYPES.get(f.type)
+            if kind is not None and not _is_instance(value, kind):
+                raise TypeError(f"GLMConfig.{f.name}: expected {_TYPE_NAMES[kind]}, got {type(value).__name__} "
+                                f"{value!r}")
+            if kind is float and not math.isfinite(value):
+                raise ValueError(f"GLMConfig.{f.name}: expected a finite number, got {value!r}")
         for name in ("num_layers", "hidden_size", "num_attention_heads", "vocab_size", "max_sequence_length"):
-            need(isinstance(getattr(self, name), int) and getattr(self, name) > 0, name, "must be a positive int")
+            need(getattr(self, name) > 0, name, "must be a positive int")
         if self.inner_hidden_size is not None:
-            need(isinstance(self.inner_hidden_size, int) and self.inner_hidden_size > 0, "inner_hidden_size",
-                 "must be a positive int or None")
+            need(self.inner_hidden_size > 0, "inner_hidden_size", "must be a positive int or None")
         need(self.hidden_size % self.num_attention_heads == 0, "num_attention_heads",
              f"must divide hidden_size={self.hidden_size}")
         head_dim = self.hidden_size // self.num_attention_heads
@@ -67,8 +93,7 @@ class GLMConfig:
         need(0.0 < self.embedding_gradient_shrink_alpha <= 1.0, "embedding_gradient_shrink_alpha",
              "must be in (0, 1]")
         need(self.init_method_std > 0, "init_method_std", "must be positive")
-        need(isinstance(self.official_qkv_init_tp, int) and self.official_qkv_init_tp >= 0, "official_qkv_init_tp",
-             "must be an int >= 0")
+        need(self.official_qkv_init_tp >= 0, "official_qkv_init_tp", "must be an int >= 0")
         if self.official_qkv_init_tp:
             need(self.num_attention_heads % self.official_qkv_init_tp == 0, "official_qkv_init_tp",
                  f"must divide num_attention_heads={self.num_attention_heads}")

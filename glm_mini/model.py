@@ -65,8 +65,13 @@ class GLM(nn.Module):
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 past_key_values: KVCache | None = None, use_cache: bool = False) -> GLMOutput:
         cfg, tr = self.config, self.transformer
-        b, s = input_ids.shape
-        past = past_key_values[0][0].shape[2] if past_key_values else 0
+        b, s = self._check_input_ids(input_ids)
+        past = self._check_cache(past_key_values, b)
+        if not isinstance(use_cache, bool):
+            raise TypeError(f"use_cache: expected a bool, got {type(use_cache).__name__} {use_cache!r}")
+        if past + s > cfg.max_sequence_length:
+            raise ValueError(f"input_ids: {past} cached + {s} new tokens exceed max_sequence_length="
+                             f"{cfg.max_sequence_length} of the config")
         position_ids = self._positions(position_ids, b, s, past, input_ids.device)
         allowed = self._allowed(attention_mask, b, s, past, input_ids.device)
 
@@ -82,15 +87,61 @@ class GLM(nn.Module):
         return GLMOutput(logits, tuple(caches) if use_cache else None)
 
     # --- input checks: a wrong shape or dtype is named here, not deep inside a matmul ------------------------------
+    # Shapes and dtypes are always checked (free: no data is read). Value ranges (token ids in [0, V), positions in
+    # [0, max_sequence_length)) are checked with one min/max when the tensor is on the CPU, where that costs
+    # microseconds; on an accelerator it would force a device sync per call, so there an out-of-range token id is left
+    # to the embedding's own device-side bounds check. None of the checks touches the values used for the logits.
+    def _check_input_ids(self, input_ids) -> tuple[int, int]:
+        if not isinstance(input_ids, Tensor):
+            raise TypeError(f"input_ids: expected a torch.Tensor of token ids [batch, seq], got "
+                            f"{type(input_ids).__name__}")
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids: expected shape [batch, seq], got {list(input_ids.shape)}"
+                             + (" (add a batch dim: ids[None])" if input_ids.dim() == 1 else ""))
+        if input_ids.dtype not in (torch.long, torch.int32):
+            raise ValueError(f"input_ids: expected dtype torch.long or torch.int32, got {input_ids.dtype}")
+        b, s = input_ids.shape
+        if b == 0 or s == 0:
+            raise ValueError(f"input_ids: expected at least one sequence of at least one token, got shape [{b}, {s}]")
+        _check_range("input_ids", input_ids, 0, self.config.vocab_size, "vocab_size")
+        return b, s
+
+    def _check_cache(self, past_key_values, b) -> int:
+        """The cached length t, after checking the cache holds one (k, v) pair [b, nh, t, d] per layer."""
+        if past_key_values is None or (isinstance(past_key_values, (tuple, list)) and len(past_key_values) == 0):
+            return 0
+        n = len(self.transformer.layers)
+        if not isinstance(past_key_values, (tuple, list)) or len(past_key_values) != n:
+            got = f"{len(past_key_values)} entries" if isinstance(past_key_values, (tuple, list)) else \
+                type(past_key_values).__name__
+            raise ValueError(f"past_key_values: expected a tuple of {n} (key, value) pairs, one per layer, got {got}")
+        first = None
+        for i, kv in enumerate(past_key_values):
+            if not (isinstance(kv, (tuple, list)) and len(kv) == 2 and all(isinstance(t, Tensor) for t in kv)):
+                raise ValueError(f"past_key_values[{i}]: expected a (key, value) pair of tensors")
+            k, v = kv
+            if k.dim() != 4 or k.shape != v.shape or k.shape[0] != b or k.shape[3] != self.config.head_dim:
+                raise ValueError(f"past_key_values[{i}]: expected key and value of shape [{b}, heads, cached, "
+                                 f"{self.config.head_dim}], got {list(k.shape)} and {list(v.shape)}")
+            if first is not None and k.shape != first:
+                raise ValueError(f"past_key_values[{i}]: shape {list(k.shape)} differs from layer 0's {list(first)}")
+            first = k.shape
+        return first[2]
+
     def _positions(self, position_ids, b, s, past, device) -> Tensor:
         two_d = self.config.position_encoding_2d
         if position_ids is None:
             pos = torch.arange(past, past + s, device=device).expand(b, s)  # [b, s]
             return torch.stack((pos, torch.zeros_like(pos)), dim=1) if two_d else pos  # [b, 2, s] or [b, s]
+        if not isinstance(position_ids, Tensor):
+            raise TypeError(f"position_ids: expected a torch.Tensor, got {type(position_ids).__name__}")
         expected = (b, 2, s) if two_d else (b, s)
         if tuple(position_ids.shape) != expected:
             kind = "2-D RoPE ([b, 2, s])" if two_d else "1-D RoPE ([b, s])"
             raise ValueError(f"position_ids: expected shape {expected} for {kind}, got {tuple(position_ids.shape)}")
+        if position_ids.dtype.is_floating_point or position_ids.dtype.is_complex or position_ids.dtype == torch.bool:
+            raise ValueError(f"position_ids: expected an integer dtype, got {position_ids.dtype}")
+        _check_range("position_ids", position_ids, 0, self.config.max_sequence_length, "max_sequence_length")
         return position_ids
 
     @staticmethod
@@ -98,6 +149,8 @@ class GLM(nn.Module):
         t = past + s
         if attention_mask is None:
             return causal_mask(s, t, device)
+        if not isinstance(attention_mask, Tensor):
+            raise TypeError(f"attention_mask: expected a bool torch.Tensor, got {type(attention_mask).__name__}")
         if attention_mask.dtype != torch.bool:
             raise ValueError("attention_mask: expected dtype torch.bool (True = may attend), "
                              f"got {attention_mask.dtype}")
@@ -108,3 +161,14 @@ class GLM(nn.Module):
             raise ValueError(f"attention_mask: expected shape [{b}, 1, {s}, {t}] or [{b}, {s}, {t}], "
                              f"got {list(attention_mask.shape)}")
         return attention_mask
+
+
+def _check_range(name: str, values: Tensor, low: int, high: int, limit: str) -> None:
+    """Raise if a CPU tensor holds a value outside [low, high); skipped off the CPU and while ``torch.compile`` traces
+    (a data-dependent check would break the graph there)."""
+    if values.device.type != "cpu" or torch.compiler.is_compiling():
+        return
+    lo, hi = values.min().item(), values.max().item()
+    if lo < low or hi >= high:
+        bad = lo if lo < low else hi
+        raise ValueError(f"{name}: expected values in [{low}, {high}) ({limit}={high}), got {bad}")

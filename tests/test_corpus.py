@@ -136,7 +136,7 @@ def test_load_corpus_caches_atomically(tmp_path, monkeypatch):
     first = load_corpus(config)
     assert first == generate_corpus(config)
     (folder,) = (tmp_path / "corpus").iterdir()
-    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{s}.jsonl" for s in SPLITS] + ["config.json"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{s}.jsonl" for s in SPLITS] + ["config.json", "manifest.json"])
     assert load_corpus(config) == first
 
 

@@ -135,8 +135,8 @@ def test_default_tokenizer_is_built_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("GLM_KIT_DATA_CACHE", str(tmp_path))
     config = CorpusConfig(seed=5, size_mb=0.1, cloze_items=5, parallel_items=5, mip_eval_items=2)
     first = default_tokenizer(1024, config)
-    (path,) = (tmp_path / "tokenizer").iterdir()
-    assert path.suffix == ".model" and len(first) == 1024
+    manifest, path = sorted((tmp_path / "tokenizer").iterdir())
+    assert path.suffix == ".model" and manifest.name.endswith(".manifest.json") and len(first) == 1024
     stamp = path.stat().st_mtime_ns
     second = default_tokenizer(1024, config)
     assert second.model_proto == first.model_proto and path.stat().st_mtime_ns == stamp

@@ -23,7 +23,10 @@ machines), and the same seed gives a byte-identical corpus. Splits (each record 
 
 No text occurs in two splits: a drawn record whose text (or either side of a parallel pair, whose records also
 carry ``en`` and ``zh``) was already drawn is redrawn. ``load_corpus`` caches splits under ``data/cache/corpus/<key>/``
-(``key`` = a hash of the config), writing a temporary folder then renaming it, so a crash never leaves half a corpus.
+(``key`` = a hash of the config), writing a temporary folder (the manifest of sizes and SHA-256 last, ``manifest.py``)
+then renaming it, so a crash never leaves half a corpus. Every load checks the manifest; a missing, cut or edited
+file is reported (``CacheRebuildWarning``: "rebuilding the corpus cache at ... because ...") and the corpus is
+generated again, never silently read.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -40,10 +44,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from glm_mini.data.cloze import cloze_item
-from glm_mini.data.infill import infill_case
 from glm_mini.data.documents import join
+from glm_mini.data.infill import infill_case
 from glm_mini.data.kinds import DOCUMENT_KINDS
 from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
+from glm_mini.manifest import manifest_problem, replace_folder, warn_rebuild, write_manifest
 
 Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a list of candidates
 SPLITS = ("train", "validation", "cloze_test", "infill_test", "parallel_test", "mip_train", "mip_validation",
@@ -177,28 +182,69 @@ def write_jsonl(records: list[Record], path: Path) -> None:
 
 
 def read_jsonl(path: Path) -> list[Record]:
+    """The records of a JSONL file; a bad line raises ``ValueError`` naming the file and the line number."""
+    records = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+        for number, line in enumerate(f, 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as err:
+                raise ValueError(f"{path}: line {number} is not valid JSON ({err})") from None
+    return records
+
+
+def check_corpus_config(config) -> None:
+    """Raise ``TypeError``/``ValueError`` naming the field unless ``config`` describes a corpus that can be drawn:
+    ints and numbers of the right type (never a bool), sizes and fractions positive and finite, a known mixture."""
+    if not isinstance(config, CorpusConfig):
+        raise TypeError(f"config: expected a CorpusConfig, got {type(config).__name__} {config!r}"[:200])
+    for field in dataclasses.fields(config):
+        value, kind = getattr(config, field.name), {"int": int, "float": (int, float)}.get(field.type)
+        if kind and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise TypeError(f"CorpusConfig.{field.name}: expected {field.type}, got {type(value).__name__} {value!r}")
+        if kind is not None and kind is not int and not math.isfinite(value):
+            raise ValueError(f"CorpusConfig.{field.name}: expected a finite number, got {value!r}")
+        if kind is not None and field.name != "seed" and value < 0:
+            raise ValueError(f"CorpusConfig.{field.name}: expected a number >= 0, got {value!r}")
+    if not config.size_mb > 0:
+        raise ValueError(f"CorpusConfig.size_mb: expected a positive size in MB, got {config.size_mb!r}")
+    known = {*DOCUMENT_KINDS, "cloze", "parallel"}
+    pairs = config.mixture if isinstance(config.mixture, tuple) else ()
+    if not pairs or any(not (isinstance(p, tuple) and len(p) == 2 and p[0] in known and isinstance(p[1], (int, float))
+                             and not isinstance(p[1], bool) and math.isfinite(p[1]) and p[1] >= 0) for p in pairs) \
+            or sum(w for _, w in pairs) <= 0:
+        raise ValueError(f"CorpusConfig.mixture: expected a tuple of (kind, weight >= 0) pairs with kinds from "
+                         f"{sorted(known)} and a positive total, got {config.mixture!r}"[:400])
 
 
 def corpus_path(config: CorpusConfig = CorpusConfig()) -> Path:
-    """Folder holding ``<split>.jsonl`` for ``config``; generated on first use."""
+    """Folder holding ``<split>.jsonl`` for ``config``, checked against its manifest; generated (again) when missing
+    or damaged."""
+    check_corpus_config(config)
     folder = cache_dir() / "corpus" / f"seed{config.seed}-{config.size_mb:g}mb-{config.key()}"
-    if not (folder / "train.jsonl").exists():
-        splits = generate_corpus(config)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-        for split, records in splits.items():
-            write_jsonl(records, tmp / f"{split}.jsonl")
-        (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
-        try:
-            os.replace(tmp, folder)  # atomic; loses harmlessly to a concurrent writer of the same corpus
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
+    files = (*(f"{split}.jsonl" for split in SPLITS), "config.json")
+    problem = manifest_problem(folder / "manifest.json", files)
+    if problem is None:
+        return folder
+    if folder.exists():
+        warn_rebuild("the corpus cache", folder, problem)
+    splits = generate_corpus(config)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    for split, records in splits.items():
+        write_jsonl(records, tmp / f"{split}.jsonl")
+    (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
+    write_manifest(tmp / "manifest.json", [tmp / name for name in files])  # last: every file is complete
+    try:
+        replace_folder(tmp, folder, {*files, "manifest.json"})
+    except OSError:  # a concurrent writer of the same corpus won the race: its copy is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+        if manifest_problem(folder / "manifest.json", files) is not None:
+            raise
     return folder
 
 
 def load_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Record]]:
-    """All splits, from the cache (generated and cached on first use)."""
+    """All splits, from the cache (generated and cached on first use, rebuilt if damaged)."""
     folder = corpus_path(config)
     return {split: read_jsonl(folder / f"{split}.jsonl") for split in SPLITS}
