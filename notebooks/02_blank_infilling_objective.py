@@ -241,7 +241,7 @@ assert torch.equal(glm_mask(sample.division, len(sample)), sample.attention_mask
 # The whole English sample: token table (Part A blue, Part B cream) above its mask.
 
 # %%
-draw_sample(sample, label, title=f"[MASK] sample of the English sentence: {len(spans)} spans, Part B in the given order")
+draw_sample(sample, label, title=f"[MASK] sample of the English sentence: {len(spans)} spans, Part B in given order")
 plt.show()
 
 # %% [markdown]
@@ -283,7 +283,7 @@ ok_24 = check_gmask_sample(my_gmask)
 # ## 7. 1-D or 2-D positions
 # The original GLM gave each token two position ids: the position in Part A (as above) and an **intra-span**
 # position, 0 on Part A and $1, 2, \dots$ along `[sop]` + span (THUDM/GLM `blocklm_utils.py`). GLM-130B uses 1-D
-# rotary positions and keeps only the first row (docs/glm130b_facts.md §1.1, §2.2). `two_d=True` builds the original:
+# rotary positions and keeps only the first row (docs/glm130b_facts.md §1.5, §2.2). `two_d=True` builds the original:
 
 # %%
 ex2 = mask_sample(x, spans_ex, special, span_order=order_ex, two_d=True)

@@ -4,3 +4,6 @@ It imports ``glm_mini`` and changes no line of it: parallelism and quantization 
 name (DESIGN.md §6). So far: ``memory`` (weight bytes in FP16/INT8/INT4). The parallel and quantized paths arrive with their
 own issues.
 """
+
+# Tensor and data parallelism (issue 10): tp_layout, tensor_parallel, sharded_checkpoint, fault_tolerance, generate.
+from .tensor_parallel import apply_tensor_parallel, vocab_parallel_cross_entropy

@@ -1,4 +1,5 @@
-"""Notebook 02's exercise checks: each passes on the package's function and fails, naming the mismatch, on a wrong one."""
+"""Notebook 02's exercise checks: each passes on the package's function and fails, naming the mismatch, on a wrong
+one."""
 
 import torch
 
@@ -45,8 +46,9 @@ def test_glm_mask(capsys):
 
     capsys.readouterr()
     assert not ex.check_glm_mask(causal_only)
-    assert "Exercise 2.3: FAIL on case 'division 5 of 10 (the worked example)': result[0, 1]: got False, expected True" \
-        in capsys.readouterr().out
+    expected = ("Exercise 2.3: FAIL on case 'division 5 of 10 (the worked example)': "
+                "result[0, 1]: got False, expected True")
+    assert expected in capsys.readouterr().out
 
 
 def test_gmask_sample(capsys):

@@ -216,6 +216,6 @@ def mip_pairs_from_records(tokenizer, records: Sequence[dict]) -> list[MipPair]:
                                  f"got {r!r}"[:300])
         if not r["answer"]:
             raise ValueError(f"records[{i}]: expected a non-empty 'answer', got ''")
-    prompts = tokenizer.encode_batch([r["prompt"] for r in records])
-    answers = tokenizer.encode_batch([r["answer"] for r in records])
+    prompts = tokenizer.encode_batch([r["prompt"] for r in records], parse_special=False)  # corpus text: plain
+    answers = tokenizer.encode_batch([r["answer"] for r in records], parse_special=False)
     return list(zip(prompts, answers))

@@ -12,7 +12,6 @@ Matplotlib is imported here only, so ``glm_mini.objective`` stays light.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 import matplotlib.pyplot as plt
@@ -107,10 +106,3 @@ def draw_sample(sample: GLMSample, decode=str, title: str = "", max_columns: int
     fig.tight_layout()
     return fig
 
-
-def short_sample(sample: GLMSample, n: int) -> GLMSample:
-    """The first ``n`` positions of a sample (for display only)."""
-    pos = sample.position_ids[..., :n]
-    return dataclasses.replace(sample, input_ids=sample.input_ids[:n], targets=sample.targets[:n],
-                               loss_mask=sample.loss_mask[:n], position_ids=pos,
-                               attention_mask=sample.attention_mask[:n, :n])

@@ -2,21 +2,20 @@
 against the data's baselines, and the training step against the machine's matmul peak.
 
 What it prints (one ``RESULT`` line each):
-- ``sgemm``: FLOP/s of a 2048^3 fp32 matmul, best of several, with the same thread count as training;
-- ``step``: FLOPs of one training step (``torch.utils.flop_counter`` on forward + backward), the median step time
-  from ``metrics.jsonl``, tokens/s, and the step's FLOP/s as a share of the sgemm peak;
-- ``bf16``: the best step time in fp32 and under bf16 autocast (whether this CPU gains from bf16);
-- ``budget``: how many steps fit in ``BUDGET_S`` seconds on an unloaded 2-core machine, estimated as
-  ``BUDGET_S * sgemm_2core * share / step_flops`` (``sgemm_2core``: the 2-thread sgemm, best of several);
+- ``bf16``: the speed-up of the training step under bf16 autocast over fp32 (does this CPU gain from bf16?);
+- ``share``: FLOPs of one training step (``torch.utils.flop_counter`` on forward + backward) and its FLOP/s as a
+  share of a 2048^3 fp32 sgemm's FLOP/s measured in the same round (same thread count), median of 6 rounds; and
+  how many steps would fit in ``BUDGET_S`` seconds at the current 2-thread sgemm speed;
+- ``step``: the training run's wall time, median step time, tokens/s and FLOP/s (from ``metrics.jsonl``);
 - ``val``: the trainer's validation loss (GLM objective), and the trained model's causal nats/token on validation
   windows (``gmask_sample`` with an empty prefix: every token predicted left to right) beside the unigram and
   Kneser-Ney bigram baselines on exactly the same tokens;
 - ``cloze``: accuracy on ``cloze_test`` (each candidate scored by the model's log-likelihood after the context,
   as a ``[gMASK]`` continuation) beside every rule baseline on the same items.
 
-Run: ``GLM_BENCH_STEPS=N make bench`` or ``.venv/bin/python tests/benchmarks/bench_preset.py [steps]``. With no steps
-given it trains the number the budget line estimates. Timings on a shared machine are pessimistic; the share of
-the sgemm peak, measured in the same process, is the robust figure.
+Run: ``GLM_BENCH_STEPS=N make bench`` or ``.venv/bin/python tests/benchmarks/bench_preset.py [steps | probe]``.
+With no steps given it trains the number the share line estimates; ``probe`` stops after the share line. Timings
+on a shared machine are pessimistic; the share of the sgemm peak, measured in the same rounds, is the robust figure.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUDGET_S = 180.0
 BATCH, SEQ, LR = 8, 256, 3e-3
 CLOZE_ITEMS = int(os.environ.get("GLM_BENCH_CLOZE", "400"))
+PRECISION = os.environ.get("GLM_BENCH_PRECISION", "fp32")  # or bf16 (see the bf16 line)
 
 
 def sgemm_flops(threads: int, n: int = 2048, repeat: int = 7) -> float:
@@ -97,46 +97,53 @@ def main(argv: list[str]) -> int:
     batch = sample_batch([window(data.train, i) for i in range(BATCH)], SEQ, special, random.Random(0),
                          ObjectiveConfig(), data.mip_pairs)
     flops = step_flops(probe, batch)
-    peak = sgemm_flops(threads)
-    peak2 = sgemm_flops(2)
-    torch.set_num_threads(threads)
-    probe_times = []
     opt = torch.optim.AdamW(probe.parameters(), 1e-4)
-    for _ in range(4):
-        def one():
-            logits = probe(batch["input_ids"], position_ids=batch["position_ids"],
-                           attention_mask=batch["attention_mask"]).logits
-            mask = batch["loss_mask"]
-            torch.nn.functional.cross_entropy(logits[mask], batch["targets"][mask]).backward()
-            opt.step()
-            opt.zero_grad()
-        probe_times.append(_timed(one))
-    probe_share = flops / min(probe_times) / peak
-    bf16_times = []
-    for _ in range(4):  # the same step under bf16 autocast, to see whether this CPU gains from it
+
+    def one():
+        logits = probe(batch["input_ids"], position_ids=batch["position_ids"],
+                       attention_mask=batch["attention_mask"]).logits  # [b, s, V]
+        mask = batch["loss_mask"]
+        torch.nn.functional.cross_entropy(logits[mask], batch["targets"][mask]).backward()
+        opt.step()
+        opt.zero_grad()
+
+    # Rounds of (sgemm, fp32 step, bf16 step, 2-thread sgemm) back to back, so that each round's ratios see the same
+    # machine load; the medians over rounds are the robust figures on a shared machine.
+    shares, bf16_gains, two_core = [], [], []
+    for _ in range(6):
+        peak = sgemm_flops(threads, repeat=3)
+        torch.set_num_threads(threads)
+        fp32 = _timed(one)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16_times.append(_timed(one))
-    print(f"RESULT bf16: best step fp32 {min(probe_times):.3f} s, bf16 autocast {min(bf16_times):.3f} s "
-          f"(ratio {min(probe_times) / min(bf16_times):.2f}x)")
-    budget_steps = int(BUDGET_S * peak2 * probe_share / flops)
-    print(f"RESULT budget: {flops / 1e9:.2f} GFLOP/step, best probe step {min(probe_times):.3f} s at {threads} "
-          f"thread(s) = {100 * probe_share:.1f}% of sgemm {peak / 1e9:.1f} GFLOP/s; 2-thread sgemm "
-          f"{peak2 / 1e9:.1f} GFLOP/s -> {budget_steps} steps in {BUDGET_S:.0f} s on 2 unloaded cores (estimate)")
+            bf16 = _timed(one)
+        shares.append(flops / fp32 / peak)
+        bf16_gains.append(fp32 / bf16)
+        two_core.append(sgemm_flops(2, repeat=3) / peak)
+        torch.set_num_threads(threads)
+    share, peak2 = statistics.median(shares), sgemm_flops(2)
+    torch.set_num_threads(threads)
+    print(f"RESULT bf16: bf16 autocast step / fp32 step speed-up, median of 6 paired rounds: "
+          f"{statistics.median(bf16_gains):.2f}x")
+    budget_steps = int(BUDGET_S * peak2 * share / flops)
+    print(f"RESULT share: {flops / 1e9:.2f} GFLOP per training step; the step runs at {100 * share:.1f}% of the "
+          f"same-round sgemm FLOP/s ({threads} thread(s), median of 6 rounds; rounds: "
+          f"{', '.join(f'{100 * x:.0f}%' for x in shares)}); 2-thread/1-thread sgemm "
+          f"{statistics.median(two_core):.2f}x; best 2-thread sgemm now {peak2 / 1e9:.1f} GFLOP/s -> {budget_steps} "
+          f"steps in {BUDGET_S:.0f} s at this load (pessimistic on a shared machine)")
+    if argv and argv[0] == "probe":  # the measurements above only
+        return 0
     steps = int(argv[0]) if argv else int(os.environ.get("GLM_BENCH_STEPS", budget_steps))
 
     (REPO / "build").mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="bench_preset-", dir=REPO / "build"))  # a fresh run folder every time
     t0 = time.perf_counter()
     result = train(TrainConfig(preset="mini", max_steps=steps, out=str(out), batch_size=BATCH, seq_len=SEQ, lr=LR,
-                               eval_every=0, resume=False, val_batches=8), progress=False)
+                               eval_every=0, resume=False, val_batches=8, precision=PRECISION), progress=False)
     wall = time.perf_counter() - t0
     rows = read_metrics(out)
     step_s = statistics.median(r["seconds"] for r in rows[len(rows) // 4:])
-    peak_after = sgemm_flops(threads)
-    share = flops / step_s / max(peak, peak_after)
-    print(f"RESULT step: {steps} steps in {wall:.0f} s wall (shared machine); median step {step_s:.3f} s, "
-          f"{BATCH * SEQ / step_s:.0f} tokens/s, {flops / step_s / 1e9:.2f} GFLOP/s = {100 * share:.1f}% of the "
-          f"sgemm peak {max(peak, peak_after) / 1e9:.1f} GFLOP/s ({threads} thread(s))")
+    print(f"RESULT step: {steps} {PRECISION} steps in {wall:.0f} s wall (shared machine); median step {step_s:.3f} s, "
+          f"{BATCH * SEQ / step_s:.0f} tokens/s, {flops / step_s / 1e9:.2f} GFLOP/s ({threads} thread(s))")
 
     model = load_model(out)
     # causal nats/token on validation windows, beside the n-gram baselines on the same tokens
