@@ -36,7 +36,6 @@ from glm_mini.exercises.nb06_training import check_clip_gradients, check_lr_sche
 from glm_mini.objective import ObjectiveConfig
 from glm_mini.train import TrainConfig, load_model, masked_cross_entropy, read_metrics, train
 from glm_mini.training.data import load_train_data, target_counts, validation_batches
-from glm_mini.training.grad_norms import clip_gradients
 from glm_mini.training.infill import greedy_infill
 from glm_mini.training.metrics import unigram_cross_entropy
 from glm_mini.training.optimizer import weight_decay_groups
