@@ -371,7 +371,13 @@ def load_model(out_dir: str | Path) -> GLM:
     saved = out / CONFIG_FILE
     if not saved.is_file():
         raise FileNotFoundError(f"out_dir: {out} holds no training run ({saved} does not exist)")
-    model_config = GLMConfig(**json.loads(saved.read_text())["model"])
+    try:
+        model_fields = json.loads(saved.read_text())["model"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{saved}: expected a training run's config with a 'model' entry (the resolved GLMConfig "
+                         f"that newer runs record), got {type(err).__name__}: {err}; retrain into a new folder"
+                         ) from None
+    model_config = GLMConfig(**model_fields)
     state = load_checkpoint(latest_checkpoint(out))
     model = GLM(model_config)
     model.load_state_dict(state["model"])

@@ -33,10 +33,10 @@ import torch.nn.functional as F
 from glm_mini import GLM, PRESETS
 from glm_mini.exercises import use
 from glm_mini.exercises.nb06_training import check_clip_gradients, check_lr_schedule, check_masked_loss
+from glm_mini.generate import fill_blanks_ids
 from glm_mini.objective import ObjectiveConfig
 from glm_mini.train import TrainConfig, load_model, masked_cross_entropy, read_metrics, train
 from glm_mini.training.data import load_train_data, target_counts, validation_batches
-from glm_mini.training.infill import greedy_infill
 from glm_mini.training.metrics import unigram_cross_entropy
 from glm_mini.training.optimizer import weight_decay_groups
 from glm_mini.training.plots import plot_training
@@ -235,9 +235,10 @@ print(f"unigram baseline on the validation targets: {baselines['unigram']:.3f} n
 # ## 7. Infilling before training
 #
 # Three tokens in the middle of held-out validation sentences are replaced by one `[MASK]`. The model starts from
-# the same initial weights `train()` uses (seed 0) and fills the blank greedily (`glm_mini/training/infill.py`: the
-# context is read bidirectionally, the answer is generated after `[sop]` at the `[MASK]`'s position, as in
-# training). Untrained, it can only emit noise.
+# the same initial weights `train()` uses (seed 0) and fills the blank greedily with the kit's generator
+# (`glm_mini/generate.py`, GLM-130B's blank-filling rules: the context is read bidirectionally, the answer is
+# generated after `[sop]` at the `[MASK]`'s position, as in training; notebook 07 builds it). Untrained, it can only
+# emit noise.
 
 # %%
 from glm_mini.data import load_corpus  # noqa: E402
@@ -246,13 +247,14 @@ validation_texts = load_corpus()["validation"]
 probes = []  # (context ids with one [MASK], the ids it hides): the middle of a validation sentence per language
 for lang in ("en", "zh"):
     for record in [r for r in validation_texts if r["lang"] == lang][:2]:
-        ids = tokenizer.encode(record["text"])[:40]
+        ids = tokenizer.encode(record["text"], parse_special=False)[:40]
         start = len(ids) // 2
         probes.append((ids[:start] + [special.mask] + ids[start + 3:], ids[start:start + 3]))
 
 
 def fill(model, context):
-    return tokenizer.decode(greedy_infill(model, context, special, max_new_tokens=6))
+    answers, _ = fill_blanks_ids(model, context, special, max_new_tokens=6)
+    return tokenizer.decode(answers[0])
 
 
 torch.manual_seed(run.seed)

@@ -112,23 +112,6 @@ def test_load_model_gives_the_checkpointed_weights(reference):
         assert torch.equal(tensor, state[name]), name
 
 
-def test_greedy_infill_probe(reference):
-    from glm_mini.training.data import load_train_data
-    from glm_mini.training.infill import greedy_infill
-
-    out, _ = reference
-    model = load_model(out)
-    tokenizer = load_train_data("default", 1024, 64, True).tokenizer
-    special = tokenizer.special
-    ids = tokenizer.encode("The town holds a [MASK] festival every year.")
-    filled = greedy_infill(model, ids, special, max_new_tokens=5)
-    assert len(filled) <= 5 and all(0 <= t < 1024 for t in filled) and special.eop not in filled
-    with pytest.raises(ValueError, match="context_ids"):
-        greedy_infill(model, tokenizer.encode("no blank here"), special)
-    with pytest.raises(ValueError, match="max_new_tokens"):
-        greedy_infill(model, ids, special, max_new_tokens=0)
-
-
 # --- bad input ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("changes, name", [
     ({"preset": "huge"}, "preset"), ({"max_steps": 0}, "max_steps"), ({"precision": "fp8"}, "precision"),
@@ -206,3 +189,14 @@ def test_cli(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path / "x"), *flags])
         assert name in capsys.readouterr().err
+
+
+def test_load_model_names_a_config_without_the_model_entry(tmp_path):
+    from glm_mini.train import load_model
+
+    (tmp_path / "config.json").write_text('{"preset": "mini"}')
+    with pytest.raises(ValueError, match=r"config.json: expected a training run's config with a 'model' entry"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="JSONDecodeError"):
+        load_model(tmp_path)
