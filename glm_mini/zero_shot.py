@@ -14,7 +14,9 @@ Each split is scored the way the paper scores its counterpart (docs/glm130b_fact
   that language) after the prompt, in the layout MIP trains with (``positions="continue"``).
 
 A candidate follows its context directly in the corpus text; when the context ends with a space, the space is
-moved onto the candidate so that both are tokenized as the running text was in training.
+moved onto the candidate so that both are tokenized as the running text was in training. A context too long for the
+model keeps its last tokens, as the official evaluation datasets truncate (``evaluation/dataset.py``): room is left
+for the longest candidate and the two tokens ``[gMASK]``/``[MASK]`` and ``[sop]``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def _encode(tokenizer, text: str) -> list[int]:
     return tokenizer.encode(text, parse_special=False)
 
 
+def _fit(model: nn.Module, context: list[int], choices: list[list[int]]) -> list[int]:
+    """The last tokens of ``context`` that fit beside the longest choice and two special tokens."""
+    room = model.config.max_sequence_length - max(len(c) for c in choices) - 2
+    if room < 1:
+        raise ValueError(f"choices: a candidate of {max(len(c) for c in choices)} tokens leaves no room for context "
+                         f"in max_sequence_length={model.config.max_sequence_length}")
+    return context[-room:]
+
+
 def _need(records: list[dict], split: str, fields: tuple[str, ...]) -> None:
     if not records:
         raise ValueError(f"{split}: expected at least one record, got none")
@@ -65,13 +76,14 @@ def cloze_scores(model: nn.Module, tokenizer, records: list[dict], generation: b
         for r in records:
             context, _ = _split_space(r["context"], "")
             choices = [_encode(tokenizer, _split_space(r["context"], c)[1]) for c in r["candidates"]]
-            scores.append(continuation_log_probs(model, _encode(tokenizer, context), choices, special,
-                                                 unidirectional))
+            context_ids = _fit(model, _encode(tokenizer, context), choices)
+            scores.append(continuation_log_probs(model, context_ids, choices, special, unidirectional))
             labels.append(r["candidates"].index(r["target"]))
         rows.append(Score("cloze_test", f"rank candidates, {name}", rank_accuracy(scores, labels), len(records)))
     if generation:
         for unidirectional, name in ((False, "bidirectional"), (True, "unidirectional")):
-            contexts = [_encode(tokenizer, r["context"].rstrip(" ")) for r in records]
+            limit = model.config.max_sequence_length - 5 - 2  # room for 5 new tokens, [gMASK] and [sop]
+            contexts = [_encode(tokenizer, r["context"].rstrip(" "))[-limit:] for r in records]
             preds = cloze_predictions(model, contexts, special, max_new_tokens=5, unidirectional=unidirectional)
             hits = [first_word(tokenizer.decode(p)) == r["target"] for p, r in zip(preds, records)]
             rows.append(Score("cloze_test", f"generate, first word exact ({name})", sum(hits) / len(hits),
@@ -88,9 +100,12 @@ def infill_scores(model: nn.Module, tokenizer, records: list[dict]) -> list[Scor
     for r in records:
         prefix, _ = _split_space(r["prefix"], "")
         choices = [_encode(tokenizer, _split_space(r["prefix"], c)[1]) for c in r["candidates"]]
-        context = _encode(tokenizer, prefix) + [special.mask] + _encode(tokenizer, r["suffix"])
+        prefix_ids, suffix_ids = _fit(model, _encode(tokenizer, prefix), choices), _encode(tokenizer, r["suffix"])
+        room = model.config.max_sequence_length - sum(len(c) for c in choices) - 1  # every choice in one pass
+        suffix_ids = suffix_ids[: max(room // 2, room - len(prefix_ids))]  # the text nearest the blank is kept
+        keep = max(0, room - len(suffix_ids))
+        context = (prefix_ids[-keep:] if keep else []) + [special.mask] + suffix_ids
         with_suffix.append(choice_log_probs(model, context, choices, special))
-        prefix_ids = _encode(tokenizer, prefix)
         prefix_bi.append(continuation_log_probs(model, prefix_ids, choices, special, unidirectional=False))
         prefix_causal.append(continuation_log_probs(model, prefix_ids, choices, special, unidirectional=True))
     n = len(records)
@@ -112,7 +127,9 @@ def task_scores(model: nn.Module, tokenizer, records: list[dict], split: str = "
     for r in records:
         labels = sorted(labels_of[(r["family"], r["lang"])])
         choices = [_encode(tokenizer, a) for a in labels]
-        scores = choice_log_probs(model, _encode(tokenizer, r["prompt"]), choices, special, positions="continue")
+        room = model.config.max_sequence_length - sum(len(c) for c in choices) - 1
+        scores = choice_log_probs(model, _encode(tokenizer, r["prompt"])[-room:], choices, special,
+                                  positions="continue")
         by_family[r["family"]].append(labels[max(range(len(scores)), key=scores.__getitem__)] == r["answer"])
     return [Score(split, f"{family}: rank its labels", sum(h) / len(h), len(h)) for family, h in
             sorted(by_family.items())]

@@ -45,7 +45,7 @@ FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 NOTEBOOK_START = time.perf_counter()
 REPO = Path.cwd().parent  # the notebook runs in notebooks/
 TOUR_RUN = REPO / "build" / "tour" / "06_mini"
-N_ITEMS = 40 if FAST else 400  # evaluation items per split
+N_ITEMS = 100 if FAST else 1000  # evaluation items per split
 
 if (TOUR_RUN / "config.json").is_file():
     model, source = load_model(TOUR_RUN), f"notebook 06's model ({TOUR_RUN.relative_to(REPO)})"
@@ -84,22 +84,23 @@ print(f"model: {source}; {sum(p.numel() for p in model.parameters()):,} paramete
 label = token_label(tokenizer)
 sentence = tokenizer.encode("Anna gave the red book to Tom.", parse_special=False)
 cut = len(sentence) // 2
-fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+fig, axes = plt.subplots(1, 2, figsize=(14, 6))
 for ax, (name, seq, blank, gmask) in zip(axes, (
         ("[MASK] blank", sentence[:cut] + [special.mask] + sentence[cut:] + [special.eos], cut, False),
         ("[gMASK] generation", sentence + [special.gmask], len(sentence), True))):
     prompt = blank_prompt(seq, blank, gmask, special)
     ids, positions, allowed = official_inputs(prompt, [special.pad] * 3)  # three stand-in generated tokens
-    labels = [label(i) for i in ids[0, :-3].tolist()] + ["gen1", "gen2", "gen3"]
-    plot_attention_mask(allowed[0, 0], division=prompt.prefix_len, ax=ax, labels=labels,
-                        title=f"{name}: positions {positions[0].tolist()}")
+    tokens = [label(i) for i in ids[0, :-3].tolist()] + ["gen1", "gen2", "gen3"]
+    labels = [f"{t} (pos {p})" for t, p in zip(tokens, positions[0].tolist())]
+    plot_attention_mask(allowed[0, 0], division=prompt.prefix_len, ax=ax, labels=labels, title=name,
+                        boundary="context | [sop] + generated")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # The red line is where `[sop]` starts: rows above it (the context) see each other both ways; rows below see the
-# whole context and, causally, each other. In the title the `[MASK]` prompt's last four positions all equal the
-# `[MASK]`'s index: that is how the model knows *where* the answer goes.
+# whole context and, causally, each other. In the `[MASK]` picture the last four rows all have the `[MASK]`'s
+# position: that is how the model knows *where* the answer goes; after `[gMASK]` positions simply count on.
 #
 # ### Your turn — Exercise 7.1: the generation layout
 # Write `my_layout(prefix_len, total, mask_position)` returning `(positions [total], allowed [total, total])` for
@@ -140,9 +141,10 @@ print("positions:", positions.tolist())
 val_texts = [r["text"] for r in corpus["validation"]]
 english = next(t for t in val_texts if t.isascii() and len(t) > 120)
 chinese = next(t for t in val_texts if not t.isascii() and len(t) > 60)
+words = english.split(" ")
 prompts = {
-    "English, [MASK] mid-sentence": english[:60] + "[MASK]" + english[80:140],
-    "English, [gMASK] continuation": english[:100],
+    "English, [MASK] mid-sentence": " ".join(words[:9]) + " [MASK] " + " ".join(words[12:24]),
+    "English, [gMASK] continuation": " ".join(words[:18]),
     "Chinese, [MASK] mid-sentence": chinese[:25] + "[MASK]" + chinese[32:50],
     "Chinese, [gMASK] continuation": chinese[:40],
 }
@@ -291,7 +293,8 @@ def my_choice_mask(division, choice_lengths):
 # %%
 mc_mask = use(my_choice_mask, check_choice_mask(my_choice_mask), choice_mask)
 fig, ax = plt.subplots(figsize=(5, 4))
-plot_attention_mask(mc_mask(4, [3, 2, 3]), division=4, ax=ax, title="context 4, three choices (3, 2, 3 tokens)")
+plot_attention_mask(mc_mask(4, [3, 2, 3]), division=4, ax=ax, title="context 4, three choices (3, 2, 3 tokens)",
+                    boundary="context | choices")
 plt.show()
 
 # %% [markdown]

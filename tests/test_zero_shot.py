@@ -69,3 +69,15 @@ def test_infill_and_tasks_run_and_count(uniform_model, tokenizer):
 def test_bad_records_are_named(uniform_model, tokenizer, call, match):
     with pytest.raises(ValueError, match=match):
         call(uniform_model, tokenizer)
+
+
+def test_long_contexts_keep_their_last_tokens(uniform_model, tokenizer):
+    """Contexts longer than the model are cut from the left (the official datasets' rule), never rejected."""
+    long_story = "Ben went to the market. " * 60
+    cloze = [{"context": long_story + "Now the book is with ", "target": "Lea", "candidates": ["Tom", "Lea"]}]
+    assert cloze_scores(uniform_model, tokenizer, cloze)[0].n == 1
+    infill = [{"prefix": long_story + "Tom went to the ", "target": "mill", "suffix": ". " + long_story,
+               "candidates": ["market", "mill"]}]
+    assert infill_scores(uniform_model, tokenizer, infill)[0].n == 1
+    tasks = [{"prompt": long_story + "Is it so? ", "answer": "yes", "family": "entailment", "lang": "en"}]
+    assert task_scores(uniform_model, tokenizer, tasks)[0].n == 1
