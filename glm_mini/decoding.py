@@ -70,6 +70,15 @@ def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def nucleus_mask(logits: Tensor, top_p: float) -> Tensor:
+    """``[b, V]`` bool, True for the tokens top-p sampling keeps: the most probable ones, in order, until their
+    probability reaches ``top_p`` (the token that crosses it is kept, so at least one token always is)."""
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)  # [b, V]
+    probs = torch.softmax(sorted_logits.float(), dim=-1)
+    keep_sorted = probs.cumsum(dim=-1) - probs < top_p  # the mass *before* a token is still short of top_p
+    return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+
+
 def choose_tokens(logits: Tensor, cfg: SamplingConfig, generator: torch.Generator | None = None) -> Tensor:
     """``logits [b, V]`` -> next ids ``[b]``: arg-max, or a draw after temperature, top-k and top-p."""
     if not cfg.do_sample:
@@ -79,11 +88,7 @@ def choose_tokens(logits: Tensor, cfg: SamplingConfig, generator: torch.Generato
         kth = torch.topk(logits, min(cfg.top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # [b, 1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if cfg.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-        drop_sorted = cum - torch.softmax(sorted_logits, dim=-1) >= cfg.top_p  # keep the token that crosses top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
+        logits = logits.masked_fill(~nucleus_mask(logits, cfg.top_p), float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # [b]
 
@@ -173,7 +178,9 @@ def decode(model: nn.Module, prompts: list[list[int]], positions: list[list[int]
     return out
 
 
-def _penalized(score: float, length: int, length_penalty: float) -> float:
+def penalized_score(score: float, length: int, length_penalty: float) -> float:
+    """A finished beam's score for ranking: ``score / ((5 + length) / 6) ** length_penalty`` (GLM-130B's
+    ``BeamSearchStrategy``, from OpenNMT/GNMT's length normalization)."""
     return score / ((5.0 + length) / 6) ** length_penalty
 
 
@@ -204,7 +211,7 @@ def beam_search(model: nn.Module, prompt: list[int], positions: list[int], prefi
             row, token = divmod(index, vocab)
             beam = beams[row] + [token]
             if token in end_ids:
-                _insert_ended(ended, _penalized(score, len(beam), length_penalty), beam, num_beams)
+                _insert_ended(ended, penalized_score(score, len(beam), length_penalty), beam, num_beams)
             elif len(keep_rows) < num_beams:
                 keep_rows.append(row), keep_tokens.append(token), keep_scores.append(score)
             else:
@@ -215,7 +222,8 @@ def beam_search(model: nn.Module, prompt: list[int], positions: list[int], prefi
         if not beams:
             finished = True
             break
-        if len(ended) == num_beams and ended[-1][0] >= _penalized(max(keep_scores), seq_len + 1, length_penalty):
+        best_open = penalized_score(max(keep_scores), seq_len + 1, length_penalty)
+        if len(ended) == num_beams and ended[-1][0] >= best_open:
             finished = True
             break
         if g == max_new_tokens - 1:
@@ -229,7 +237,8 @@ def beam_search(model: nn.Module, prompt: list[int], positions: list[int], prefi
         logits, past = result.logits[:, -1].float(), result.past_key_values
     if not finished:  # out of budget: the best open beam joins the ended ones (the official finalize)
         best = int(torch.argmax(scores))
-        _insert_ended(ended, _penalized(float(scores[best]), len(beams[best]), length_penalty), beams[best], num_beams)
+        score = penalized_score(float(scores[best]), len(beams[best]), length_penalty)
+        _insert_ended(ended, score, beams[best], num_beams)
     return ended[0][1][len(prompt):]
 
 

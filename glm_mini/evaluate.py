@@ -185,24 +185,28 @@ def multiple_choice_inputs(context: list[int], choices: list[list[int]], special
         mask_position = len(ids)
         ids, pos = ids + [special.mask], pos + [mask_position]
     division = len(ids)
-    blocks, scored = [], []
+    scored = []
     for choice in choices:
         start = len(ids)
         scored.append((list(range(start, start + len(choice))), list(choice)))
         ids += [special.sop] + list(choice[:-1])
         pos += ([mask_position] * len(choice) if positions == "mask"
                 else list(range(division, division + len(choice))))
-        blocks.append(torch.ones(len(choice), len(choice)).tril_().bool())
-    total = len(ids)
-    allowed = torch.zeros(total, total, dtype=torch.bool)
-    allowed[:division, :division] = True
-    start = division
-    for block in blocks:  # each choice sees itself causally, never another choice
-        n = block.shape[0]
-        allowed[start: start + n, start: start + n] = block
-        start += n
-    allowed[:, :division] = True  # every row sees the context
+    allowed = choice_mask(division, [len(c) for c in choices])
     return torch.tensor(ids), torch.tensor(pos), allowed, scored
+
+
+def choice_mask(division: int, choice_lengths: list[int]) -> Tensor:
+    """``[L, L]`` bool (True = may attend), ``L = division + Σ lengths``: the first ``division`` tokens (the context)
+    see each other and are seen by every row; each choice's block is causal within itself and blind to the others."""
+    total = division + sum(choice_lengths)
+    allowed = torch.zeros(total, total, dtype=torch.bool)
+    start = division
+    for n in choice_lengths:
+        allowed[start: start + n, start: start + n] = torch.ones(n, n).tril_().bool()  # [n, n] causal block
+        start += n
+    allowed[:, :division] = True
+    return allowed
 
 
 @torch.no_grad()

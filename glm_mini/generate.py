@@ -71,10 +71,21 @@ def prepare_prompt(ids, special: SpecialTokens) -> tuple[list[int], int]:
 def blank_prompt(seq: list[int], mask_position: int, gmask: bool, special: SpecialTokens) -> BlankPrompt:
     """The decoding input for the blank at ``seq[mask_position]`` (official ``get_masks_and_position_ids``)."""
     ids = seq + [special.sop]
-    positions = list(range(len(ids)))
-    if not gmask:
-        positions[-1] = mask_position  # [sop] (and every generated token) sits at the [MASK]'s position
-    return BlankPrompt(ids, positions, len(seq), mask_position, None if gmask else mask_position)
+    positions, _ = generation_layout(len(seq), len(ids), None if gmask else mask_position)
+    return BlankPrompt(ids, positions.tolist(), len(seq), mask_position, None if gmask else mask_position)
+
+
+def generation_layout(prefix_len: int, total: int, mask_position: int | None) -> tuple[Tensor, Tensor]:
+    """``position_ids [total]`` and ``attention_mask [total, total]`` (True = may attend) of a generation sequence
+    whose first ``prefix_len`` tokens precede ``[sop]`` (official ``get_masks_and_position_ids``): those are seen by
+    every row, the rest causally; positions count 0, 1, ..., except that with a ``[MASK]`` blank (``mask_position``
+    given) ``[sop]`` and every generated token take the ``[MASK]``'s position."""
+    positions = torch.arange(total)  # [total]
+    if mask_position is not None:
+        positions[prefix_len:] = mask_position
+    cols = torch.arange(total)
+    allowed = (cols.view(1, -1) <= cols.view(-1, 1)) | (cols.view(1, -1) < prefix_len)  # [total, total]
+    return positions, allowed
 
 
 def official_inputs(prompt: BlankPrompt, generated: list[int]) -> tuple[Tensor, Tensor, Tensor]:
@@ -82,12 +93,8 @@ def official_inputs(prompt: BlankPrompt, generated: list[int]) -> tuple[Tensor, 
     prompt plus the tokens generated so far, built as the official code builds them, for reading and for tests."""
     ids = prompt.ids + list(generated)
     n = len(ids)
-    allowed = torch.ones(n, n).tril_().bool()  # [n, n] causal
-    allowed[:, : prompt.prefix_len] = True  # the context before [sop] is visible to every row
-    positions = list(prompt.position_ids) + [
-        prompt.fixed_position if prompt.fixed_position is not None else prompt.position_ids[-1] + 1 + g
-        for g in range(len(generated))]
-    return torch.tensor([ids]), torch.tensor([positions]), allowed.view(1, 1, n, n)
+    positions, allowed = generation_layout(prompt.prefix_len, n, prompt.fixed_position)
+    return torch.tensor([ids]), positions.view(1, n), allowed.view(1, 1, n, n)
 
 
 @torch.no_grad()

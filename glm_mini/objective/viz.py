@@ -49,8 +49,10 @@ def infilling_example(tokens: list[int], special, objective: str = "mask", mask_
 
 
 def plot_attention_mask(allowed, division: int | None = None, ax=None, labels: list[str] | None = None,
-                        title: str = "attention mask (row = query, column = key)"):
-    """The ``[L, L]`` bool mask as an image, Part A/B boundary at ``division``, legend, integer (or token) ticks."""
+                        title: str = "attention mask (row = query, column = key)",
+                        boundary: str = "Part A | Part B"):
+    """The ``[L, L]`` bool mask as an image, the boundary at ``division`` (named ``boundary`` in the legend),
+    legend, integer (or token) ticks."""
     ax = ax or plt.gca()
     n = allowed.shape[-1]
     ax.imshow(allowed.int().numpy(), cmap=ListedColormap([BLOCKED, ALLOWED]), vmin=0, vmax=1, interpolation="nearest")
@@ -68,7 +70,7 @@ def plot_attention_mask(allowed, division: int | None = None, ax=None, labels: l
     ax.set_title(title)
     handles = [Patch(color=ALLOWED, label="may attend"), Patch(color=BLOCKED, label="blocked")]
     if division is not None:
-        handles.append(Patch(color="#c53030", label=f"Part A | Part B (division = {division})"))
+        handles.append(Patch(color="#c53030", label=f"{boundary} (division = {division})"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
 

@@ -1,0 +1,57 @@
+"""Checks for notebook 07's exercises (generation and evaluation), each against the package function it rebuilds.
+
+- Exercise 7.1 ``check_generation_layout(fn)``: ``fn(prefix_len, total, mask_position) -> (positions [total],
+  allowed [total, total])``, the official generation positions and mask (``glm_mini.generate.generation_layout``).
+- Exercise 7.2 ``check_nucleus_mask(fn)``: ``fn(logits [b, V], top_p) -> bool [b, V]``, the tokens top-p sampling
+  keeps (``glm_mini.decoding.nucleus_mask``).
+- Exercise 7.3 ``check_penalized_score(fn)``: ``fn(score, length, length_penalty) -> float``, GLM-130B's beam
+  length normalization (``glm_mini.decoding.penalized_score``).
+- Exercise 7.4 ``check_choice_mask(fn)``: ``fn(division, choice_lengths) -> bool [L, L]``, the one-pass
+  multiple-choice mask (``glm_mini.evaluate.choice_mask``).
+
+Inputs are seeded; every check has several sizes and one edge case.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from glm_mini.decoding import nucleus_mask, penalized_score
+from glm_mini.evaluate import choice_mask
+from glm_mini.exercises.harness import Case, run_check
+from glm_mini.generate import generation_layout
+
+
+def check_generation_layout(fn) -> bool:
+    cases = [Case("[MASK] at 1, 4 tokens before [sop], 3 generated", (4, 8, 1)),
+             Case("[gMASK] (positions count on), 6 before [sop]", (6, 10, None)),
+             Case("[MASK] at 0, long", (12, 30, 0)),
+             Case("edge: nothing generated yet, only [sop]", (3, 4, 2))]
+    return run_check("Exercise 7.1", fn, generation_layout, cases)
+
+
+def check_nucleus_mask(fn) -> bool:
+    g = torch.Generator().manual_seed(7)
+    cases = [Case(f"{b}x{v} logits, top_p={p}", (torch.randn(b, v, generator=g) * 3, p))
+             for b, v, p in ((1, 10, 0.5), (4, 50, 0.9), (3, 200, 0.3))]
+    peaked = torch.full((2, 6), -5.0)
+    peaked[:, 2] = 10.0
+    cases.append(Case("edge: one token holds almost all the mass, top_p=0.9", (peaked, 0.9)))
+    return run_check("Exercise 7.2", fn, nucleus_mask, cases)
+
+
+def check_penalized_score(fn) -> bool:
+    rng = random.Random(3)
+    cases = [Case(f"score {s:.2f}, length {n}, penalty {p}", (s, n, p))
+             for s, n, p in ((-rng.uniform(0, 20), rng.randint(1, 60), lp) for lp in (1.0, 0.6, 2.0))]
+    cases.append(Case("edge: length_penalty 0 leaves the score as it is", (-3.5, 17, 0.0)))
+    return run_check("Exercise 7.3", fn, penalized_score, cases, rtol=1e-9)
+
+
+def check_choice_mask(fn) -> bool:
+    cases = [Case("context 3, choices of 2 and 1", (3, [2, 1])),
+             Case("context 5, four choices", (5, [1, 3, 2, 4])),
+             Case("edge: a single one-token choice", (1, [1]))]
+    return run_check("Exercise 7.4", fn, choice_mask, cases)

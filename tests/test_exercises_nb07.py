@@ -1,0 +1,61 @@
+"""Notebook 07's checks pass on the package's functions and fail, naming the mismatch, on wrong ones."""
+
+import torch
+
+from glm_mini.decoding import nucleus_mask, penalized_score
+from glm_mini.evaluate import choice_mask
+from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generation_layout, check_nucleus_mask,
+                                                check_penalized_score)
+from glm_mini.generate import generation_layout
+
+
+def test_checks_pass_on_the_package(capsys):
+    assert check_generation_layout(generation_layout)
+    assert check_nucleus_mask(nucleus_mask)
+    assert check_penalized_score(penalized_score)
+    assert check_choice_mask(choice_mask)
+    assert capsys.readouterr().out.count("PASS") == 4
+
+
+def test_checks_fail_on_wrong_functions(capsys):
+    def positions_from_sop(prefix_len, total, mask_position):  # [sop] keeps its own index: the gMASK rule always
+        return generation_layout(prefix_len, total, None)
+
+    assert not check_generation_layout(positions_from_sop)
+    assert "Exercise 7.1: FAIL" in capsys.readouterr().out
+
+    def drops_the_crossing_token(logits, top_p):
+        probs = torch.softmax(logits.float(), -1)
+        sorted_p, order = probs.sort(-1, descending=True)
+        keep = sorted_p.cumsum(-1) <= top_p
+        return torch.zeros_like(keep).scatter(-1, order, keep)
+
+    assert not check_nucleus_mask(drops_the_crossing_token)
+    assert "Exercise 7.2: FAIL" in capsys.readouterr().out
+
+    assert not check_penalized_score(lambda s, n, p: s / n ** p)
+    assert "Exercise 7.3: FAIL" in capsys.readouterr().out
+
+    def choices_see_each_other(division, lengths):
+        total = division + sum(lengths)
+        allowed = torch.ones(total, total).tril().bool()
+        allowed[:, :division] = True
+        return allowed
+
+    assert not check_choice_mask(choices_see_each_other)
+    out = capsys.readouterr().out
+    assert "Exercise 7.4: FAIL" in out and "got True, expected False" in out
+
+
+def test_nucleus_mask_keeps_the_smallest_set_reaching_top_p():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    logits = probs.log()
+    assert nucleus_mask(logits, 0.5).tolist() == [[True, False, False, False]]
+    assert nucleus_mask(logits, 0.6).tolist() == [[True, True, False, False]]
+    assert nucleus_mask(logits, 0.95).tolist() == [[True, True, True, False]]
+    assert nucleus_mask(logits, 1.0).all()
+
+
+def test_penalized_score_equation():
+    assert penalized_score(-6.0, 7, 1.0) == -6.0 / 2.0  # ((5 + 7) / 6) ** 1 = 2
+    assert penalized_score(-6.0, 13, 0.5) == -6.0 / 3.0 ** 0.5
