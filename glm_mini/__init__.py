@@ -4,7 +4,10 @@ Map: ``config`` (GLMConfig, PRESETS) · ``model`` (GLM) · ``layer`` (DeepNorm a
 ``attention`` (fused QKV, RoPE, FP32 softmax) · ``rope`` · ``mlp`` (GeGLU) · ``masks`` · ``grad_shrink`` (EGS) ·
 ``init`` (DeepNorm init) · ``tokenizer`` (GLMTokenizer) · ``data/`` (the generated EN/ZH corpus, real corpora, packing;
 imported as ``glm_mini.data``, since ``datasets`` takes a second to import).
-``special_tokens`` (SpecialTokens) · ``objective/`` (blank infilling: [MASK]/[gMASK]/MIP samples, ``sample_batch``).
+``special_tokens`` (SpecialTokens) · ``objective/`` (blank infilling: [MASK]/[gMASK]/MIP samples, ``sample_batch``)
+· ``train`` + ``training/`` (the recipe, checkpoints, exact resume) · ``generate`` + ``decoding`` (GLM-130B's
+blank-filling rules, KV cache, beam search) · ``evaluate`` + ``zero_shot`` (BPB, cloze, multiple choice, held-out
+tasks) · ``exercises/`` (the notebooks' checks).
 """
 
 from .config import NORMALIZATIONS, PRESETS, GLMConfig
@@ -14,6 +17,5 @@ from .model import GLM, GLMOutput
 from .special_tokens import SpecialTokens
 from .tokenizer import GLMTokenizer, default_tokenizer
 
-__all__ = ["GLM", "GLMConfig", "GLMOutput", "GLMTokenizer", "NORMALIZATIONS", "PRESETS", "causal_mask",
-           "default_tokenizer", "prefix_causal_mask", "shrink_gradient"]
-__all__ += ["SpecialTokens"]
+__all__ = ["GLM", "GLMConfig", "GLMOutput", "GLMTokenizer", "NORMALIZATIONS", "PRESETS", "SpecialTokens",
+           "causal_mask", "default_tokenizer", "prefix_causal_mask", "shrink_gradient"]

@@ -194,6 +194,9 @@ class GLMTokenizer:
                 num_threads=os.cpu_count() or 1, minloglevel=2,
             )
         except RuntimeError as err:
+            too_high = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", str(err))
+            if too_high:
+                raise VocabularyTooLarge(vocab_size, int(too_high.group(2)) + len(SPECIAL_TOKENS)) from None
             raise ValueError(_explain_training_error(str(err), vocab_size)) from None
         return cls(writer.getvalue())
 
@@ -295,13 +298,18 @@ class GLMTokenizer:
         return i
 
 
+class VocabularyTooLarge(ValueError):
+    """``GLMTokenizer.train``: the text supports at most ``largest`` ids (``vocab_size`` asked for more)."""
+
+    def __init__(self, vocab_size: int, largest: int):
+        self.vocab_size, self.largest = vocab_size, largest
+        super().__init__(f"vocab_size={vocab_size} is too large for this training text: it supports at most "
+                         f"{largest} (sentencepiece pieces + {len(SPECIAL_TOKENS)} specials); use more text or a "
+                         "smaller vocab_size")
+
+
 def _explain_training_error(message: str, vocab_size: int) -> str:
     """sentencepiece's trainer errors, restated in terms of this class's arguments."""
-    too_high = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", message)
-    if too_high:
-        return (f"vocab_size={vocab_size} is too large for this training text: it supports at most "
-                f"{int(too_high.group(2)) + len(SPECIAL_TOKENS)} (sentencepiece pieces + {len(SPECIAL_TOKENS)} "
-                "specials); use more text or a smaller vocab_size")
     too_low = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", message)
     if too_low:
         return (f"vocab_size={vocab_size} is too small for this training text: its characters and byte pieces need "

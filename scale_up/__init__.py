@@ -1,11 +1,16 @@
 """scale_up: the unchanged glm_mini model carried to full size with tensor/pipeline parallelism and INT4/INT8.
 
 It imports ``glm_mini`` and changes no line of it: parallelism and quantization are applied from outside, by module
-name (DESIGN.md §6). So far: ``memory`` (weight bytes in FP16/INT8/INT4). The parallel and quantized paths arrive with their
-own issues.
+name (DESIGN.md §6). Map:
 
-``quantization``: the official weight-only INT8/INT4 format, bit for bit, with ``quantize_(model, bits)``.
+- ``quantization/``: the official weight-only INT8/INT4 format, bit for bit, ``quantize_(model, bits)``;
+- ``tp_layout`` (official TP shards of a state dict, reshard), ``tensor_parallel/`` (f/g operators, parallel layers,
+  ``apply_tensor_parallel``), ``sharded_checkpoint``, ``fault_tolerance``, ``generate`` (TP decoding);
+- ``pipeline/`` (stages by layer deletion, GPipe/1F1B/interleaved schedules, the DP×TP×PP mesh), ``train``
+  (glm_mini's recipe on DP×TP×PP);
+- ``memory`` (weight bytes), ``gpus`` and ``plan`` (memory and compute plans for the 130B configuration).
 """
 
-# Tensor and data parallelism (issue 10): tp_layout, tensor_parallel, sharded_checkpoint, fault_tolerance, generate.
 from .tensor_parallel import apply_tensor_parallel, vocab_parallel_cross_entropy
+
+__all__ = ["apply_tensor_parallel", "vocab_parallel_cross_entropy"]

@@ -97,8 +97,11 @@ def stop_heartbeat() -> None:
 
 
 def shutdown_distributed() -> None:
-    """The clean end of an ``init_distributed`` run: stop the heartbeat, then destroy the process group."""
+    """The clean end of an ``init_distributed`` run: stop the heartbeat, wait until every rank has stopped its own
+    (rank 0 hosts the store they write to, so it must not exit while another rank still beats), then destroy the
+    process group."""
     stop_heartbeat()
+    dist.barrier()
     dist.destroy_process_group()
 
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import sys
 import warnings
 from pathlib import Path
 
 from glm_mini.data.corpus import cache_dir
 from glm_mini.data.real import load_text_corpus
-from glm_mini.tokenizer import SPECIAL_TOKENS, TRAINER_VERSION, GLMTokenizer
+from glm_mini.tokenizer import TRAINER_VERSION, GLMTokenizer, VocabularyTooLarge
 
 
 def tokenizer_path(source: str, vocab_size: int, column: str = "text", config: str | None = None,
@@ -72,15 +71,13 @@ def corpus_tokenizer(source: str, vocab_size: int = 4096, column: str = "text", 
     texts = corpus_texts(str(source), column, config, split, max_chars)
     try:
         tokenizer = GLMTokenizer.train(texts, vocab_size)
-    except RuntimeError as err:
-        most = re.search(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)", str(err))
-        if most is None:
-            raise ValueError(f"{source}: cannot train a tokenizer with vocab_size={vocab_size} on this corpus: "
-                             f"{err}") from err
-        smaller = int(most.group(1)) + len(SPECIAL_TOKENS)  # sentencepiece counts pieces without the specials
-        warnings.warn(f"{source}: too little text for vocab_size={vocab_size}; trained {smaller} ids instead (the "
+    except VocabularyTooLarge as err:
+        warnings.warn(f"{source}: too little text for vocab_size={vocab_size}; trained {err.largest} ids instead (the "
                       "model's extra embedding rows stay unused)", stacklevel=2)
-        tokenizer = GLMTokenizer.train(texts, smaller)
+        tokenizer = GLMTokenizer.train(texts, err.largest)
+    except ValueError as err:
+        raise ValueError(f"{source}: cannot train a tokenizer with vocab_size={vocab_size} on this corpus: "
+                         f"{err}") from err
     tokenizer.save(path)
     return tokenizer
 
