@@ -3,6 +3,8 @@
 It imports ``glm_mini`` and changes no line of it: parallelism and quantization are applied from outside, by module
 name (DESIGN.md §6). So far: ``memory`` (weight bytes in FP16/INT8/INT4). The parallel and quantized paths arrive with their
 own issues.
+
+``quantization``: the official weight-only INT8/INT4 format, bit for bit, with ``quantize_(model, bits)``.
 """
 
 # Tensor and data parallelism (issue 10): tp_layout, tensor_parallel, sharded_checkpoint, fault_tolerance, generate.

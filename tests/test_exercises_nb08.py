@@ -1,0 +1,60 @@
+"""Notebook 08's exercise checks pass on the package's functions and fail, naming the mismatch, on wrong ones."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from glm_mini.exercises import nb08_quantization as ex
+from scale_up.quantization import dequantize_weight, pack_int4, quantize_weight, unpack_int4
+
+
+def test_checks_pass_on_the_package_functions(capsys):
+    assert ex.check_absmax_scale(lambda w, bits: quantize_weight(w, bits)[1])
+    assert ex.check_pack_int4(pack_int4)
+    assert ex.check_dequantize_int4(lambda p, s: dequantize_weight(unpack_int4(p), s))
+    assert capsys.readouterr().out.count("PASS") == 3
+
+
+def test_absmax_scale_in_fp32_is_caught(capsys):
+    # dividing in FP32 and rounding once more gives the same FP16 nearly always; dividing by 2^bits - 1 never does
+    assert not ex.check_absmax_scale(lambda w, bits: (w.abs().amax(-1) / (2 ** bits - 1)).half())
+    assert "Exercise 8.1: FAIL on case 'INT4, 4x8': result[0]" in capsys.readouterr().out
+
+
+def test_swapped_nibbles_are_caught(capsys):
+    def low_first(q):
+        pairs = q.view(q.shape[0], -1, 2)
+        return (pairs[..., 1] << 4) | (pairs[..., 0] & 0x0F)
+
+    assert not ex.check_pack_int4(low_first)
+    assert "Exercise 8.2: FAIL on case 'one row, 2 columns': result[0, 0]: got -29, expected 62" in \
+        capsys.readouterr().out
+
+
+def test_unsigned_nibbles_are_caught(capsys):
+    def no_sign_extension(packed, scale):
+        u = packed.view(torch.uint8).to(torch.int16)
+        q = torch.stack((u >> 4, u & 0x0F), -1).view(packed.shape[0], -1)
+        return q.float() * scale.float()[:, None]
+
+    assert not ex.check_dequantize_int4(no_sign_extension)
+    assert "Exercise 8.3: FAIL on case '4x8'" in capsys.readouterr().out
+
+
+def test_not_yet_implemented(capsys):
+    def stub(*args):
+        raise NotImplementedError("Exercise 8.2: even column in the high nibble")
+
+    assert not ex.check_pack_int4(stub)
+    assert "Exercise 8.2: not yet implemented" in capsys.readouterr().out
+
+
+def test_importing_glm_mini_exercises_does_not_import_scale_up():
+    code = "import sys, glm_mini.exercises.nb08_quantization; print('scale_up' in sys.modules)"
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.stdout.strip() == "False"
