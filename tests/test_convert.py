@@ -4,19 +4,15 @@ the original logits (INT4 within its quantization bound), the kit's single-file 
 with nothing written."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from convert_fixtures import SMALL, kit_model, make_checkpoint, merged, read_shards, write_official
 from scale_up.convert import MARKER, ConversionError, convert, main
+from scale_up.peak_rss import peak_rss
 from scale_up.tp_layout import merge_state_dicts, reshard_state_dicts, shard_state_dict
 
-REPO = Path(__file__).resolve().parents[1]
 LINEARS = ("query_key_value.weight", "attention.dense.weight", "dense_h_to_4h.weight", "dense_4h_to_h.weight")
 
 
@@ -149,17 +145,6 @@ def test_a_previous_conversion_is_replaced(tp8, tmp_path):
                                                                             for r in range(4)]
 
 
-PEAK_SCRIPT = """
-import json, resource, sys
-from scale_up.convert import main
-def hwm():
-    return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) * 1024
-base = hwm()
-main(sys.argv[1:])
-print(json.dumps({"baseline": base, "peak": hwm()}))
-"""
-
-
 @pytest.mark.slow
 def test_peak_rss_stays_below_twice_the_largest_shard(tmp_path):
     big = SMALL.__class__(num_layers=6, hidden_size=1024, num_attention_heads=8, inner_hidden_size=2816,
@@ -171,15 +156,16 @@ def test_peak_rss_stays_below_twice_the_largest_shard(tmp_path):
     full = {k: torch.randn(s, generator=gen, dtype=torch.float32).half() for k, s in shapes.items()}
     write_official(tmp_path / "src", [shard_state_dict(full, 8, r, big) for r in range(8)])
     del full
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, "--input-folder", str(tmp_path / "src"),
-                          "--output-folder", str(tmp_path / "dst"), "--target-tp", "4", "--num-attention-heads", "8"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    rss = json.loads(out.stdout.strip().splitlines()[-1])
+    rss = peak_rss("scale_up.convert", ["--input-folder", str(tmp_path / "src"), "--output-folder",
+                                        str(tmp_path / "dst"), "--target-tp", "4", "--num-attention-heads", "8"])
     largest = max(p.stat().st_size for p in (tmp_path / "dst" / "49300").iterdir())
     total = sum(p.stat().st_size for p in (tmp_path / "src" / "49300").iterdir())
     used = rss["peak"] - rss["baseline"]
     print(f"conversion peak RSS above baseline {used / 2**20:.0f} MiB; largest shard {largest / 2**20:.0f} MiB; "
           f"whole model {total / 2**20:.0f} MiB")
     assert used < 2 * largest < total
+
+
+def test_peak_rss_names_a_failing_command():
+    with pytest.raises(RuntimeError, match="peak_rss: scale_up.convert --target-tp 2 failed"):
+        peak_rss("scale_up.convert", ["--target-tp", "2"])
