@@ -122,15 +122,18 @@ for ax, bits in zip(axes, (16, 8, 4)):
         values = torch.tensor([getattr(p, kind) / GiB for p in plans])
         ax.bar([str(n) for n in counts], values, bottom=bottom, label=kind.replace("_", " "))
         bottom += values
-    for memory, name in ((24, "RTX 3090 (24 GB)"), (40, "A100 40G"), (80, "A100/H100 80G")):
+    for i, p in enumerate(plans):
+        ax.text(i, min(p.total / GiB, 86), f"{p.total / GiB:.0f}" + (" ↑" if p.total / GiB > 90 else ""),
+                ha="center", va="bottom", fontsize=8)
+    for memory, name in ((24, "RTX 3090 24 GB"), (40, "A100 40 GB"), (80, "A100/H100 80 GB")):
         ax.axhline(memory * 1e9 / GiB, ls="--", lw=0.8, color="k")
         ax.text(3.45, memory * 1e9 / GiB, name, fontsize=7, va="bottom", ha="right")
     ax.set_title(f"{'FP16' if bits == 16 else f'INT{bits}'} weights")
     ax.set_xlabel("GPUs (tensor parallel)")
-    ax.set_yscale("log")
-axes[0].set_ylabel("memory per GPU (GiB, log)")
-axes[0].legend(fontsize=7)
-fig.suptitle("GLM-130B inference, batch 1 × 2048 tokens: memory per GPU by kind (planner)")
+    ax.set_ylim(0, 95)
+axes[0].set_ylabel("memory per GPU (GiB; ↑ = off the scale)")
+axes[0].legend(fontsize=7, loc="center right")
+fig.suptitle("GLM-130B inference, batch 1 × 2048 tokens: memory per GPU by kind (planner)", y=1.02)
 plt.show()
 
 # %% [markdown]
@@ -158,7 +161,6 @@ ax1.scatter([176], [100 * train.bubble_fraction], zorder=3, label=f"planner at m
 ax1.scatter([176], [100 * PAPER["bubble"]], marker="x", color="k", zorder=4, label="paper: 3.8%")
 ax1.set_xlabel("micro-batches per step m")
 ax1.set_ylabel("bubble (% of step idle)")
-ax1.set_yscale("log")
 ax1.legend(fontsize=8)
 ts = torch.linspace(50, 200, 100)
 ax2.plot(ts, [100 * train.mfu(float(t)) for t in ts], label="MFU (model FLOPs)")
@@ -168,7 +170,7 @@ ax2.scatter([88.5, 88.5], [100 * PAPER["mfu"], 100 * PAPER["hfu"]], marker="x", 
 ax2.set_xlabel("seconds per iteration")
 ax2.set_ylabel("utilization of 768 × 312 TFLOP/s (%)")
 ax2.legend(fontsize=8)
-fig.suptitle("GLM-130B training layout DP24 × TP4 × PP8 (planner; crosses: the paper's numbers)")
+fig.suptitle("GLM-130B training layout DP24 × TP4 × PP8 (planner; crosses: the paper's numbers)", y=1.02)
 plt.show()
 
 # %% [markdown]
