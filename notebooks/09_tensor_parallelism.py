@@ -240,7 +240,7 @@ check_column_parallel(my_column_parallel);
 # %%
 def my_row_parallel(x, weight, bias, tp):
     ### BEGIN SOLUTION
-    ### HINT: sum of F.linear(x_r, W_r) over zip(x.chunk(tp, -1), weight.chunk(tp, 1)), then + bias
+    ### HINT: x_r is the r-th slice of x's last dim, W_r the r-th slice of weight's dim 1; bias after the sum
     return sum(F.linear(xr, wr) for xr, wr in zip(x.chunk(tp, dim=-1), weight.chunk(tp, dim=1))) + bias
     ### END SOLUTION
 
