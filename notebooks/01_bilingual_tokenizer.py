@@ -70,13 +70,15 @@ for (kind, lang), text in sorted(by_kind.items())[:8]:
     print(f"--- {kind} ({lang})\n{text[:260]}\n")
 
 # %% [markdown]
-# **Long-range cloze** (like LAMBADA): the last word can only be recovered from a sentence several sentences back.
+# **Long-range cloze** (like LAMBADA): the last word is one of several candidates of the same kind in the passage
+# (people, places), and only the passage's events (who gave what to whom, who went where) say which one.
 # **Parallel** documents carry the same content in both languages. **Instruction tasks** (MIP) come in families;
 # two families are held out of every training split, for zero-shot evaluation.
 
 # %%
 for item in corpus["cloze_test"][:2]:
-    print(f"[{item['lang']}] ...{item['context'][-150:]}  ->  target: {item['target']!r}")
+    print(f"[{item['lang']}] ...{item['context'][-150:]}  ->  target: {item['target']!r} "
+          f"of candidates {item['candidates']}")
 pair = corpus["parallel_test"][0]
 print("\nEN:", pair["en"][:200], "\nZH:", pair["zh"][:120])
 print("\ntraining task families:", TRAIN_FAMILIES, " held out:", HELDOUT_FAMILIES)
@@ -195,7 +197,7 @@ print({k: round(v, 3) for k, v in tpc.items()}, {k: round(v, 3) for k, v in tpb.
 # ## 4. Vocabulary size vs sequence length
 # A smaller vocabulary means shorter pieces, so the same text takes more tokens: the model's context window holds
 # less text and each training step sees less. (GLM-130B's icetk has 150 k ids, about 130 k of them text; the kit's
-# "mini" preset uses 8192 and "nano" 1024.) Each tokenizer below is trained on the same sample as in section 2 (in
+# "mini" preset uses 2048 and "nano" 1024.) Each tokenizer below is trained on the same sample as in section 2 (in
 # FAST mode the first 4000 training documents, so its 8192 row differs a little from the default tokenizer trained on
 # the whole split):
 

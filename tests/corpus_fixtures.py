@@ -5,7 +5,7 @@ from functools import lru_cache
 from glm_mini.data import CorpusConfig, generate_corpus
 from glm_mini.tokenizer import GLMTokenizer
 
-SMALL = CorpusConfig(seed=0, size_mb=0.3, cloze_items=60, parallel_items=60, mip_eval_items=20)
+SMALL = CorpusConfig(seed=0, size_mb=0.3, cloze_items=60, infill_items=60, parallel_items=60, mip_eval_items=20)
 SMALL_VOCAB = 2048
 
 

@@ -16,7 +16,7 @@ from glm_mini.manifest import CacheRebuildWarning
 from glm_mini.tokenizer import default_tokenizer
 
 TINY = CorpusConfig(seed=3, size_mb=0.03, cloze_items=5, parallel_items=5, mip_eval_items=2)
-VOCAB = 768
+VOCAB = 1024
 
 
 @pytest.fixture(scope="module")

@@ -88,18 +88,24 @@ def test_tasks_have_prompt_answer_and_both_languages():
             assert int(record["answer"]) == eval(expr.group(0))  # the label is the true result
 
 
-def test_cloze_target_is_only_in_the_distant_context():
+def test_cloze_target_is_a_candidate_in_the_context_but_not_in_the_final_sentence():
     items = small_corpus()["cloze_test"]
     assert {i["lang"] for i in items} == {"en", "zh"} and len(items) == 2 * SMALL.cloze_items
     for item in items:
         context, target = item["context"], item["target"]
         assert item["text"] == context + target and item["text"].endswith(target)
-        first = context.find(target)
-        assert first >= 0, f"target {target!r} never appears in the context"
+        assert target in item["candidates"] and len(item["candidates"]) >= 2, item
+        assert all(c in context for c in item["candidates"])
         last_sentence = re.split(r"[.。!?]", context)[-1]
-        assert target not in last_sentence
-        sentences_between = len(re.findall(r"[.。]", context[first:]))
-        assert sentences_between >= 3, f"target only {sentences_between} sentences back: {context}"
+        assert target not in last_sentence, context
+
+
+def test_infill_records_split_the_text_at_the_blank():
+    items = small_corpus()["infill_test"]
+    assert {i["lang"] for i in items} == {"en", "zh"} and len(items) == 2 * SMALL.infill_items
+    for item in items:
+        assert item["text"] == item["prefix"] + item["target"] + item["suffix"]
+        assert item["prefix"] and item["suffix"] and item["target"] in item["candidates"]
 
 
 def test_parallel_documents_share_numbers_and_names():
@@ -112,7 +118,8 @@ def test_parallel_documents_share_numbers_and_names():
 
 def test_corpus_is_varied():
     train = small_corpus()["train"]
-    names = {p.en for p in PEOPLE.items if any(p.en in r["text"] for r in train[:400])}
+    text = "\n".join(r["text"] for r in train[:400])
+    names = {p.en for p in PEOPLE.items if p.en in text}
     assert len(names) > 150, f"only {len(names)} different people in 400 documents"
     assert len({r["text"] for r in train}) == len(train)
 
@@ -126,9 +133,31 @@ def test_zh_number(n, text):
 
 def test_load_corpus_caches_atomically(tmp_path, monkeypatch):
     monkeypatch.setenv("GLM_KIT_DATA_CACHE", str(tmp_path))
-    config = CorpusConfig(seed=3, size_mb=0.05, cloze_items=5, parallel_items=5, mip_eval_items=2)
+    config = CorpusConfig(seed=3, size_mb=0.05, cloze_items=5, infill_items=5, parallel_items=5, mip_eval_items=2)
     first = load_corpus(config)
     assert first == generate_corpus(config)
     (folder,) = (tmp_path / "corpus").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"{s}.jsonl" for s in SPLITS] + ["config.json", "manifest.json"])
     assert load_corpus(config) == first
+
+
+def test_heldout_answer_words_occur_in_training():
+    corpus = small_corpus()
+    train_text = "\n".join(r["text"] for r in corpus["train"] + corpus["mip_train"])
+    answers = {r["answer"] for r in corpus["mip_heldout"]}
+    assert len(answers) == 2 * (5 + 2)  # 5 topic labels and yes/no, in each language
+    missing = sorted(a for a in answers if a not in train_text)
+    assert not missing, f"held-out answers never seen in training: {missing}"
+
+
+def test_topic_documents_do_not_name_their_kind():
+    for r in small_corpus()["mip_heldout"]:
+        if r["family"] == "topic":
+            document = r["prompt"].rsplit("\n", 1)[0]
+            assert r["answer"] not in document, r["prompt"]
+
+
+def test_entailment_claims_come_in_several_kinds():
+    claims = {r["prompt"].split("Hypothesis: ")[1].split(" ")[1:3][0] for r in small_corpus()["mip_heldout"]
+              if r["family"] == "entailment" and r["lang"] == "en"}
+    assert len(claims) >= 4, claims  # is known / lies on / has its / was founded / people ...

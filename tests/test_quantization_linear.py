@@ -62,6 +62,13 @@ def test_auto_picks_the_kernel_where_it_serves_the_shape():
     assert QuantizedLinear.from_linear(linear(48, 176), 4).backend == "reference"  # 176 % 32 != 0
     assert QuantizedLinear.from_linear(linear(40, 128), 4).backend == "reference"  # 40 % 16 != 0 on CPU
     assert QuantizedLinear.from_linear(linear(40, 176), 8).backend == "aten"
+    assert QuantizedLinear.from_linear(linear(48, 344), 8).backend == "reference"  # 344 % 16 != 0
+
+
+def test_aten_int8_runs_a_large_batch():  # the CPU kernel crashes for in_features % 16 != 0, which is refused
+    layer = QuantizedLinear.from_linear(linear(40, 176), 8, backend="aten")
+    x = torch.randn(2048, 176, dtype=torch.bfloat16)
+    assert torch.isfinite(layer(x)).all()
 
 
 def test_aten_where_unavailable_names_backend_and_reason():
@@ -69,6 +76,8 @@ def test_aten_where_unavailable_names_backend_and_reason():
         QuantizedLinear.from_linear(linear(48, 176), 4, backend="aten")
     with pytest.raises(ValueError, match=r"backend 'aten'.*out_features divisible by 16, got 40"):
         QuantizedLinear.from_linear(linear(40, 128), 4, backend="aten")
+    with pytest.raises(ValueError, match=r"backend 'aten'.*INT8 kernel needs in_features divisible by 16, got 344"):
+        QuantizedLinear.from_linear(linear(48, 344), 8, backend="aten")
 
 
 def test_bad_inputs():

@@ -10,7 +10,7 @@ from glm_mini.objective import collate, gmask_sample
 from scale_up.quantization import QUANTIZED_LINEARS, QuantizedLinear, quantize_
 from scale_up.quantization.measure import (greedy_decode, linear_weight_bytes, median_times, stored_bytes,
                                            tensor_bytes)
-from scale_up.quantization.quality import as_format, measure_quality
+from scale_up.quantization.quality import as_format, cloze_items_that_fit, measure_quality
 
 NANO = PRESETS["nano"]
 SPECIAL = SpecialTokens(mask=3, gmask=4, smask=5, eod=6, sop=7, eop=8, eos=9, pad=0)
@@ -83,7 +83,8 @@ def test_measure_quality_cloze_is_the_kits_lambada_accuracy():
     from glm_mini.tokenizer import default_tokenizer
 
     tokenizer = default_tokenizer(vocab_size=NANO.vocab_size)
-    items = [(r["context"], r["target"]) for r in load_corpus()["cloze_test"][:3]]
+    items = cloze_items_that_fit(tokenizer, load_corpus()["cloze_test"], NANO.max_sequence_length, 3)
+    assert all(len(tokenizer.encode(c, parse_special=False)) + 7 <= NANO.max_sequence_length for c, _ in items)
     model = GLM(NANO).eval()
     val = [collate([gmask_sample(list(range(10, 30)), 8, tokenizer.special)])]
     (row,) = measure_quality(model, val, items, tokenizer, formats=("fp32",))

@@ -1,8 +1,11 @@
 """The kit's data: a generated bilingual EN/ZH corpus with evaluation splits, real corpora via ``datasets``, packing.
 
 Files, one concept each: ``lexicon`` (bilingual word lists), ``sampling`` (Zipf draws, Chinese numerals),
-``documents`` (parallel EN/ZH documents), ``cloze`` (LAMBADA-like items), ``tasks`` (MIP task families),
-``corpus`` (splits, caching), ``real`` (local files and Hub datasets), ``packing`` (fixed-length sequences).
+``documents`` (parallel EN/ZH documents), ``world`` (stories told from a world state), ``kinds`` (the document kinds
+of the mixture), ``cloze`` (LAMBADA-like items), ``infill`` (blanks fixed by later text), ``tasks`` (MIP task
+families), ``corpus`` (splits, caching), ``baselines`` (n-gram models and rule baselines), ``diversity`` (frames,
+distinct n-grams), ``real`` (local files and Hub datasets), ``corpus_tokenizer`` (a tokenizer for a real corpus),
+``packing`` (fixed-length sequences).
 """
 
 from glm_mini.data.corpus import SPLITS, CorpusConfig, generate_corpus, load_corpus

@@ -11,7 +11,10 @@ machines), and the same seed gives a byte-identical corpus. Splits (each record 
 ``train``          pretraining documents: stories, town facts, word problems, dialogues, schedules, cloze-shaped
                    passages and parallel EN+ZH documents; half English, half Chinese
 ``validation``     the same mixture, for held-out loss
-``cloze_test``     LAMBADA-like items: ``context``, ``target`` (``text`` = context + target); items come in EN/ZH pairs
+``cloze_test``     LAMBADA-like items: ``context``, ``target`` (``text`` = context + target), ``form``, ``candidates``;
+                   items come in EN/ZH pairs (``cloze.py``)
+``infill_test``    a blank mid-passage fixed by what follows: ``prefix``, ``target``, ``suffix``, ``form``,
+                   ``candidates``; EN/ZH pairs (``infill.py``)
 ``parallel_test``  the same document in both languages: ``en``, ``zh``
 ``mip_train``      prompted examples of the training task families (mixed into pretraining, as GLM's 5% MIP)
 ``mip_validation`` new examples of the training families
@@ -41,14 +44,17 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from glm_mini.data.cloze import cloze_item
-from glm_mini.data.documents import DOCUMENT_KINDS, join
-from glm_mini.manifest import manifest_problem, replace_folder, warn_rebuild, write_manifest
+from glm_mini.data.documents import join
+from glm_mini.data.infill import infill_case
+from glm_mini.data.kinds import DOCUMENT_KINDS
 from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
+from glm_mini.manifest import manifest_problem, replace_folder, warn_rebuild, write_manifest
 
-Record = dict[str, str]
-SPLITS = ("train", "validation", "cloze_test", "parallel_test", "mip_train", "mip_validation", "mip_heldout")
+Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a list of candidates
+SPLITS = ("train", "validation", "cloze_test", "infill_test", "parallel_test", "mip_train", "mip_validation",
+          "mip_heldout")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GENERATOR_VERSION = 2  # bump whenever a change to the generators changes their output: it is part of the cache key
+GENERATOR_VERSION = 3  # bump whenever a change to the generators changes their output: it is part of the cache key
 
 
 def cache_dir() -> Path:
@@ -63,6 +69,7 @@ class CorpusConfig:
     validation_fraction: float = 0.05  # validation bytes / train bytes
     mip_fraction: float = 0.1  # mip_train bytes / train bytes
     cloze_items: int = 500  # per language
+    infill_items: int = 500  # per language
     parallel_items: int = 500
     mip_eval_items: int = 100  # per family and language, in mip_validation and mip_heldout
     # share of each document kind in train/validation; "cloze" and "parallel" are the evaluation formats
@@ -110,7 +117,16 @@ def _cloze_stream(rng: random.Random) -> Iterator[Record]:
     while True:
         for item in cloze_item(rng):
             yield {"text": item.text, "kind": "cloze", "lang": item.lang, "context": item.context,
-                   "target": item.target}
+                   "target": item.target, "form": item.form, "candidates": list(item.candidates)}
+
+
+def _infill_stream(rng: random.Random) -> Iterator[Record]:
+    """Each infill item in English, then the same item in Chinese."""
+    while True:
+        for item in infill_case(rng).items:
+            yield {"text": item.text, "kind": "infill", "lang": item.lang, "prefix": item.prefix,
+                   "target": item.target, "suffix": item.suffix, "form": item.form,
+                   "candidates": list(item.candidates)}
 
 
 def _task_stream(rng: random.Random, families: tuple[str, ...]) -> Iterator[Record]:
@@ -143,6 +159,8 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Rec
 
     items = _cloze_stream(streams["cloze_test"])
     out["cloze_test"] = _fill(lambda: next(items), taken, n_records=2 * config.cloze_items)
+    blanks = _infill_stream(streams["infill_test"])
+    out["infill_test"] = _fill(lambda: next(blanks), taken, n_records=2 * config.infill_items)
 
     def parallel() -> Record:
         rng = streams["parallel_test"]

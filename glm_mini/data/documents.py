@@ -1,13 +1,14 @@
-"""Document generators: stories, town fact sheets, word problems, dialogues and schedules, in English and Chinese.
+"""Document generators: story scenes (for the task families), town fact sheets, word problems, dialogues and
+schedules, in English and Chinese (the world-state stories are in ``world.py``).
 
 How it works
 ------------
 Every sentence is drawn *once* as a meaning (who, where, what, how many), then rendered in both languages with the
 same template index, so each function returns a ``Pair(en, zh)``. A document is a list of such pairs:
 ``doc.en`` and ``doc.zh`` are translations of each other (the parallel split), and a monolingual document is just
-one side. Variety comes from several templates per sentence kind, Zipf-distributed entities (about 18 k people,
-14 k towns), numbers written as digits or words (Chinese numerals in Chinese), pronouns after the first mention,
-stories of 4-11 sentences that may break into paragraphs, and dialogues and schedules with one item per line (so
+one side. Variety comes from several templates per sentence kind, Zipf-distributed entities (about 37 k people,
+13 k towns), numbers written as digits or words (Chinese numerals in Chinese), pronouns after the first mention,
+and dialogues and schedules with one item per line (so
 the tokenizer's ``<n>`` matters).
 Word problems state an arithmetic fact and its result, so a model has to compute rather than recall.
 """
@@ -181,22 +182,6 @@ def clock(s: Scene) -> Pair:
 STORY_SENTENCES = (go_to, buy, meet, see_animals, eat, weather, colour_thing, clock)
 
 
-def story(rng: random.Random) -> list[Pair]:
-    """A day in the life: an opening, then 3-10 events."""
-    s = new_scene(rng)
-    opening = _render(rng, [
-        ("{p} lives in {town}.", "{p}住在{town}。"),
-        ("On {day}, {p} stayed in the town of {town}.", "{day}，{p}待在{town}。"),
-        ("This is a story about {p} from {town}.", "这是一个关于{town}的{p}的故事。"),
-    ], p=s.subject(), town=s.town, day=s.day)
-    sentences = [opening]
-    for _ in range(rng.randint(3, 10)):
-        sentence = rng.choice(STORY_SENTENCES)(s)
-        new_paragraph = len(sentences) >= 3 and rng.random() < 0.15
-        sentences.append(Pair("\n" + sentence.en, "\n" + sentence.zh) if new_paragraph else sentence)
-    return sentences
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Fact sheets, word problems, dialogues, schedules
 
@@ -222,7 +207,8 @@ class TownFacts:
                  f"每年{self.festival.zh}，这里都会举办{self.product.zh}节。"),
             Pair(f"The town was founded in {self.founded}.", f"这个小镇建于{self.founded}年。"),
         ]
-        return facts[:1] + rng.sample(facts[1:], k=len(facts) - 1)
+        intro = [Pair(f"Some facts about {self.town.en}.", f"关于{self.town.zh}的介绍。")] if rng.random() < 0.5 else []
+        return intro + facts[:1] + rng.sample(facts[1:], k=len(facts) - 1)
 
 
 def town_facts(rng: random.Random) -> TownFacts:
@@ -254,7 +240,7 @@ def word_problem(rng: random.Random) -> list[Pair]:
     question = Pair(f"How many {thing.en_plural} does {p.en} have now?", f"{p.zh}现在有多少{thing.measure}{thing.zh}？")
     answer = Pair(f"{p.en} has {result} {thing.en_plural if result != 1 else thing.en}.",
                   f"{p.zh}有{result}{thing.measure}{thing.zh}。")
-    return [body, question, answer]
+    return [Pair("A math problem.", "一道数学题。"), body, question, answer]
 
 
 def dialog(rng: random.Random) -> list[Pair]:
@@ -264,7 +250,8 @@ def dialog(rng: random.Random) -> list[Pair]:
     place, thing = PLACES(rng), THINGS(rng)
     n = rng.randint(2, 9)
     return [
-        Pair(f"{a.en}: Good morning, {b.en}! Where are you going?", f"{a.zh}：早上好，{b.zh}！你去哪儿？"),
+        Pair("A short dialog.", "一段简短的对话。"),
+        Pair(f"\n{a.en}: Good morning, {b.en}! Where are you going?", f"\n{a.zh}：早上好，{b.zh}！你去哪儿？"),
         Pair(f"\n{b.en}: I am going to the {place.en}.", f"\n{b.zh}：我要去{place.zh}。"),
         Pair(f"\n{a.en}: What will you do there?", f"\n{a.zh}：你去那里做什么？"),
         Pair(f"\n{b.en}: I need {count_of(s, n, thing).en}.", f"\n{b.zh}：我需要{count_of(s, n, thing).zh}。"),
@@ -275,7 +262,7 @@ def dialog(rng: random.Random) -> list[Pair]:
 def schedule(rng: random.Random) -> list[Pair]:
     """A timetable, one line per item: numbers, times and places."""
     s = new_scene(rng)
-    lines = [Pair(f"Plan for {s.hero.name.en} on {s.day.en}:", f"{s.hero.name.zh}{s.day.zh}的安排：")]
+    lines = [Pair(f"The schedule for {s.hero.name.en} on {s.day.en}:", f"{s.hero.name.zh}{s.day.zh}的日程：")]
     hour = rng.randint(7, 10)
     for _ in range(rng.randint(3, 6)):
         minute = rng.choice((0, 15, 30, 45))
@@ -292,11 +279,3 @@ def join(sentences: list[Pair]) -> Pair:
         en += sentence.en if not en or sentence.en.startswith("\n") else " " + sentence.en
     return Pair(en, "".join(s.zh for s in sentences))
 
-
-DOCUMENT_KINDS = {
-    "story": story,
-    "town_facts": lambda rng: town_facts(rng).sentences(rng),
-    "word_problem": word_problem,
-    "dialog": dialog,
-    "schedule": schedule,
-}

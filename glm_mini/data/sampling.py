@@ -54,23 +54,22 @@ def _shuffled(items: Sequence[T], salt: str) -> list[T]:
 
 
 def _chinese_names() -> list[Pair]:
-    givens = list(GIVEN_SYLLABLES) + [
-        Pair(a.en + b.en.lower(), a.zh + b.zh) for a in GIVEN_SYLLABLES for b in GIVEN_SYLLABLES if a != b
-    ]
+    common = GIVEN_SYLLABLES[:30]  # two-syllable given names from the first 30 only: the list stays ~50 k names
+    givens = list(GIVEN_SYLLABLES) + [Pair(a.en + b.en.lower(), a.zh + b.zh) for a in common for b in common if a != b]
     return [Pair(f"{s.en} {g.en}", s.zh + g.zh) for s in SURNAMES for g in givens]
 
 
-def _invented_words(min_syllables: int, max_syllables: int) -> list[Pair]:
+def _invented_words(min_syllables: int, max_syllables: int, syllables: Sequence[Pair] = SYLLABLES) -> list[Pair]:
     words = []
     for n in range(min_syllables, max_syllables + 1):
-        for combo in itertools.product(SYLLABLES, repeat=n):
+        for combo in itertools.product(syllables, repeat=n):
             if len({s.en for s in combo}) == n:  # no repeated syllable: "Kaka" is a pet name, not a town
                 words.append(Pair("".join(s.en for s in combo).capitalize(), "".join(s.zh for s in combo)))
     return words
 
 
 PEOPLE = Zipf(_shuffled(_chinese_names(), "people") + list(WESTERN_NAMES), exponent=0.6)
-TOWNS = Zipf(_shuffled(_invented_words(2, 3), "towns"), exponent=0.5)
+TOWNS = Zipf(_shuffled(_invented_words(2, 2) + _invented_words(3, 3, SYLLABLES[:24]), "towns"), exponent=0.5)
 RIVERS = Zipf(_shuffled(_invented_words(2, 2), "rivers"), exponent=0.8)
 PET_NAMES = Zipf(_shuffled([Pair((s.en * 2).capitalize(), s.zh * 2) for s in SYLLABLES] + _invented_words(2, 2),
                            "pets"), exponent=0.7)

@@ -20,7 +20,11 @@ topic           a document -> story / facts / dialog / ...         held out
 entailment      town facts + a claim -> yes / no                   held out
 ==============  ================================================  ==========
 
-A held-out family never appears in a training split, not even its prompt wording.
+A held-out family never appears in a training split, not even its prompt wording; but its answer words do (``qa``
+asks yes/no questions, and documents carry headers such as "A math problem." / "一道数学题。"), so zero-shot
+transfer measures the task, not whether the model has ever seen the label. Entailment claims come in seven kinds
+(product, river, month, "more/fewer than N people", "founded before/after Y"), so a false claim is not a one-word
+swap of a true one.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ import random
 from dataclasses import dataclass
 
 from glm_mini.data import lexicon as lx
-from glm_mini.data.documents import (DOCUMENT_KINDS, PLACES, STORY_SENTENCES, join, meet, new_scene,
-                                     town_facts)
+from glm_mini.data.documents import PLACES, STORY_SENTENCES, join, meet, new_scene, town_facts
+from glm_mini.data.kinds import DOCUMENT_KINDS
 from glm_mini.data.lexicon import Pair
-from glm_mini.data.sampling import Zipf
+from glm_mini.data.sampling import RIVERS, Zipf
 
 TRAIN_FAMILIES = ("qa", "sentiment", "translation", "extraction", "arithmetic")
 HELDOUT_FAMILIES = ("topic", "entailment")
@@ -63,8 +67,13 @@ def _ask(rng: random.Random, lang: str, templates: list[tuple[str, str]], answer
 def qa(rng: random.Random, lang: str) -> TaskExample:
     facts = town_facts(rng)
     doc = join(facts.sentences(rng))
+    other_river = rng.choice([r for r in RIVERS.items[:200] if r != facts.river])
+    on_river = rng.random() < 0.5
     question, answer = rng.choice([
         (Pair("How many people live in {t}?", "{t}有多少人？"), Pair(str(facts.population), str(facts.population))),
+        (Pair("Is {t} on the %s River? Answer yes or no." % (facts.river if on_river else other_river).en,
+              "{t}在%s河边吗？回答是或否。" % (facts.river if on_river else other_river).zh),
+         Pair("yes", "是") if on_river else Pair("no", "否")),
         (Pair("What is {t} famous for?", "{t}以什么闻名？"), facts.product),
         (Pair("Which river is {t} on?", "{t}在哪条河边？"), Pair(f"the {facts.river.en} River", f"{facts.river.zh}河")),
         (Pair("When was {t} founded?", "{t}建于哪一年？"), Pair(str(facts.founded), f"{facts.founded}年")),
@@ -132,19 +141,47 @@ TOPIC_LABELS = {"story": Pair("story", "故事"), "town_facts": Pair("facts", "�
 
 def topic(rng: random.Random, lang: str) -> TaskExample:
     kind = rng.choice(sorted(DOCUMENT_KINDS))
-    doc = join(DOCUMENT_KINDS[kind](rng))
+    sentences = DOCUMENT_KINDS[kind](rng)
+    if TOPIC_LABELS[kind].en in sentences[0].en.lower():  # a header that names the kind would give the answer away
+        sentences = sentences[1:]
+    doc = join(sentences)
+    doc = Pair(doc.en.lstrip("\n"), doc.zh.lstrip("\n"))
     return _ask(rng, lang, [
         ("{d}\nWhat kind of text is this (story, facts, math, dialog or schedule)? ",
          "{d}\n这是哪一类文本（故事、介绍、数学、对话还是日程）？"),
     ], TOPIC_LABELS[kind], d=doc)
 
 
+def _claim(rng: random.Random, facts, true: bool) -> Pair:
+    """A claim about the town that is true or false; false claims differ in kind, not only in one swapped word:
+    another product, river or month, or a comparison with a number or year on the wrong side."""
+    t = facts.town
+    kind = rng.choice(("product", "river", "more", "fewer", "before", "after", "month"))
+    if kind == "product":
+        p = facts.product if true else rng.choice([x for x in lx.PRODUCTS if x != facts.product])
+        return Pair(f"{t.en} is known for {p.en}.", f"{t.zh}以{p.zh}著称。")
+    if kind == "river":
+        r = facts.river if true else rng.choice([x for x in RIVERS.items[:300] if x != facts.river])
+        return Pair(f"{t.en} lies on the {r.en} River.", f"{t.zh}位于{r.zh}河畔。")
+    if kind == "month":
+        m = facts.festival if true else rng.choice([x for x in lx.MONTHS if x != facts.festival])
+        return Pair(f"{t.en} has its festival in {m.en}.", f"{t.zh}的节日在{m.zh}。")
+    if kind in ("more", "fewer"):
+        below = true == (kind == "more")  # "more than n" is true when n is below the population
+        n = round(facts.population * (rng.uniform(0.4, 0.8) if below else rng.uniform(1.25, 2.5)), -2)
+        return (Pair(f"More than {int(n)} people live in {t.en}.", f"{t.zh}的人口超过{int(n)}。") if kind == "more"
+                else Pair(f"Fewer than {int(n)} people live in {t.en}.", f"{t.zh}的人口不到{int(n)}。"))
+    earlier = true == (kind == "after")  # "founded after y" is true when y is earlier than the founding year
+    y = facts.founded + (-rng.randint(5, 150) if earlier else rng.randint(5, 150))
+    return (Pair(f"{t.en} was founded after {y}.", f"{t.zh}建于{y}年以后。") if kind == "after"
+            else Pair(f"{t.en} was founded before {y}.", f"{t.zh}建于{y}年以前。"))
+
+
 def entailment(rng: random.Random, lang: str) -> TaskExample:
     facts = town_facts(rng)
     doc = join(facts.sentences(rng))
     true = rng.random() < 0.5
-    product = facts.product if true else lx.PRODUCTS[(lx.PRODUCTS.index(facts.product) + 1) % len(lx.PRODUCTS)]
-    claim = Pair(f"{facts.town.en} is known for {product.en}.", f"{facts.town.zh}以{product.zh}著称。")
+    claim = _claim(rng, facts, true)
     return _ask(rng, lang, [
         ("Premise: {d}\nHypothesis: {c}\nDoes the premise entail the hypothesis? ", "前提：{d}\n假设：{c}\n前提能推出假设吗？"),
     ], Pair("yes", "是") if true else Pair("no", "否"), d=doc, c=claim)

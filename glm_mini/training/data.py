@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from glm_mini.data import PackedSequences, load_corpus, load_text_corpus, pack_corpus
+from glm_mini.data.corpus_tokenizer import corpus_tokenizer
 from glm_mini.objective import ObjectiveConfig, SpecialTokens, mip_pairs_from_records, sample_batch
 from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
 
@@ -38,20 +39,22 @@ class TrainData:
 
 
 def load_train_data(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
-    """Pack ``corpus`` ("default" or a path/Hub name) into ``seq_len`` windows with the kit's tokenizer of
-    ``vocab_size`` ids; MIP pairs from ``mip_train``. The default corpus's data is kept in memory for the next call."""
+    """Pack ``corpus`` ("default" or a path/Hub name) into ``seq_len`` windows with a tokenizer of ``vocab_size`` ids
+    (the kit's for the default corpus, else one trained on ``corpus`` itself and cached: ``corpus_tokenizer``); MIP
+    pairs from ``mip_train``. The default corpus's data is kept in memory for the next call."""
     if corpus == "default":
         return _default_data(vocab_size, seq_len, mip)
-    return _pack(corpus, default_tokenizer(vocab_size=vocab_size), seq_len, mip)
+    return _pack(corpus, vocab_size, seq_len, mip)
 
 
 @functools.lru_cache(maxsize=4)
 def _default_data(vocab_size: int, seq_len: int, mip: bool) -> TrainData:
-    return _pack("default", default_tokenizer(vocab_size=vocab_size), seq_len, mip)
+    return _pack("default", vocab_size, seq_len, mip)
 
 
-def _pack(corpus: str, tokenizer: GLMTokenizer, seq_len: int, mip: bool) -> TrainData:
+def _pack(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
     if corpus == "default":
+        tokenizer = default_tokenizer(vocab_size=vocab_size)
         splits = load_corpus()
         train_texts = [r["text"] for r in splits["train"]]
         val_texts = [r["text"] for r in splits["validation"]]
@@ -61,6 +64,7 @@ def _pack(corpus: str, tokenizer: GLMTokenizer, seq_len: int, mip: bool) -> Trai
             raise ValueError(f"mip: corpus {corpus!r} has no instruction tasks to mix in (only the default corpus "
                              "has a mip_train split); pass --no-mip")
         texts = list(load_text_corpus(corpus)["text"])
+        tokenizer = corpus_tokenizer(corpus, vocab_size)
         if len(texts) < 2:
             raise ValueError(f"corpus {corpus!r}: expected at least 2 documents (train + validation), got {len(texts)}")
         n_val = max(1, round(VALIDATION_SHARE * len(texts)))

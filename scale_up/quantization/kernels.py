@@ -13,7 +13,7 @@ number per **output** row, so it factors out of the dot product exactly,
 
     y_r = Σ_c x_c · q_rc · scale_r + b_r = scale_r · (x · q_r) + b_r
 
-and the kernels are given scale 1 and zero 0 (the INT4 kernels compute (u − 8)·scale + zero with u = q + 8 ∈ [1, 15]);
+and the kernels are given scale 1 and zero 0 (the INT4 kernels compute (u − 8)·scale + zero, u = q + 8 ∈ [1, 15]);
 ``scale_r`` and the bias are applied afterwards in FP32. So the kernel's weights are the integers q themselves, exactly
 (bf16 holds them), and the only difference from the reference path is the kernel's bf16 activations and bf16 output
 rounding. Activations are cast to bf16 for the kernel (fp32's range, like the official FP16 "A16"); the result comes
@@ -24,7 +24,7 @@ Kernel layouts, built once per layer (at its first forward after it is created o
   its own; needs N % 16 == 0 and K a multiple of a group size in {32, 64, 128, 256}.
 - CUDA INT4: the official byte XOR 0x88 is u's byte with the same nibble order (flipping each nibble's top bit maps
   two's-complement q to q + 8), then ``_convert_weight_to_int4pack(uint8 [N, K/2], inner_k_tiles)``; needs N % 8 == 0.
-- INT8: the official int8 ``[N, K]`` as it is, no copy.
+- INT8: the official int8 ``[N, K]`` as it is, no copy; needs K % 16 == 0.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def aten_unavailable_reason(bits: int, out_features: int, in_features: int, devi
     """Why the ``aten`` backend cannot run this layer on ``device`` (None when it can)."""
     if device.type not in ("cpu", "cuda"):
         return f"no weight-only kernel for device type {device.type!r} (cpu and cuda only)"
+    if bits == 8 and in_features % 16:  # measured: torch 2.13's CPU kernel crashes (SIGSEGV) at large batch otherwise
+        return f"the INT8 kernel needs in_features divisible by 16, got {in_features}"
     if bits == 4:
         if not any(in_features % g == 0 for g in GROUP_SIZES):
             return f"the INT4 kernel needs in_features divisible by 32, got {in_features}"
@@ -75,7 +77,7 @@ def _kernel_failure(bits: int, device: str) -> str | None:
 
 
 def resolve_backend(backend: str, bits: int, out_features: int, in_features: int, device: torch.device) -> str:
-    """``auto`` → ``aten`` where its kernel serves this layer, else ``reference``; ``aten`` where it cannot → error."""
+    """``auto``: ``aten`` where its kernel serves this layer, else ``reference``. ``aten`` where it cannot: error."""
     check_backend(backend)
     if backend == "reference":
         return backend

@@ -25,6 +25,7 @@ from torch import nn
 from .apply import quantize_
 
 FORMATS = ("fp32", "bf16", "int8", "int4")
+CLOZE_NEW_TOKENS = 5  # glm_mini.evaluate.cloze_accuracy's default generation length
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,19 @@ def as_format(model: nn.Module, fmt: str, backend: str = "auto") -> nn.Module:
     if fmt in ("int8", "int4"):
         return quantize_(twin, int(fmt[3:]), backend)
     return twin
+
+
+def cloze_items_that_fit(tokenizer, records: list[dict], max_sequence_length: int, limit: int,
+                         new_tokens: int = CLOZE_NEW_TOKENS) -> list[tuple[str, str]]:
+    """The first ``limit`` ``(context, target)`` pairs of ``records`` (the corpus's ``cloze_test`` split) whose
+    context, ``[gMASK]``, ``[sop]`` and ``new_tokens`` generated tokens fit in ``max_sequence_length``."""
+    items = []
+    for r in records:
+        if len(items) == limit:
+            break
+        if len(tokenizer.encode(r["context"], parse_special=False)) + 2 + new_tokens <= max_sequence_length:
+            items.append((r["context"], r["target"]))
+    return items
 
 
 @torch.no_grad()

@@ -1,0 +1,115 @@
+"""A tokenizer trained on *your* corpus (TinyStories, WikiText-103, a CLUE corpus, a local file), cached by content.
+
+How it works
+------------
+The kit's default tokenizer is trained on the generated corpus; real text needs its own pieces. ``corpus_tokenizer``
+reads ``source`` with ``load_text_corpus`` (a local ``.txt``/``.jsonl``/``.json``/``.parquet`` file, or a Hub
+dataset name when online), trains a ``GLMTokenizer`` (sentencepiece unigram + GLM's specials, as for the default
+corpus) on at most ``max_chars`` characters of it, and caches the model under
+``data/cache/tokenizer/corpus-v<vocab>-<key>.model``. The key hashes the source name, its column/config/split, the
+file's size and modification time (for a local file), ``max_chars`` and the tokenizer trainer version, so editing
+the file retrains and the same file is read from the cache. A corpus too small for ``vocab_size`` pieces gets the
+largest vocabulary sentencepiece can build from it, with a warning (a model's extra embedding rows stay unused).
+
+One command::
+
+    python -m glm_mini.data.corpus_tokenizer my_corpus.txt --vocab-size 4096
+
+prints the cached model's path and a few statistics (documents, characters per token, byte-fallback share).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from glm_mini.data.corpus import cache_dir
+from glm_mini.data.real import load_text_corpus
+from glm_mini.tokenizer import SPECIAL_TOKENS, TRAINER_VERSION, GLMTokenizer
+
+
+def tokenizer_path(source: str, vocab_size: int, column: str = "text", config: str | None = None,
+                   split: str = "train", max_chars: int = 20_000_000) -> Path:
+    """Where ``corpus_tokenizer`` caches the model for these arguments."""
+    path = Path(source)
+    stamp = [path.stat().st_size, path.stat().st_mtime_ns] if path.is_file() else []
+    fields = [str(path.resolve()) if path.is_file() else source, column, config, split, max_chars, TRAINER_VERSION,
+              *stamp]
+    key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
+    return cache_dir() / "tokenizer" / f"corpus-v{vocab_size}-{key}.model"
+
+
+def corpus_texts(source: str, column: str = "text", config: str | None = None, split: str = "train",
+                 max_chars: int = 20_000_000) -> list[str]:
+    """The non-empty texts of ``source``, up to ``max_chars`` characters in all."""
+    if max_chars <= 0:
+        raise ValueError(f"max_chars must be positive, got {max_chars}")
+    texts, size = [], 0
+    for text in load_text_corpus(source, column=column, split=split, config=config)["text"]:
+        if text and text.strip():
+            texts.append(text)
+            size += len(text)
+            if size >= max_chars:
+                break
+    if not texts:
+        raise ValueError(f"{source}: expected some non-empty text in column {column!r}, got only empty rows")
+    return texts
+
+
+def corpus_tokenizer(source: str, vocab_size: int = 4096, column: str = "text", config: str | None = None,
+                     split: str = "train", max_chars: int = 20_000_000) -> GLMTokenizer:
+    """A tokenizer of ``vocab_size`` ids trained on ``source`` (cached; see the module docstring)."""
+    if not isinstance(vocab_size, int) or vocab_size < 300:
+        raise ValueError(f"vocab_size must be an int >= 300 (256 byte pieces + specials + pieces), got {vocab_size!r}")
+    path = tokenizer_path(str(source), vocab_size, column, config, split, max_chars)
+    if path.is_file():
+        return GLMTokenizer.from_file(path)
+    texts = corpus_texts(str(source), column, config, split, max_chars)
+    try:
+        tokenizer = GLMTokenizer.train(texts, vocab_size)
+    except RuntimeError as err:
+        most = re.search(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)", str(err))
+        if most is None:
+            raise ValueError(f"{source}: cannot train a tokenizer with vocab_size={vocab_size} on this corpus: "
+                             f"{err}") from err
+        smaller = int(most.group(1)) + len(SPECIAL_TOKENS)  # sentencepiece counts pieces without the specials
+        warnings.warn(f"{source}: too little text for vocab_size={vocab_size}; trained {smaller} ids instead (the "
+                      "model's extra embedding rows stay unused)", stacklevel=2)
+        tokenizer = GLMTokenizer.train(texts, smaller)
+    tokenizer.save(path)
+    return tokenizer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m glm_mini.data.corpus_tokenizer",
+                                     description="Train (or load from the cache) a GLM tokenizer on a real corpus.")
+    parser.add_argument("source", help="a .txt/.jsonl/.json/.parquet file, or a Hub dataset name (online only)")
+    parser.add_argument("--vocab-size", type=int, default=4096, help="ids in all, specials included")
+    parser.add_argument("--column", default="text", help="the text column of a JSON/parquet/Hub dataset")
+    parser.add_argument("--config", default=None, help="the Hub dataset's config, e.g. wikitext-103-raw-v1")
+    parser.add_argument("--split", default="train", help="the Hub dataset's split")
+    parser.add_argument("--max-chars", type=int, default=20_000_000, help="train on at most this many characters")
+    args = parser.parse_args(argv)
+    try:
+        tokenizer = corpus_tokenizer(args.source, args.vocab_size, args.column, args.config, args.split,
+                                     args.max_chars)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    texts = corpus_texts(args.source, args.column, args.config, args.split, min(args.max_chars, 1_000_000))
+    ids = [i for t in texts for i in tokenizer.encode(t)]
+    n_bytes = sum(tokenizer.sp.is_byte(i) for i in ids if i < tokenizer.sp_vocab_size)
+    path = tokenizer_path(args.source, args.vocab_size, args.column, args.config, args.split, args.max_chars)
+    print(f"tokenizer: {path}")
+    print(f"{len(texts)} documents, {sum(map(len, texts)) / max(len(ids), 1):.2f} characters per token, "
+          f"{100 * n_bytes / max(len(ids), 1):.2f}% byte-fallback tokens, vocabulary {len(tokenizer)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
