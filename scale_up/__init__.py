@@ -9,3 +9,6 @@ own issues.
 
 # Tensor and data parallelism (issue 10): tp_layout, tensor_parallel, sharded_checkpoint, fault_tolerance, generate.
 from .tensor_parallel import apply_tensor_parallel, vocab_parallel_cross_entropy
+
+# Full scale (issue 13): dry_run (every rank on meta), quantized_parallel (INT8/INT4 column/row-parallel linears),
+# convert (python -m scale_up.convert, streaming), rank_loading (one official shard per rank), peak_rss, gpu_check.
