@@ -169,3 +169,16 @@ def test_peak_rss_stays_below_twice_the_largest_shard(tmp_path):
 def test_peak_rss_names_a_failing_command():
     with pytest.raises(RuntimeError, match="peak_rss: scale_up.convert --target-tp 2 failed"):
         peak_rss("scale_up.convert", ["--target-tp", "2"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target-tp", "0"], "--target-tp: expected a positive int"),
+    (["--target-tp", "2", "--quantization-bit-width", "3"], "--quantization-bit-width: invalid choice"),
+    (["--target-tp", "3", "--num-attention-heads", "8"], "--target-tp: 3 does not divide --num-attention-heads=8"),
+])
+def test_cli_bad_flags_are_named(tp8, tmp_path, argv, message, capsys):
+    src, _ = tp8
+    with pytest.raises(SystemExit):
+        main(["--input-folder", str(src), "--output-folder", str(tmp_path / "out"), *argv])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -96,3 +96,19 @@ def test_bad_inputs_are_named(checkpoints, tmp_path):
 def _int4_tp1(root: Path) -> Path:
     convert(root / "tp8", root / "tp1_int4", 1, 4, num_attention_heads=8)
     return root / "tp1_int4"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mode", "fill-blanks", "--special-ids", "1,2"], "--special-ids: expected 8 comma-separated ids"),
+    (["--checkpoint", "no/such/folder"], "--checkpoint: no such folder"),
+    (["--quantization-bit-width", "3"], "--quantization-bit-width: invalid choice"),
+    (["--num-attention-heads", "5"], "num_attention_heads"),
+    (["--mode", "beam"], "--mode: invalid choice"),
+    (["--backend", "mpi"], "--backend: invalid choice"),
+    (["--dtype", "int8"], "--dtype: invalid choice"),
+])
+def test_generate_cli_bad_inputs_are_named(argv, message, capsys):
+    from scale_up.generate import main
+    with pytest.raises(SystemExit):
+        main(["--prompt-ids", "1,2", *argv])
+    assert message in capsys.readouterr().err
