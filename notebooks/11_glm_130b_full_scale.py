@@ -33,15 +33,16 @@ import torch
 
 from glm_mini import GLM, PRESETS, GLMConfig, SpecialTokens
 from glm_mini.exercises import use
+from glm_mini.exercises import nb11_full_scale as reference
 from glm_mini.exercises.nb11_full_scale import check_kv_cache, check_mfu, check_weight_bytes
 from glm_mini.generate import fill_blanks_ids
 from scale_up.convert import convert
 from scale_up.dry_run import dry_run, format_part
 from scale_up.peak_rss import peak_rss
-from scale_up.plan import (hardware_table, inference_plan, pipeline_bubble, training_plan, weight_bytes_per_gpu)
+from scale_up.plan import hardware_table, inference_plan, pipeline_bubble, training_plan, weight_bytes_per_gpu
 from scale_up.quantization import QuantizedLinear
 from scale_up.rank_loading import load_rank
-from scale_up.tp_layout import merge_state_dicts, shard_state_dict
+from scale_up.tp_layout import shard_state_dict
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 NOTEBOOK_START = time.perf_counter()
@@ -192,7 +193,8 @@ work = Path(tempfile.mkdtemp(prefix="nb11_"))
 def write_official(folder: Path, full: dict, tp: int, config: GLMConfig) -> None:
     (folder / "49300").mkdir(parents=True)
     for r in range(tp):
-        torch.save({"module": shard_state_dict(full, tp, r, config)}, folder / "49300" / f"mp_rank_{r:02d}_model_states.pt")
+        shard = {"module": shard_state_dict(full, tp, r, config)}
+        torch.save(shard, folder / "49300" / f"mp_rank_{r:02d}_model_states.pt")
     (folder / "latest").write_text("49300")
 
 
@@ -318,7 +320,7 @@ def my_weight_bytes(num_layers, hidden, ffn, vocab, tp, bits):
 
 # %%
 ok = check_weight_bytes(my_weight_bytes)
-weight_bytes = use(my_weight_bytes, ok, lambda *a: weight_bytes_per_gpu(cfg, a[4], a[5]))
+weight_bytes = use(my_weight_bytes, ok, reference.weight_bytes_per_gpu)
 print(f"GLM-130B INT4 on 4 GPUs: {weight_bytes(70, 12288, 32768, 150528, 4, 4) / 1e9:.1f} GB of weights per GPU")
 
 # %% [markdown]
@@ -336,7 +338,7 @@ def my_kv_cache(num_layers, hidden, tp, batch, seq_len):
 
 # %%
 ok = check_kv_cache(my_kv_cache)
-kv_cache = use(my_kv_cache, ok, lambda L, h, t, b, s: inference_plan(cfg, "rtx3090", t, 4, b, s).kv_cache)
+kv_cache = use(my_kv_cache, ok, reference.kv_cache_bytes)
 plan_3090 = inference_plan(cfg, "rtx3090", 4, 4)
 spare = plan_3090.gpu.memory_bytes - plan_3090.total + plan_3090.kv_cache
 print(f"one 2048-token sequence: {kv_cache(70, 12288, 4, 1, 2048) / GiB:.2f} GiB per GPU; about "
@@ -359,7 +361,7 @@ def my_mfu(num_layers, hidden, ffn, vocab, sequences, seq_len, seconds, num_gpus
 
 # %%
 ok = check_mfu(my_mfu)
-mfu = use(my_mfu, ok, lambda *a: train.mfu(a[6]))
+mfu = use(my_mfu, ok, reference.mfu)
 print(f"MFU at the log's 88.5 s: {mfu(70, 12288, 32768, 150528, 4224, 2048, 88.5, 768, 312e12):.1%} (paper: 32.5%)")
 
 # %% tags=["summary"]

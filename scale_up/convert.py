@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from .quantization import QUANTIZED_LINEARS, pack_int4, quantize_weight
-from .tp_layout import local_name, parameter_role
+from .tp_layout import parameter_role
 
 SHARD = "mp_rank_{:02d}_model_states.pt"
 MARKER = "scale_up_convert.json"
@@ -135,10 +135,10 @@ def check_target(first: dict[str, Tensor], src_tp: int, tgt_tp: int, heads: int,
             continue
         dim = 1 if role == "cols" else 0
         full = t.shape[dim] * src_tp
-        unit = 2 * tgt_tp if role == "glu" else tgt_tp
+        unit, what = (2 * tgt_tp, "GeGLU half-pairs") if role == "glu" else (tgt_tp, "parts")
         if full % unit:
             raise ConversionError(f"--target-tp: {key} has {full} {'columns' if dim else 'rows'} in all, which "
-                                  f"do not split into {tgt_tp} equal {'GeGLU half-pairs' if role == 'glu' else 'parts'}")
+                                  f"do not split into {tgt_tp} equal {what}")
     qkv = [t for k, t in first.items() if k.endswith("attention.query_key_value.weight")]
     if qkv and (qkv[0].shape[0] * src_tp) % (3 * heads):
         raise ConversionError(f"--num-attention-heads: {heads} heads do not divide the {qkv[0].shape[0] * src_tp} "

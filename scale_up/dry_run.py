@@ -91,7 +91,8 @@ def rank_part(config: GLMConfig, tp: int, pp: int, bits: int, stage: int, tp_ran
     return RankPart(stage, tp_rank, tuple(int(k) for k in model.transformer.layers.keys()), shapes, size)
 
 
-def dry_run(config: GLMConfig, tp: int, pp: int = 1, bits: int = 16, tp_ranks: list[int] | None = None) -> list[RankPart]:
+def dry_run(config: GLMConfig, tp: int, pp: int = 1, bits: int = 16,
+            tp_ranks: list[int] | None = None) -> list[RankPart]:
     """Every (stage, tp rank) part of ``config`` under TP × PP at ``bits`` (``tp_ranks``: only those ranks)."""
     if not isinstance(config, GLMConfig):
         raise TypeError(f"config: expected a GLMConfig, got {type(config).__name__}")

@@ -11,8 +11,8 @@ degree, resharded on load) and runs the same loop on the same token ids:
    every rank's argmax is the same token and the ranks never disagree on what comes next.
 
 ``--mode greedy`` is this plain continuation. ``--mode fill-blanks`` runs GLM-130B's blank filling
-(``[MASK]``/``[gMASK]`` prompts, ``[sop]``/``[eop]``, the official positions) through ``glm_mini.generate.fill_blanks_ids``
-itself on the tensor-parallel model: it only calls the model, whose gathered logits are the same on every rank.
+(``[MASK]``/``[gMASK]`` prompts, ``[sop]``/``[eop]``, the official positions) through
+``glm_mini.generate.fill_blanks_ids`` itself on the tensor-parallel model: it only calls the model, whose gathered logits are the same on every rank.
 An official checkpoint (``scale_up.convert``'s output, FP16 or ``--quantization-bit-width 4|8``) at the run's TP
 degree is loaded one shard per rank (``rank_loading.load_rank``); ``--preset glm-130b`` or the official model
 arguments (``--num-layers``, ``--hidden-size``, ...) give the configuration. Rank 0 writes the result as JSON.

@@ -5,7 +5,8 @@ How it works
 ------------
 ``scale_up.quantization.QuantizedLinear`` stores the official format (int8 ``weight``, FP16 ``weight_scale``) but
 computes ``y = x·Ŵᵀ + b`` on one device. Inside a tensor-parallel model two of the four block linears are
-row-parallel, whose output must be summed over ranks *before* the (replicated) bias is added (tensor_parallel/layers.py):
+row-parallel, whose output must be summed over ranks *before* the (replicated) bias is added
+(tensor_parallel/layers.py):
 
     column-parallel:  y_r = f(x) · Ŵ_rᵀ + b_r                (f: identity forward)
     row-parallel:     y   = g(x_r · Ŵ_rᵀ) + b                (g: all-reduce sum, then the bias once)

@@ -1,4 +1,5 @@
-"""Load one tensor-parallel rank from its own shard of an official checkpoint (FP16 or INT8/INT4), never the whole model.
+"""Load one tensor-parallel rank from its own shard of an official checkpoint (FP16 or INT8/INT4), never the whole
+model.
 
 How it works
 ------------
@@ -29,7 +30,7 @@ from torch import nn
 
 from glm_mini import GLM, GLMConfig
 
-from .convert import SHARD, is_quantized, load_state, source_shards
+from .convert import is_quantized, load_state, source_shards
 from .quantized_parallel import quantize_parallel_
 from .tensor_parallel import apply_tensor_parallel
 from .tensor_parallel.mappings import group_rank, group_size

@@ -53,7 +53,8 @@ def test_pipeline_stages_partition_layers_and_ends():
     assert [len(ls) for ls in layers] == stage_layers(cfg.num_layers, 3)
     assert sum(layers, ()) == tuple(range(cfg.num_layers))
     first, middle, last = (p for p in parts if p.tp_rank == 0)
-    assert "transformer.word_embeddings.weight" in first.shapes and "transformer.final_layernorm.weight" not in first.shapes
+    assert "transformer.word_embeddings.weight" in first.shapes
+    assert "transformer.final_layernorm.weight" not in first.shapes
     assert not any("word_embeddings" in k or "final_layernorm" in k for k in middle.shapes)
     assert "transformer.word_embeddings.weight" in last.shapes and "transformer.final_layernorm.bias" in last.shapes
     final_ln = 2 * 2 * cfg.hidden_size

@@ -8,7 +8,8 @@ from scale_up.plan import inference_plan, main, training_plan
 
 
 def test_custom_gpu_equals_the_gpu_object(capsys):
-    assert main(["inference", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "150", "--num-gpus", "4", "--bits", "8"]) == 0
+    argv = ["inference", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "150", "--num-gpus", "4", "--bits", "8"]
+    assert main(argv) == 0
     expected = inference_plan(PRESETS["glm-130b"], GPU("custom", 48 << 30, 150e12), 4, 8).table()
     assert capsys.readouterr().out.strip() == expected
     assert main(["training", "--gpu-memory-gib", "80", "--gpu-peak-tflops", "989", "--iteration-seconds", "30"]) == 0
