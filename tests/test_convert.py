@@ -3,12 +3,14 @@ merge-then-split, INT8/INT4 bytes equal an independent implementation of the off
 the original logits (INT4 within its quantization bound), the kit's single-file format both ways, bad inputs refused
 with nothing written."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from convert_fixtures import SMALL, kit_model, make_checkpoint, merged, read_shards, write_official
+from glm_mini import GLM, GLMConfig
 from scale_up.convert import MARKER, ConversionError, convert, main
 from scale_up.peak_rss import peak_rss
 from scale_up.tp_layout import merge_state_dicts, reshard_state_dicts, shard_state_dict
@@ -114,7 +116,7 @@ def test_bad_inputs_are_named_and_write_nothing(tp8, tmp_path):
     (tmp_path / "nolatest" / "49300").mkdir(parents=True)
     refused(FileNotFoundError, "--input-folder: missing .*latest", tmp_path / "nolatest")
     refused(ConversionError, "--target-tp: 3 does not divide --num-attention-heads=8", src, target_tp=3)
-    odd_vocab = SMALL.__class__(**{**SMALL.__dict__, "vocab_size": 1004})  # 1004 = 4·251, not divisible by 8
+    odd_vocab = dataclasses.replace(SMALL, vocab_size=1004)  # 1004 = 4·251, not divisible by 8
     full_odd = {k: v for k, v in full.items() if "word_embeddings" not in k}
     full_odd["transformer.word_embeddings.weight"] = torch.zeros(1004, 64, dtype=torch.float16)
     write_official(tmp_path / "tp4odd", [shard_state_dict(full_odd, 4, r, odd_vocab) for r in range(4)])
@@ -147,11 +149,10 @@ def test_a_previous_conversion_is_replaced(tp8, tmp_path):
 
 @pytest.mark.slow
 def test_peak_rss_stays_below_twice_the_largest_shard(tmp_path):
-    big = SMALL.__class__(num_layers=6, hidden_size=1024, num_attention_heads=8, inner_hidden_size=2816,
+    big = GLMConfig(num_layers=6, hidden_size=1024, num_attention_heads=8, inner_hidden_size=2816,
                           vocab_size=8192, max_sequence_length=256)
     gen = torch.Generator().manual_seed(0)
     with torch.device("meta"):
-        from glm_mini import GLM
         shapes = {k: v.shape for k, v in GLM(big).state_dict().items()}
     full = {k: torch.randn(s, generator=gen, dtype=torch.float32).half() for k, s in shapes.items()}
     write_official(tmp_path / "src", [shard_state_dict(full, 8, r, big) for r in range(8)])
