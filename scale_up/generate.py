@@ -12,10 +12,11 @@ degree, resharded on load) and runs the same loop on the same token ids:
 
 ``--mode greedy`` is this plain continuation. ``--mode fill-blanks`` runs GLM-130B's blank filling
 (``[MASK]``/``[gMASK]`` prompts, ``[sop]``/``[eop]``, the official positions) through
-``glm_mini.generate.fill_blanks_ids`` itself on the tensor-parallel model: it only calls the model, whose gathered logits are the same on every rank.
-An official checkpoint (``scale_up.convert``'s output, FP16 or ``--quantization-bit-width 4|8``) at the run's TP
-degree is loaded one shard per rank (``rank_loading.load_rank``); ``--preset glm-130b`` or the official model
-arguments (``--num-layers``, ``--hidden-size``, ...) give the configuration. Rank 0 writes the result as JSON.
+``glm_mini.generate.fill_blanks_ids`` itself on the tensor-parallel model: it only calls the model, whose gathered
+logits are the same on every rank. An official checkpoint (``scale_up.convert``'s output, FP16 or
+``--quantization-bit-width 4|8``) at the run's TP degree is loaded one shard per rank (``rank_loading.load_rank``);
+``--preset glm-130b`` or the official model arguments (``--num-layers``, ``--hidden-size``, ...) give the
+configuration. Rank 0 writes the result as JSON.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from torch import Tensor, nn
 from glm_mini import GLM, PRESETS, GLMTokenizer, SpecialTokens, prefix_causal_mask
 from glm_mini.generate import fill_blanks_ids
 
+from .convert import source_shards
 from .fault_tolerance import fail_fast, init_distributed, shutdown_distributed
-from .sharded_checkpoint import load_sharded_checkpoint
 from .quantized_parallel import quantize_parallel_
 from .rank_loading import load_rank
+from .sharded_checkpoint import load_sharded_checkpoint
 from .tensor_parallel import apply_tensor_parallel
 
 OFFICIAL_SPECIAL = "150000,150001,150002,150003,150004,150005,20002,0"  # icetk ids (docs/glm130b_facts.md §1.2)
@@ -78,7 +80,6 @@ def build_model(preset: str, seed: int, checkpoint: Path | None, group=None) -> 
 
 def _is_kit_checkpoint(folder: Path) -> bool:
     """A ``save_sharded_checkpoint`` folder (it also stores the RNG state), as opposed to the official layout."""
-    from .convert import source_shards
     files, _ = source_shards(folder)
     return "rng" in torch.load(files[0], map_location="cpu", mmap=True, weights_only=False)
 
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="gloo", choices=("gloo", "nccl"), help="torch.distributed backend "
                         "(nccl: one GPU per rank, cuda:LOCAL_RANK)")
     for field, flag in MODEL_ARGS.items():
-        parser.add_argument(flag, dest=field, type=int, help=f"official model argument: overrides the preset's {field}")
+        parser.add_argument(flag, dest=field, type=int, help=f"official model argument: the preset's {field}")
     args = parser.parse_args(argv)
     if (args.prompt is None) == (args.prompt_ids is None):
         parser.error("--prompt / --prompt-ids: give exactly one of them")
@@ -141,7 +142,8 @@ def main(argv=None) -> int:
         try:
             special = SpecialTokens(*_parse_ids(args.special_ids))
         except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
-            parser.error(f"--special-ids: expected 8 comma-separated ids (mask,gmask,smask,eod,sop,eop,eos,pad): {err}")
+            parser.error(f"--special-ids: expected 8 comma-separated ids (mask,gmask,smask,eod,sop,eop,eos,pad): "
+                         f"{err}")
     if args.checkpoint is not None and not args.checkpoint.exists():
         parser.error(f"--checkpoint: no such folder {args.checkpoint}")
     if not prompt or max(prompt) >= vocab or min(prompt) < 0:
