@@ -267,6 +267,16 @@ rank_model = load_rank(small, work / "small_int4", dtype=torch.float32)
 n_int4 = sum(isinstance(m, QuantizedLinear) for m in rank_model.modules())
 answers, output = fill_blanks_ids(rank_model, [5, 17, 42, 7, 1001], special, 6)
 print(f"{n_int4} INT4 linears loaded from the converted shard; [gMASK] filled with {answers[0]}")
+if not FAST:  # FULL mode: the real launcher on 2 CPU processes (gloo), one INT4 shard each
+    convert(work / "small_tp8", work / "small_int4_tp2", 2, 4, num_attention_heads=8)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+              "scale_up.generate", "--checkpoint", str(work / "small_int4_tp2"), "--mode", "fill-blanks",
+              "--dtype", "float32", "--prompt-ids", "5,17,42,7,1001", "--max-new-tokens", "6",
+              "--special-ids", "1000,1001,1002,1003,1004,1005,1006,0", "--num-layers", "2", "--hidden-size", "64",
+              "--num-attention-heads", "8", "--inner-hidden-size", "176", "--vocab-size", "1024"]
+    root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+    env = dict(os.environ, PYTHONPATH=str(root))
+    print(subprocess.run(launch, cwd=root, env=env, capture_output=True, text=True, check=True).stdout)
 
 # %% tags=["skip-execution"]
 # Real GPUs and the real weights: 4 x RTX 3090, the converted INT4 checkpoint.
