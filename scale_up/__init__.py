@@ -8,7 +8,10 @@ name (DESIGN.md §6). Map:
   ``apply_tensor_parallel``), ``sharded_checkpoint``, ``fault_tolerance``, ``generate`` (TP decoding);
 - ``pipeline/`` (stages by layer deletion, GPipe/1F1B/interleaved schedules, the DP×TP×PP mesh), ``train``
   (glm_mini's recipe on DP×TP×PP);
-- ``memory`` (weight bytes), ``gpus`` and ``plan`` (memory and compute plans for the 130B configuration).
+- ``memory`` (weight bytes), ``gpus`` and ``plan`` (memory and compute plans for the 130B configuration);
+- full scale: ``dry_run`` (every rank's part of the 130B model on ``meta``), ``quantized_parallel`` (INT8/INT4
+  column/row-parallel linears), ``convert`` (``python -m scale_up.convert``, streaming), ``rank_loading`` (one official
+  shard per rank), ``peak_rss``, ``gpu_check``.
 """
 
 from .tensor_parallel import apply_tensor_parallel, vocab_parallel_cross_entropy

@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="glm-130b", choices=sorted(PRESETS), help="model configuration")
     sub = parser.add_subparsers(dest="command", required=True)
     inf = sub.add_parser("inference", help="per-GPU memory of tensor-parallel inference")
-    inf.add_argument("--gpu", required=True, choices=sorted(GPUS), help="GPU model")
+    inf.add_argument("--gpu", choices=sorted(GPUS), help="GPU model (or give --gpu-memory-gib and --gpu-peak-tflops)")
     inf.add_argument("--num-gpus", type=int, required=True, help="tensor-parallel degree = number of GPUs")
     inf.add_argument("--bits", type=int, default=16, choices=BITS, help="weight bits: 16 (FP16), 8 or 4")
     inf.add_argument("--batch-size", type=int, default=1, help="sequences decoded together")
@@ -296,13 +296,30 @@ def main(argv: list[str] | None = None) -> int:
                                 ("--micro-batch-size", 1, "sequences per micro-batch"),
                                 ("--seq-len", 2048, "tokens per sequence")):
         tr.add_argument(flag, type=int, default=default, help=f"{text} (default {default}, as GLM-130B trained)")
-    tr.add_argument("--gpu", default="a100-40g", choices=sorted(GPUS), help="GPU model (default a100-40g)")
+    tr.add_argument("--gpu", choices=sorted(GPUS), help="GPU model (default a100-40g)")
     tr.add_argument("--iteration-seconds", type=float, default=None,
                     help="measured seconds per iteration, to report MFU and HFU (GLM-130B's log: 88.5)")
     tr.add_argument("--no-recompute", action="store_true", help="keep every activation (no checkpointing)")
+    for p in (inf, tr):
+        p.add_argument("--gpu-memory-gib", type=float, help="another GPU: its memory in GiB (with --gpu-peak-tflops)")
+        p.add_argument("--gpu-peak-tflops", type=float, help="another GPU: dense FP16 peak in TFLOP/s")
     sub.add_parser("hardware", help="the official serving setups, as the planner sees them")
     args = parser.parse_args(argv)
     config = PRESETS[args.preset]
+    if args.command in ("inference", "training"):
+        custom = (args.gpu_memory_gib, args.gpu_peak_tflops)
+        if (custom[0] is None) != (custom[1] is None) or (args.gpu is not None and custom[0] is not None):
+            parser.error("--gpu / --gpu-memory-gib / --gpu-peak-tflops: give a GPU by name, or by both memory "
+                         "and peak FLOP/s")
+        if custom[0] is not None:
+            try:
+                args.gpu = GPU("custom", int(custom[0] * (1 << 30)), custom[1] * 1e12)
+            except ValueError as err:
+                parser.error(f"--gpu-memory-gib / --gpu-peak-tflops: {err}")
+        elif args.gpu is None:
+            if args.command == "inference":
+                parser.error("--gpu: required (a GPU name, or --gpu-memory-gib with --gpu-peak-tflops)")
+            args.gpu = "a100-40g"
     try:
         if args.command == "inference":
             print(inference_plan(config, args.gpu, args.num_gpus, args.bits, args.batch_size, args.seq_len).table())
