@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import sentencepiece as spm
 
+from glm_mini.special_tokens import SpecialTokens
+
 if TYPE_CHECKING:
     from glm_mini.data.corpus import CorpusConfig
 
@@ -76,6 +78,12 @@ class GLMTokenizer:
         bytes_of_meta = [self.sp.piece_to_id(f"<0x{b:02X}>") for b in META_SPACE.encode("utf-8")]
         has_bytes = all(self.sp.is_byte(i) for i in bytes_of_meta)
         self._meta_space_ids = bytes_of_meta if has_bytes else self.sp.encode(META_SPACE)
+
+    @property
+    def special(self) -> SpecialTokens:
+        """The special-token ids as one record, the form ``glm_mini.objective`` takes."""
+        return SpecialTokens(mask=self.mask_id, gmask=self.gmask_id, smask=self.smask_id, eod=self.eod_id,
+                             sop=self.sop_id, eop=self.eop_id, eos=self.eos_id, pad=self.pad_id)
 
     # ---------------------------------------------------------------------------------------------------------
     # construction, saving

@@ -1,0 +1,484 @@
+"""Train a GLM with GLM-130B's recipe: ``python -m glm_mini.train --preset nano --max-steps 20 --out build/runs/x``.
+
+How it works
+------------
+One optimizer step t (docs/glm130b_facts.md §2.1-§2.6; each piece lives in ``glm_mini/training/``):
+
+1. draw B(t) windows of ``seq_len`` corpus tokens (batch-size ramp-up, ``schedule.batch_size_at``) and turn them into
+   GLM samples (``glm_mini.objective.sample_batch``: 30% ``[MASK]`` / 70% ``[gMASK]`` sequences, MIP at 5% of tokens);
+   steps inside ``--skip-steps`` ranges draw their batch and stop here (the paper's loss-spike remedy);
+2. set lr(t) (warm-up, cosine to 10%) and the EGS α(t); forward under the chosen precision and take the token mean of
+   the cross-entropy over the loss mask (Part B / the [gMASK] suffix / the MIP answer):
+       loss = Σ_i m_i · CE(logits_i, y_i) / Σ_i m_i
+3. backward (×S under fp16 loss scaling, then ÷S), gradient norms per module before clipping, spike check, clip the
+   total norm at 1.0, AdamW step (β 0.9/0.95, wd 0.1 except LayerNorms and biases);
+4. append the step's row to ``metrics.jsonl``, evaluate on fixed validation batches every ``--eval-every`` steps,
+   and checkpoint atomically every ``--save-every`` steps (and at the end, and at ``--stop-after-step``).
+
+Every random draw comes from state that the checkpoint saves (torch's generator for init and dropout, the objective's
+``random.Random``, the data cursor), so a run stopped at step k and resumed with ``--resume`` computes exactly the
+losses the uninterrupted run computes. ``DIR`` holds ``config.json``, ``metrics.jsonl``, ``checkpoints/`` and
+``plots.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from glm_mini.config import PRESETS, GLMConfig
+from glm_mini.model import GLM
+from glm_mini.training.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, rng_state,
+                                          save_checkpoint, set_rng_state, write_atomic)
+from glm_mini.training.grad_norms import clip_gradients, grad_norms
+from glm_mini.training.metrics import MetricsLog, read_metrics
+from glm_mini.training.optimizer import build_adamw
+from glm_mini.training.precision import PRECISIONS, autocast, check_precision, grad_scaler
+from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
+from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
+
+CONFIG_FILE = "config.json"
+# fields a resumed run may change: they decide when to stop, save, evaluate or skip, never what a step computes
+RESUMABLE_FIELDS = ("resume", "stop_after_step", "save_every", "eval_every", "skip_steps", "spike_action",
+                    "keep_checkpoints")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "nano"
+    max_steps: int = 100
+    out: str = "build/runs/glm"
+    resume: bool = False
+    save_every: int = 0  # 0: only at the end (and at stop_after_step)
+    stop_after_step: int | None = None
+    eval_every: int = 0  # 0: only at the last step
+    seed: int = 0
+    corpus: str = "default"
+    precision: str = "fp32"
+    batch_size: int = 8
+    seq_len: int = 128
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int | None = None  # None: 5% of max_steps, at least 1
+    batch_size_start: int | None = None  # None: batch_size * 192/4224 (the paper's ratio), at least 1
+    batch_rampup_steps: int | None = None  # None: 2.5% of max_steps (the paper's share)
+    weight_decay: float = 0.1
+    clip_grad: float = 1.0
+    egs_ramp: tuple[int, int] | None = None  # (x1, x2): EGS α ramps linearly to 1 between these steps
+    skip_steps: str = ""  # "a-b,c-d": steps whose batches are drawn but not trained on
+    spike_factor: float = 1.5
+    spike_window: int = 20
+    spike_action: str = "warn"  # "warn": flag only; "skip": also drop the spiking step's update
+    mip: bool | None = None  # None: on for the default corpus, off for a user corpus
+    val_batches: int = 4
+    keep_checkpoints: int = 2
+    device: str = "auto"
+    config_overrides: dict = field(default_factory=dict)  # GLMConfig fields, e.g. {"num_layers": 4}
+
+    def __post_init__(self):
+        def need(ok: bool, name: str, expected: str):
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}: expected {expected}, got {getattr(self, name)!r}")
+
+        need(self.preset in PRESETS, "preset", f"one of {sorted(PRESETS)}")
+        for name in ("max_steps", "batch_size", "seq_len", "val_batches"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an int >= 1")
+        for name in ("save_every", "eval_every", "keep_checkpoints"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an int >= 0")
+        need(self.stop_after_step is None or 1 <= self.stop_after_step <= self.max_steps, "stop_after_step",
+             f"None or a step in [1, max_steps={self.max_steps}]")
+        need(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        need(self.lr > 0 and math.isfinite(self.lr), "lr", "a positive learning rate")
+        need(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "a ratio in [0, 1]")
+        need(self.warmup_steps is None or 0 <= self.warmup_steps <= self.max_steps, "warmup_steps",
+             f"None or in [0, max_steps={self.max_steps}]")
+        need(self.batch_size_start is None or 1 <= self.batch_size_start <= self.batch_size, "batch_size_start",
+             f"None or in [1, batch_size={self.batch_size}]")
+        need(self.batch_rampup_steps is None or self.batch_rampup_steps >= 0, "batch_rampup_steps", "None or >= 0")
+        need(self.weight_decay >= 0, "weight_decay", "a value >= 0")
+        need(self.clip_grad > 0, "clip_grad", "a positive norm")
+        need(self.spike_action in ("warn", "skip"), "spike_action", "'warn' or 'skip'")
+        need(self.device in ("auto", "cpu", "cuda"), "device", "'auto', 'cpu' or 'cuda'")
+        need(isinstance(self.config_overrides, dict), "config_overrides", "a dict of GLMConfig fields")
+        parse_skip_ranges(self.skip_steps)
+        SpikeDetector(self.spike_factor, self.spike_window)
+        self.model_config()  # validates config_overrides and seq_len against the model
+        if self.egs_ramp is not None:
+            egs_alpha_at(1, 1.0, tuple(self.egs_ramp))
+
+    # --- what the defaults resolve to -------------------------------------------------------------------------
+    def model_config(self) -> GLMConfig:
+        config = PRESETS[self.preset].replace(**self.config_overrides)
+        if self.seq_len > config.max_sequence_length:
+            raise ValueError(f"TrainConfig.seq_len: expected at most the model's max_sequence_length "
+                             f"{config.max_sequence_length}, got {self.seq_len}")
+        return config
+
+    @property
+    def warmup(self) -> int:
+        return self.warmup_steps if self.warmup_steps is not None else max(1, round(0.05 * self.max_steps))
+
+    @property
+    def batch_start(self) -> int:
+        return self.batch_size_start or max(1, round(self.batch_size * 192 / 4224))
+
+    @property
+    def rampup(self) -> int:
+        return self.batch_rampup_steps if self.batch_rampup_steps is not None else round(0.025 * self.max_steps)
+
+    @property
+    def use_mip(self) -> bool:
+        return self.corpus == "default" if self.mip is None else self.mip
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["egs_ramp"] = list(self.egs_ramp) if self.egs_ramp is not None else None
+        return d
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps_done: int  # the run's last completed step
+    losses: list[float]  # training loss of every step that trained, from metrics.jsonl
+    final_loss: float | None
+    final_val_loss: float | None  # the last val_loss in metrics.jsonl
+    tokens_per_second: float  # tokens (batch x seq_len) per second of this call (0 when it trained nothing)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# pieces of the loop
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """Token mean of the cross-entropy over positions where ``loss_mask`` is True (in fp32)."""
+    selected = loss_mask.reshape(-1)  # [b*s]
+    flat = logits.reshape(-1, logits.shape[-1])[selected]  # [b, s, V] -> [n_loss_tokens, V]
+    return F.cross_entropy(flat.float(), targets.reshape(-1)[selected])
+
+
+def forward_loss(model: GLM, batch: dict[str, torch.Tensor], precision: str, device: torch.device) -> torch.Tensor:
+    with autocast(precision, device):
+        logits = model(batch["input_ids"], position_ids=batch["position_ids"],
+                       attention_mask=batch["attention_mask"]).logits  # [b, s, V]
+    return masked_cross_entropy(logits, batch["targets"], batch["loss_mask"])
+
+
+@torch.no_grad()
+def evaluate(model: GLM, batches: list[dict[str, torch.Tensor]], precision: str, device: torch.device) -> float:
+    """Loss-token mean of the validation loss over ``batches`` (eval mode: no dropout)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        n = int(batch["loss_mask"].sum())
+        total += float(forward_loss(model, batch, precision, device)) * n
+        count += n
+    model.train(was_training)
+    return total / count
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def _check_out_dir(cfg: TrainConfig) -> Path:
+    out = Path(cfg.out)
+    saved = out / CONFIG_FILE
+    if not cfg.resume:
+        if saved.exists() or (out / "checkpoints").exists():
+            raise FileExistsError(f"out: {out} already holds a run ({saved.name} or checkpoints/ exist); pass "
+                                  "--resume to continue it, or choose another --out (nothing was overwritten)")
+        return out
+    if not saved.is_file():
+        raise FileNotFoundError(f"resume: {saved} does not exist, so {out} holds no run to resume")
+    try:
+        previous = json.loads(saved.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{saved} is corrupt: {err}") from err
+    _check_same_run(previous, cfg, f"the run in {out}")
+    return out
+
+
+def _check_same_run(previous: dict, cfg: TrainConfig, what: str) -> None:
+    """ValueError naming every field (but the resumable ones) where ``previous`` differs from ``cfg``."""
+    current = cfg.to_json()
+    differ = sorted(k for k in set(previous) | set(current)
+                    if k not in RESUMABLE_FIELDS and previous.get(k) != current.get(k))
+    if differ:
+        detail = ", ".join(f"{k}: run has {previous.get(k)!r}, asked {current.get(k)!r}" for k in differ)
+        raise ValueError(f"resume: the config does not match {what} ({detail}); resume with the run's settings "
+                         "or choose another --out")
+
+
+def _write_config(out: Path, cfg: TrainConfig) -> None:
+    text = json.dumps(cfg.to_json(), indent=2) + "\n"
+    write_atomic(out / CONFIG_FILE, lambda f: f.write(text.encode()))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the loop
+
+def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    from glm_mini.objective import ObjectiveConfig, sample_batch
+    from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
+
+    out = _check_out_dir(cfg)
+    device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
+    model_config = cfg.model_config()
+    skip_ranges = parse_skip_ranges(cfg.skip_steps)
+
+    data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip)
+    special = data.tokenizer.special
+    objective = ObjectiveConfig(two_d=model_config.position_encoding_2d)
+    val = validation_batches(data, cfg.val_batches, cfg.batch_size, cfg.seq_len, special, cfg.seed, objective)
+
+    torch.manual_seed(cfg.seed)
+    model = GLM(model_config).to(device)
+    optimizer = build_adamw(model, cfg.lr, cfg.weight_decay)
+    scaler = grad_scaler(cfg.precision, device)
+    detector = SpikeDetector(cfg.spike_factor, cfg.spike_window)
+    cursor = DataCursor(len(data.train), cfg.seed)
+    objective_rng = random.Random(f"{cfg.seed}/objective")
+
+    start = 0
+    if cfg.resume:
+        path = latest_checkpoint(out)
+        state = load_checkpoint(path)
+        _check_same_run(state["config"], cfg, f"checkpoint {path}")
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"checkpoint in {out} does not fit this model/optimizer: {err}") from err
+        if state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+        detector.load_state_dict(state["spikes"])
+        cursor.load_state_dict(state["data"])
+        objective_rng.setstate(state["objective_rng"])
+        set_rng_state(state["rng"])
+        start = state["step"]
+    _write_config(out, cfg)
+    log = MetricsLog(out, resume_step=start)
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(out, step, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "spikes": detector.state_dict(),
+            "data": cursor.state_dict(), "objective_rng": objective_rng.getstate(), "rng": rng_state(),
+            "config": cfg.to_json()}, keep=cfg.keep_checkpoints)
+
+    last = cfg.stop_after_step or cfg.max_steps
+    bar = tqdm(total=cfg.max_steps, initial=start, disable=not progress, desc=f"train {model_config.num_layers}L",
+               unit="step", dynamic_ncols=True)
+    tokens_seen, seconds, done = 0, 0.0, start
+    model.train()
+    try:
+        for step in range(start + 1, last + 1):
+            t0 = time.perf_counter()
+            b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
+            windows = [window(data.train, i) for i in cursor.next_indices(b)]
+            batch = sample_batch(windows, cfg.seq_len, special, objective_rng, objective, data.mip_pairs)
+            if in_ranges(step, skip_ranges):
+                done = step
+                bar.update(1)
+                continue
+            batch = {k: v.to(device) for k, v in batch.items()}
+            lr = lr_at(step, cfg.lr, cfg.warmup, cfg.max_steps, cfg.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            alpha = egs_alpha_at(step, model_config.embedding_gradient_shrink_alpha, cfg.egs_ramp)
+            if alpha != model.config.embedding_gradient_shrink_alpha:
+                model.config = model.config.replace(embedding_gradient_shrink_alpha=alpha)
+
+            loss = forward_loss(model, batch, cfg.precision, device)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # gradients divided by S (a no-op unless fp16)
+            norms = grad_norms(model)
+            loss_value = float(loss.detach())
+            spike = detector.update(loss_value)
+            finite = math.isfinite(norms["total"])
+            skipped = (spike and cfg.spike_action == "skip") or (not finite and not scaler.is_enabled())
+            if not skipped:
+                if finite:
+                    clip_gradients(model, cfg.clip_grad, norms["total"])
+                scaler.step(optimizer)  # under fp16, skips the step if a gradient is inf/NaN
+            scaler.update()
+            n_tokens = b * cfg.seq_len
+            dt = time.perf_counter() - t0
+            tokens_seen, seconds = tokens_seen + n_tokens, seconds + dt
+
+            row = {"step": step, "loss": loss_value, "lr": lr, "batch_size": b, "tokens": n_tokens,
+                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"],
+                   "grad_norm_embedding": norms["embedding"], "grad_norm_rest": norms["rest"],
+                   **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
+                   "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
+            if spike:
+                bar.write(f"step {step}: loss {loss_value:.3f} is a spike (> {cfg.spike_factor} x the median of the "
+                          f"last {cfg.spike_window}); {'update dropped' if skipped else 'kept'}. The paper's remedy: "
+                          f"resume from an earlier checkpoint with --skip-steps covering this step")
+            if (cfg.eval_every and step % cfg.eval_every == 0) or step == last:
+                row["val_loss"] = evaluate(model, val, cfg.precision, device)
+            log.write(row)
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", refresh=False)
+            bar.update(1)
+            if (cfg.save_every and step % cfg.save_every == 0) or step == last:
+                checkpoint(step)
+            done = step
+    except KeyboardInterrupt:
+        # a step cut short has moved the data cursor and RNGs: only a checkpoint already on disk is safe to resume from
+        bar.write(f"interrupted in step {done + 1}; resume with --resume from the last checkpoint in {out}/checkpoints")
+        raise
+    finally:
+        bar.close()
+        log.close()
+
+    rows = read_metrics(out)
+    losses = [r["loss"] for r in rows]
+    val_losses = [r["val_loss"] for r in rows if "val_loss" in r]
+    if rows and done == cfg.max_steps:
+        from glm_mini.training.plots import save_training_plots
+
+        save_training_plots(rows, out / "plots.png")
+    return TrainResult(out, done, losses, losses[-1] if losses else None,
+                       val_losses[-1] if val_losses else None, tokens_seen / seconds if seconds else 0.0)
+
+
+def load_model(out_dir: str | Path) -> GLM:
+    """The model of the latest checkpoint of the run in ``out_dir``, on CPU, in eval mode."""
+    out = Path(out_dir)
+    saved = out / CONFIG_FILE
+    if not saved.is_file():
+        raise FileNotFoundError(f"out_dir: {out} holds no training run ({saved} does not exist)")
+    cfg = json.loads(saved.read_text())
+    model_config = PRESETS[cfg["preset"]].replace(**cfg.get("config_overrides", {}))
+    state = load_checkpoint(latest_checkpoint(out))
+    model = GLM(model_config)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# command line
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _override(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE (a GLMConfig field), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m glm_mini.train", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", default=d.preset, choices=sorted(PRESETS), help="model size (glm_mini.PRESETS)")
+    p.add_argument("--max-steps", type=_positive_int, required=True,
+                   help="optimizer steps of the whole run; also the length of the LR schedule")
+    p.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, checkpoints/, plots.png")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--save-every", type=_non_negative_int, default=d.save_every,
+                   help="checkpoint every K steps (0: only at the end)")
+    p.add_argument("--stop-after-step", type=_positive_int, default=None,
+                   help="end after step K with a checkpoint, as if interrupted (resume later with --resume)")
+    p.add_argument("--eval-every", type=_non_negative_int, default=d.eval_every,
+                   help="validation loss every K steps (0: only at the last step)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of init, data order, objective and dropout")
+    p.add_argument("--corpus", default=d.corpus,
+                   help="'default' (the kit's generated EN/ZH corpus) or a text/JSON/parquet file or Hub dataset")
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
+                   help="fp32; bf16 autocast (CPU or GPU); fp16 autocast with dynamic loss scaling (GPU only)")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="global batch after ramp-up")
+    p.add_argument("--seq-len", type=_positive_int, default=d.seq_len, help="tokens per sequence")
+    p.add_argument("--lr", type=_positive_float, default=d.lr, help="peak learning rate (the paper: 8e-5 at 130B)")
+    p.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="cosine floor as a share of --lr")
+    p.add_argument("--warmup-steps", type=_non_negative_int, default=None,
+                   help="linear warm-up steps (default: 5%% of --max-steps, at least 1)")
+    p.add_argument("--batch-size-start", type=_positive_int, default=None,
+                   help="batch size at step 1 (default: --batch-size x 192/4224, the paper's ratio)")
+    p.add_argument("--batch-rampup-steps", type=_non_negative_int, default=None,
+                   help="steps to ramp the batch size up to --batch-size (default: 2.5%% of --max-steps)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay (not on LN/bias)")
+    p.add_argument("--clip-grad", type=_positive_float, default=d.clip_grad, help="max total gradient norm")
+    p.add_argument("--egs-ramp", type=_positive_int, nargs=2, metavar=("X1", "X2"), default=None,
+                   help="ramp the embedding-gradient-shrink alpha linearly to 1 between steps X1 and X2")
+    p.add_argument("--skip-steps", default=d.skip_steps,
+                   help="steps whose batches are drawn but not trained on, e.g. '40701-40900,42401-42600'")
+    p.add_argument("--spike-factor", type=float, default=d.spike_factor,
+                   help="a loss above this x the median of the last --spike-window losses is a spike")
+    p.add_argument("--spike-window", type=_positive_int, default=d.spike_window, help="losses the median is over")
+    p.add_argument("--spike-action", default=d.spike_action, choices=("warn", "skip"),
+                   help="on a spike: only flag it, or also drop that step's update")
+    p.add_argument("--mip", action=argparse.BooleanOptionalAction, default=None,
+                   help="mix in multi-task instruction data at 5%% of tokens (default: on for the default corpus)")
+    p.add_argument("--val-batches", type=_positive_int, default=d.val_batches, help="batches per validation")
+    p.add_argument("--keep-checkpoints", type=_non_negative_int, default=d.keep_checkpoints,
+                   help="newest checkpoints kept (0: keep all)")
+    p.add_argument("--device", default=d.device, choices=("auto", "cpu", "cuda"), help="where to train")
+    p.add_argument("--set", dest="config_overrides", type=_override, action="append", default=[],
+                   metavar="FIELD=VALUE", help="override a GLMConfig field, e.g. --set num_layers=4 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k != "no_progress"}
+    options["config_overrides"] = dict(options["config_overrides"])
+    options["egs_ramp"] = tuple(options["egs_ramp"]) if options["egs_ramp"] else None
+    try:
+        result = train(TrainConfig(**options), progress=not args.no_progress)
+    except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    val = f", val loss {result.final_val_loss:.4f}" if result.final_val_loss is not None else ""
+    print(f"{result.out_dir}: step {result.steps_done}, loss {result.final_loss:.4f}{val}, "
+          f"{result.tokens_per_second:.0f} tokens/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

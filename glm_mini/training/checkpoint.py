@@ -1,0 +1,103 @@
+"""Atomic training checkpoints: everything a run needs to continue as if it had never stopped.
+
+How it works
+------------
+A checkpoint is one ``torch.save`` file ``DIR/checkpoints/step_XXXXXXXX.pt`` holding the model, the optimizer (AdamW
+moments and step counts), the loss scaler, every random state (torch's CPU generator for dropout, each CUDA
+generator, the objective's ``random.Random``), the data position, the spike detector's history and the run's
+config. The learning-rate, batch-size and EGS schedules are pure functions of the step (``schedule.py``), so the
+step is their whole state. Writing is atomic: the file goes to a temporary name in the same folder, is flushed to
+disk, then ``os.replace``-d into place, and only then does the one-line pointer ``DIR/checkpoints/latest`` (itself
+written the same way) name it. A process killed at any instant leaves either the old or the new checkpoint as
+``latest``, never half of one. Older checkpoints beyond the newest ``keep`` are removed only after the new one is in
+place.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read, or does not belong to the run that tries to resume from it."""
+
+
+def checkpoint_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / "checkpoints"
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(out_dir: str | Path, step: int, state: dict, keep: int = 2) -> Path:
+    """Write ``state`` (plus ``step`` and the format version) as step ``step`` and point ``latest`` at it."""
+    folder = checkpoint_dir(out_dir)
+    path = folder / f"step_{step:08d}.pt"
+    write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, "step": step, **state}, f))
+    write_atomic(folder / "latest", lambda f: f.write(path.name.encode() + b"\n"))
+    if keep > 0:
+        for old in sorted(folder.glob("step_*.pt"))[:-keep]:
+            old.unlink()
+    return path
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path:
+    """The file ``DIR/checkpoints/latest`` points at; ``FileNotFoundError`` naming what is missing."""
+    pointer = checkpoint_dir(out_dir) / "latest"
+    if not pointer.is_file():
+        raise FileNotFoundError(f"no checkpoint to resume from: {pointer} does not exist (was the run in {out_dir} "
+                                "ever saved? train without --resume to start it)")
+    path = pointer.parent / pointer.read_text().strip()
+    if not path.is_file():
+        raise FileNotFoundError(f"{pointer} names {path.name}, which does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint (tensors to CPU); ``CheckpointError`` naming the file if it is corrupt or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {err}") from err
+    found = state.get("format") if isinstance(state, dict) else None
+    if found != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path}: expected a glm_mini.train checkpoint (format {FORMAT_VERSION}), "
+                              f"got a {type(state).__name__} with format {found!r}")
+    return state
