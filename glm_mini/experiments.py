@@ -71,8 +71,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         name="egs", switch="embedding_gradient_shrink_alpha", values=(1.0, 0.1),
         question="does shrinking the embedding gradient (alpha = 0.1) reduce loss spikes at a spike-prone setting?",
         model={"num_layers": 4, "hidden_size": 64, "num_attention_heads": 4, "inner_hidden_size": 176},
-        fast={"max_steps": 80, "batch_size": 8, "seq_len": 64, "lr": 1e-2, "warmup_steps": 0},
-        full={"max_steps": 600, "batch_size": 16, "seq_len": 64, "lr": 1e-2, "warmup_steps": 0, "save_every": 100}),
+        fast={"max_steps": 80, "batch_size": 8, "seq_len": 64, "lr": 2e-2, "warmup_steps": 0},
+        full={"max_steps": 600, "batch_size": 16, "seq_len": 64, "lr": 2e-2, "warmup_steps": 0, "save_every": 100}),
 }
 
 

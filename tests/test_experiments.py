@@ -44,7 +44,7 @@ def test_same_seed_same_results_other_seed_differs_and_records_everything(tmp_pa
     c = run_experiment("egs", max_steps=3, out_root=tmp_path / "c", seed=6)
     assert c["arms"]["1.0"]["loss"] != a["arms"]["1.0"]["loss"]
     line = outcome_line(a)
-    assert line.startswith("egs (fast, 4 layers, lr 0.01, 3 steps, seed 5): 1.0 ") and "; 0.1 " in line
+    assert line.startswith("egs (fast, 4 layers, lr 0.02, 3 steps, seed 5): 1.0 ") and "; 0.1 " in line
 
 
 @pytest.mark.slow
@@ -65,7 +65,7 @@ def test_stopped_then_resumed_equals_uninterrupted(tmp_path):
 def test_cli_runs_prints_the_outcome_and_writes_the_json(tmp_path, capsys):
     assert main(["egs", "--max-steps", "2", "--out", str(tmp_path), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("egs (fast, 4 layers, lr 0.01, 2 steps, seed 1)")
+    assert out.startswith("egs (fast, 4 layers, lr 0.02, 2 steps, seed 1)")
     assert json.loads(results_path("egs", "fast", tmp_path).read_text())["seed"] == 1
 
 
