@@ -5,7 +5,8 @@ How it works
 An ``Experiment`` names one ``GLMConfig`` field (the switch), the values to compare (one *arm* each), the model
 shared by all arms and a FAST and a FULL training setting. ``run_experiment`` trains every arm through
 ``glm_mini.train.train`` (the kit's one training loop; same seed, so the same init draws, data order and objective
-samples) into ``OUT/<name>-<mode>/<switch>=<value>/``, then reads each arm's ``metrics.jsonl`` and writes
+samples) into ``OUT/<name>-<mode>/seed<S>-<hash of the settings>/<switch>=<value>/`` (so runs with other
+settings never collide), then reads each arm's ``metrics.jsonl`` and writes
 ``OUT/<name>-<mode>.json`` (atomically) with, per arm: losses, gradient norms (total, embedding, rest, per layer),
 update sizes, the trainer's spike flags and the divergence events defined here:
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import sys
@@ -64,7 +66,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         name="deepnorm", switch="normalization", values=("pre-ln", "post-ln", "sandwich", "deepnorm"),
         question="at a learning rate high enough to hurt, which normalization scheme still trains a deep model?",
         model=_DEEP_THIN,
-        fast={"max_steps": 30, "batch_size": 8, "seq_len": 64, "lr": 3e-2, "warmup_steps": 3},
+        fast={"max_steps": 30, "batch_size": 8, "seq_len": 64, "lr": 3e-2, "warmup_steps": 3, "spike_window": 5},
         full={"max_steps": 300, "batch_size": 16, "seq_len": 64, "lr": 3e-2, "warmup_steps": 30, "save_every": 50},
         full_model={"num_layers": 48}),
     "egs": Experiment(
@@ -196,7 +198,8 @@ def run_experiment(name: str, mode: str = "fast", out_root: str | Path = DEFAULT
     if stop_after_step is not None and stop_after_step > settings["max_steps"]:
         raise ValueError(f"stop_after_step: expected at most max_steps={settings['max_steps']}, got {stop_after_step}")
     model = {**exp.model, **(exp.full_model if mode == "full" else {})}
-    run_dir = Path(out_root) / f"{name}-{mode}"
+    key = json.dumps({"model": model, "train": settings}, sort_keys=True)
+    run_dir = Path(out_root) / f"{name}-{mode}" / f"seed{seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
     arms, started = {}, time.perf_counter()
     with _torch_threads(threads):
         for value in exp.values:
@@ -208,6 +211,7 @@ def run_experiment(name: str, mode: str = "fast", out_root: str | Path = DEFAULT
             arm = summarize_arm(read_metrics(out), model["num_layers"], divergence_factor)
             arms[str(value)] = {"complete": bool(arm["steps"]) and arm["steps"][-1] == settings["max_steps"], **arm}
     results = {"experiment": name, "mode": mode, "seed": seed, "switch": exp.switch, "question": exp.question,
+               "run_dir": str(run_dir),
                "divergence_factor": divergence_factor, "settings": {"model": model, "train": settings},
                "wall_seconds": time.perf_counter() - started, "arms": arms}
     text = json.dumps(results, indent=1) + "\n"
@@ -227,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{e.name}: {e.switch} in {list(e.values)}" for e in EXPERIMENTS.values()))
     p.add_argument("--mode", default="fast", choices=MODES,
                    help="fast: the notebook's setting (about a minute on 2 CPU cores); full: deeper/longer runs")
-    p.add_argument("--out", default=DEFAULT_OUT, help="folder for the runs (OUT/NAME-MODE/) and OUT/NAME-MODE.json")
+    p.add_argument("--out", default=DEFAULT_OUT, help="folder for the runs (OUT/NAME-MODE/...) and the results OUT/NAME-MODE.json")
     p.add_argument("--seed", type=int, default=0, help="seed of init, data order and objective, shared by all arms")
     p.add_argument("--resume", action="store_true",
                    help="continue each arm from its latest checkpoint (a finished arm is only re-read)")

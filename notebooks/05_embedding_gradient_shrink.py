@@ -196,9 +196,12 @@ ax.axhline(FP16_MAX, color="tab:red", ls="--", label="fp16 max 65504")
 ax.axhline(FP16_MAX * 70, color="tab:green", ls="--", label="65504 x (l+1): limit with layer scaling")
 for r in sweep:
     ax.plot(r["scale"], r["max_abs_score"], "x" if not r["plain_finite"] else "o", color="tab:red", ms=9, mfc="none")
+    ax.plot(r["scale"], r["max_abs_score"] * 2.5, "x" if not r["scaled_finite"] else "s", color="tab:green", ms=6,
+            mfc="none")
 ax.set_xlabel("σ of q and k")
 ax.set_ylabel("largest |q·k|/√d")
-ax.set_title("red x: plain fp16 attention returned inf/NaN; o: finite")
+ax.set_title("fp16 attention output: x = inf/NaN, o/□ = finite\n(red: plain, green, drawn above: layer-scaled, l = 69)",
+             fontsize=9)
 ax.legend(fontsize=8)
 plt.show()
 first_plain_overflow = next((r for r in sweep if not r["plain_finite"]), None)
