@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"{e.name}: {e.switch} in {list(e.values)}" for e in EXPERIMENTS.values()))
     p.add_argument("--mode", default="fast", choices=MODES,
                    help="fast: the notebook's setting (about a minute on 2 CPU cores); full: deeper/longer runs")
-    p.add_argument("--out", default=DEFAULT_OUT, help="folder for the runs (OUT/NAME-MODE/...) and the results OUT/NAME-MODE.json")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help="folder for the runs (OUT/NAME-MODE/...) and the results OUT/NAME-MODE.json")
     p.add_argument("--seed", type=int, default=0, help="seed of init, data order and objective, shared by all arms")
     p.add_argument("--resume", action="store_true",
                    help="continue each arm from its latest checkpoint (a finished arm is only re-read)")

@@ -178,7 +178,8 @@ init_model = GLMConfig(num_layers=4, hidden_size=256, num_attention_heads=8, inn
 torch.manual_seed(0)
 measured = measured_init_stds(GLM(init_model))
 expected = init_stds(init_model)
-print(f"{'matrix':10s} {'GLM-130B':>10s} {'facts §1.6':>10s} | {'4x256 expected':>14s} {'measured':>9s} {'rel err':>8s}")
+print(f"{'matrix':10s} {'GLM-130B':>10s} {'facts §1.6':>10s} | {'4x256 expected':>14s} {'measured':>9s} "
+      f"{'rel err':>8s}")
 for group in expected:
     err = measured[group] / expected[group] - 1
     print(f"{group:10s} {table_130b[group]:10.6f} {paper_130b[group]:10.6f} | {expected[group]:14.6f} "
@@ -229,11 +230,11 @@ widgets.interact(show_grad_scale, depth=widgets.ToggleButtons(options=[24, 48], 
 # %% [markdown]
 # **What we see (the ratios printed above).** At initialization Post-LN and DeepNorm give every layer nearly the
 # same gradient here, Pre-LN's changes little from the bottom layer to the top, and Sandwich-LN's first layers get
-# gradients an order of magnitude above its last. The textbook picture of Post-LN's vanishing lower-layer gradients (Xiong et al.,
-# 2020) does not show at initialization with Megatron's small init ($\sigma = 0.02$ at width 32 makes every branch
-# tiny next to the residual, so each LayerNorm is nearly an identity). Sandwich-LN's extra norms do the opposite:
-# they rescale a tiny branch output to unit size, and the LayerNorm's Jacobian scales the branch's gradient up by
-# the same factor. DeepNorm's problem to solve is not at step 0 but in the **updates** that follow (DeepNet §3);
+# gradients an order of magnitude above its last. The textbook picture of Post-LN's vanishing lower-layer gradients
+# (Xiong et al., 2020) does not show at initialization with Megatron's small init ($\sigma = 0.02$ at width 32
+# makes every branch tiny next to the residual, so each LayerNorm is nearly an identity). Sandwich-LN's extra norms
+# do the opposite: they rescale a tiny branch output to unit size, and the LayerNorm's Jacobian scales the
+# branch's gradient up by the same factor. DeepNorm's problem to solve is not at step 0 but in the **updates** that follow (DeepNet §3);
 # the next section measures those.
 
 # %% [markdown]

@@ -208,7 +208,8 @@ first_plain_overflow = next((r for r in sweep if not r["plain_finite"]), None)
 first_scaled_overflow = next((r for r in sweep if not r["scaled_finite"]), None)
 for r in sweep:
     print(f"sigma {r['scale']:6g}: max |score| {r['max_abs_score']:12.1f}  plain fp16 "
-          f"{'finite' if r['plain_finite'] else 'inf/NaN'}  layer-scaled {'finite' if r['scaled_finite'] else 'inf/NaN'}"
+          f"{'finite' if r['plain_finite'] else 'inf/NaN'}  layer-scaled "
+          f"{'finite' if r['scaled_finite'] else 'inf/NaN'}"
           f"  (max error vs fp32 {r['scaled_max_error']:.1e})")
 
 

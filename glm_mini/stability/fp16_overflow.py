@@ -50,7 +50,7 @@ def attention_overflow(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer_
 
 def overflow_sweep(scales: list[float], layer_number: int, shape: tuple[int, int, int, int] = (1, 2, 16, 64),
                    seed: int = 0) -> list[dict]:
-    """``attention_overflow`` on q, k ~ N(0, σ²) for each σ in ``scales`` (v ~ N(0, 1)), one row per σ with ``scale``."""
+    """``attention_overflow`` on q, k ~ N(0, σ²) for each σ in ``scales`` (v ~ N(0, 1)); one row per σ (``scale``)."""
     if not scales or any(not (isinstance(x, (int, float)) and x > 0) for x in scales):
         raise ValueError(f"scales: expected a non-empty list of positive numbers, got {scales!r}")
     gen = torch.Generator().manual_seed(seed)

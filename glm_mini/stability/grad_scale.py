@@ -24,7 +24,7 @@ from glm_mini.training.grad_norms import grad_norms
 
 
 def layer_grad_norms_at_init(config: GLMConfig, tokens: torch.Tensor, seed: int = 0) -> list[float]:
-    """``[g_0, ..., g_{N-1}]`` for a ``GLM(config)`` initialized under ``seed``, on ``tokens`` ``[b, s]`` (causal LM)."""
+    """``[g_0, ..., g_{N-1}]`` of a ``GLM(config)`` initialized under ``seed``, on ``tokens`` ``[b, s]`` (causal LM)."""
     if not isinstance(config, GLMConfig):
         raise TypeError(f"config: expected a GLMConfig, got {type(config).__name__}")
     if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long or tokens.shape[1] < 2:
