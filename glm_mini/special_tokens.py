@@ -5,7 +5,8 @@ How it works
 GLM-130B's vocabulary ends with its special tokens: ``[MASK]`` marks a short blank, ``[gMASK]`` a blank that runs to
 the end of the text, ``[sMASK]`` a sentence blank (unused by GLM-130B's pre-training), ``<eod>`` ends a document,
 ``[sop]`` starts a span in Part B and ``[eop]`` ends it; ``eos`` and ``pad`` come from the tokenizer
-(docs/glm130b_facts.md §1.2, §2.2). ``GLMTokenizer.special`` builds this record from a tokenizer; tests build it by hand with any ids.
+(docs/glm130b_facts.md §1.2, §2.2). ``GLMTokenizer.special`` builds this record from a tokenizer; tests build
+it by hand with any ids.
 """
 
 from __future__ import annotations

@@ -142,8 +142,10 @@ class TrainConfig:
         return self.corpus == "default" if self.mip is None else self.mip
 
     def to_json(self) -> dict:
+        """The fields, plus ``model``: the resolved GLMConfig (so a run survives a later change to its preset)."""
         d = dataclasses.asdict(self)
         d["egs_ramp"] = list(self.egs_ramp) if self.egs_ramp is not None else None
+        d["model"] = dataclasses.asdict(self.model_config())
         return d
 
 
@@ -374,8 +376,7 @@ def load_model(out_dir: str | Path) -> GLM:
     saved = out / CONFIG_FILE
     if not saved.is_file():
         raise FileNotFoundError(f"out_dir: {out} holds no training run ({saved} does not exist)")
-    cfg = json.loads(saved.read_text())
-    model_config = PRESETS[cfg["preset"]].replace(**cfg.get("config_overrides", {}))
+    model_config = GLMConfig(**json.loads(saved.read_text())["model"])
     state = load_checkpoint(latest_checkpoint(out))
     model = GLM(model_config)
     model.load_state_dict(state["model"])

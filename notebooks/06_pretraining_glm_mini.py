@@ -36,7 +36,6 @@ from glm_mini.exercises.nb06_training import check_clip_gradients, check_lr_sche
 from glm_mini.objective import ObjectiveConfig
 from glm_mini.train import TrainConfig, load_model, masked_cross_entropy, read_metrics, train
 from glm_mini.training.data import load_train_data, target_counts, validation_batches
-from glm_mini.training.grad_norms import clip_gradients
 from glm_mini.training.infill import greedy_infill
 from glm_mini.training.metrics import unigram_cross_entropy
 from glm_mini.training.optimizer import weight_decay_groups
@@ -258,6 +257,13 @@ def fill(model, context):
 
 torch.manual_seed(run.seed)
 untrained = GLM(config).eval()
+with torch.no_grad():
+    first = val[0]
+    logits = untrained(first["input_ids"], position_ids=first["position_ids"],
+                       attention_mask=first["attention_mask"]).logits  # [b, s, V]
+    initial_loss = float(masked_loss(logits, first["targets"], first["loss_mask"]))
+print(f"untrained validation loss {initial_loss:.3f} nats vs ln V = {math.log(config.vocab_size):.3f}: "
+      "a uniform guess over the vocabulary")
 before = [fill(untrained, context) for context, _ in probes]
 for (context, hidden), answer in zip(probes, before):
     print(f"{tokenizer.decode(context)!r}\n    hidden: {tokenizer.decode(hidden)!r}   untrained model: {answer!r}")
@@ -288,7 +294,9 @@ print(f"{result.steps_done} steps, final train loss {result.final_loss:.3f}, val
 #
 # Left: training loss per step and validation loss at eval steps, against the unigram baseline. Middle: the
 # gradient norm of the word embedding against the rest of the model, before clipping: the paper (§3, Fig. 4) saw
-# the embedding's norm spike first, which is why GLM-130B shrinks the embedding's gradient (α = 0.1 here too).
+# the embedding's norm spike first, which is why GLM-130B shrinks the embedding's gradient (α = 0.1 here too; the
+# curve is the gradient the embedding receives, after the ×α shrink). Red crosses mark steps the spike detector
+# flagged (`glm_mini/training/spikes.py`: a loss above 1.5× the median of the previous 20).
 # Right: the learning rate the run actually used.
 
 # %%

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from glm_mini import GLM, PRESETS, SpecialTokens, prefix_causal_mask
-from glm_mini.objective import (ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
+from glm_mini.objective import (OBJECTIVES, ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
                                 gmask_sample, mask_sample, mip_pairs_from_records, mip_sample, place_spans,
                                 sample_batch, sample_mask_spans, sample_prefix_len, sample_span_lengths,
                                 span_length_probs)
@@ -238,6 +238,7 @@ def test_split_30_70_by_sequence():
     rng = random.Random(9)
     n = 20000
     picks = [choose_objective(rng, ObjectiveConfig(), with_mip=False) for _ in range(n)]
+    assert set(picks) == set(OBJECTIVES) - {"mip"}
     share = picks.count("gmask") / n
     assert abs(share - 0.7) < 4 * math.sqrt(0.21 / n)
     # and sample_batch applies it: a [gMASK] row holds exactly one [gMASK]
@@ -364,6 +365,19 @@ def test_part_a_does_not_see_part_b(nano):
     a = _logits(nano, batch)
     b = _logits(nano, {**batch, "input_ids": changed})
     assert torch.allclose(a[0, :s.division], b[0, :s.division], atol=1e-6, rtol=0)
+
+
+def test_two_d_batches_run_through_a_2d_model():
+    """cfg.two_d gives [B, 2, L] positions that a position_encoding_2d GLM takes; packing still leaks nothing."""
+    torch.manual_seed(0)
+    model = GLM(PRESETS["nano"].replace(position_encoding_2d=True)).eval()
+    rng = random.Random(17)
+    batch = sample_batch(_windows(2, 64, rng), 64, SP, random.Random(2), ObjectiveConfig(gmask_prob=0.0, two_d=True))
+    assert batch["position_ids"].shape == (2, 2, 64)
+    ids = batch["input_ids"].clone()
+    ids[:, :16] = torch.randint(3, 900, (2, 16))  # the first packed sample
+    a, b = _logits(model, batch), _logits(model, {**batch, "input_ids": ids})
+    assert torch.allclose(a[:, 16:], b[:, 16:], atol=1e-6, rtol=0) and not torch.allclose(a[:, :16], b[:, :16])
 
 
 # --- the tokenizer side ---------------------------------------------------------------------------------------------

@@ -149,6 +149,10 @@ def test_fp16_needs_cuda_and_mip_needs_the_default_corpus(tmp_path):
     text.write_text("one line of text\nanother line\n" * 20)
     with pytest.raises(ValueError, match="mip"):
         train(small(tmp_path / "b", corpus=str(text), mip=True), progress=False)
+    one_line = tmp_path / "one.txt"
+    one_line.write_text("a single document\n")
+    with pytest.raises(ValueError, match="one.txt.*at least 2 documents"):
+        train(small(tmp_path / "c", corpus=str(one_line)), progress=False)
 
 
 def test_user_corpus_trains(tmp_path):
@@ -180,6 +184,11 @@ def test_out_dir_and_checkpoint_errors(reference, tmp_path):
         train(small(broken, max_steps=2, lr=5e-4, resume=True), progress=False)
     with pytest.raises(FileNotFoundError, match="out_dir"):
         load_model(tmp_path / "nothing")
+    other = json.loads((tmp_path / "other" / "config.json").read_text())
+    other["model"]["hidden_size"] = 32  # as if the preset had been re-sized since this run was trained
+    (tmp_path / "other" / "config.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="model: run has"):
+        train(small(tmp_path / "other", max_steps=2, resume=True), progress=False)
 
 
 def test_cli(tmp_path, capsys):

@@ -70,6 +70,8 @@ def _id_list(tokens: TokenIds, name: str) -> list[int]:
                              f"{tuple(tokens.shape)} and dtype {tokens.dtype}")
         return tokens.tolist()
     ids = list(tokens)
+    if all(type(t) is int for t in ids):  # the common case, checked fast
+        return ids
     if not all(isinstance(t, Integral) and not isinstance(t, bool) for t in ids):
         raise ValueError(f"{name}: expected a 1-D integer tensor or a list of ints, got {type(tokens).__name__} "
                          f"holding {sorted({type(t).__name__ for t in ids})}")
@@ -91,10 +93,12 @@ def glm_attention(division: int, length: int) -> Tensor:
 def _sample(inputs: list[int], targets: list[int], n_context: int, positions: list[int] | list[list[int]],
             division: int) -> GLMSample:
     length = len(inputs)
-    loss_mask = torch.zeros(length, dtype=torch.bool)
-    loss_mask[n_context:] = True
-    return GLMSample(torch.tensor(inputs, dtype=torch.long), torch.tensor(targets, dtype=torch.long), loss_mask,
-                     torch.tensor(positions, dtype=torch.long), glm_attention(division, length), division)
+    return GLMSample(_long(inputs), _long(targets), torch.from_numpy(np.arange(length) >= n_context),
+                     _long(positions), glm_attention(division, length), division)
+
+
+def _long(values) -> Tensor:
+    return torch.from_numpy(np.asarray(values, dtype=np.int64))
 
 
 def _check_spans(spans, n: int) -> list[tuple[int, int]]:
@@ -191,11 +195,14 @@ def pack_samples(samples: Sequence[GLMSample], length: int, special: SpecialToke
     if any((s.position_ids.dim() == 2) != two_d for s in samples):
         raise ValueError("samples: expected all 1-D or all 2-D position_ids, got a mix")
     pad = length - used
-    input_ids = torch.cat([s.input_ids for s in samples] + [torch.full((pad,), special.pad)])
-    targets = torch.cat([s.targets for s in samples] + [torch.full((pad,), special.pad)])
-    loss_mask = torch.cat([s.loss_mask for s in samples] + [torch.zeros(pad, dtype=torch.bool)])
-    positions = torch.cat([s.position_ids for s in samples] + [torch.zeros(2, pad) if two_d else torch.zeros(pad)],
-                          dim=-1).long()
+
+    def cat(name: str, fill) -> Tensor:  # the samples' field, then ``fill`` up to ``length``
+        parts = [getattr(s, name).numpy() for s in samples]
+        return torch.from_numpy(np.concatenate(parts + [np.full((*parts[0].shape[:-1], pad), fill, parts[0].dtype)],
+                                               axis=-1))
+
+    input_ids, targets, loss_mask = cat("input_ids", special.pad), cat("targets", special.pad), cat("loss_mask", 0)
+    positions = cat("position_ids", 0)
     attention = np.zeros((length, length), dtype=bool)
     start = 0
     for s in samples:

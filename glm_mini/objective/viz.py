@@ -12,18 +12,27 @@ Matplotlib is imported here only, so ``glm_mini.objective`` stays light.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from glm_mini.objective.mixture import ObjectiveConfig, sample_mask_spans, sample_prefix_len, shuffled
 from glm_mini.objective.sample import GLMSample, gmask_sample, mask_sample
 
 ALLOWED, BLOCKED = "#2b6cb0", "#edf2f7"
 PART_A, PART_B = "#ebf8ff", "#fffaf0"
+
+
+def token_label(tokenizer):
+    """``id -> str`` for plot labels: the piece (``▁`` shown as ``_``) when it is plain ASCII, else ``#id`` (the
+    default Matplotlib fonts have no CJK glyphs)."""
+    def label(i: int) -> str:
+        piece = tokenizer.id_to_token(int(i)).replace("\u2581", "_")
+        return piece if piece.isascii() and piece.isprintable() else f"#{int(i)}"
+    return label
 
 
 def infilling_example(tokens: list[int], special, objective: str = "mask", mask_ratio: float = 0.15, seed: int = 0,
@@ -48,21 +57,19 @@ def plot_attention_mask(allowed, division: int | None = None, ax=None, labels: l
     if division is not None and 0 < division < n:
         for line in (ax.axhline, ax.axvline):
             line(division - 0.5, color="#c53030", lw=1.5)
-    step = max(1, n // 24)
-    ticks = list(range(0, n, step))
-    ax.set_xticks(ticks)
-    ax.set_yticks(ticks)
-    if labels is not None:
-        ax.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=7)
-        ax.set_yticklabels([f"{i} {labels[i]}" for i in ticks], fontsize=7)
+    if labels is not None and n <= 48:  # one tick per token, labelled with it
+        ax.set_xticks(range(n), [labels[i] for i in range(n)], rotation=90, fontsize=7)
+        ax.set_yticks(range(n), [f"{i} {labels[i]}" for i in range(n)], fontsize=7)
+    else:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax.set_xlabel("key position")
     ax.set_ylabel("query position")
     ax.set_title(title)
     handles = [Patch(color=ALLOWED, label="may attend"), Patch(color=BLOCKED, label="blocked")]
     if division is not None:
         handles.append(Patch(color="#c53030", label=f"Part A | Part B (division = {division})"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12 if labels is None else -0.25),
-              ncol=3, fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
 
 
@@ -99,10 +106,3 @@ def draw_sample(sample: GLMSample, decode=str, title: str = "", max_columns: int
     fig.tight_layout()
     return fig
 
-
-def short_sample(sample: GLMSample, n: int) -> GLMSample:
-    """The first ``n`` positions of a sample (for display only)."""
-    pos = sample.position_ids[..., :n]
-    return dataclasses.replace(sample, input_ids=sample.input_ids[:n], targets=sample.targets[:n],
-                               loss_mask=sample.loss_mask[:n], position_ids=pos,
-                               attention_mask=sample.attention_mask[:n, :n])

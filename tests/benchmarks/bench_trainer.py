@@ -5,9 +5,11 @@ forward under the precision's autocast, the masked loss, backward, per-module gr
 ``PRESETS["mini"]`` at sequence 256, batch 8. fp32 and bf16 steps alternate so machine noise hits both alike; the
 ratio is the median over rounds of fp32 time / bf16 time in the same round. The objective's share is the median
 time of ``sample_batch`` for one batch over the median fp32 step time (issue 6 target: < 5%).
-Run: ``make bench`` (or ``.venv/bin/python -m pytest -q -s tests/benchmarks/bench_trainer.py``).
+Run: ``make bench`` (or ``.venv/bin/python -m pytest -q -s -o python_files='bench_*.py'
+tests/benchmarks/bench_trainer.py``); ``GLM_BENCH_THREADS=1`` measures on one thread.
 """
 
+import os
 import random
 import statistics
 import time
@@ -22,10 +24,11 @@ from glm_mini.training.grad_norms import clip_gradients, grad_norms
 from glm_mini.training.optimizer import build_adamw
 
 SEQ, BATCH, ROUNDS = 256, 8, 8
+THREADS = int(os.environ.get("GLM_BENCH_THREADS", "2"))  # 1 gives steadier numbers on an oversubscribed machine
 
 
 def test_trainer_tokens_per_second_fp32_vs_bf16():
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     config = PRESETS["mini"]
     data = load_train_data("default", config.vocab_size, SEQ, True)
@@ -64,7 +67,7 @@ def test_trainer_tokens_per_second_fp32_vs_bf16():
     share = statistics.median(times["sample_batch"]) / fp32
     tokens = BATCH * SEQ
     print(f"\ntrainer step, PRESETS['mini'] ({sum(p.numel() for p in models['fp32'].parameters()) / 1e6:.1f} M "
-          f"params), batch {BATCH} x seq {SEQ}, 2 threads, median of {ROUNDS} rounds")
+          f"params), batch {BATCH} x seq {SEQ}, {THREADS} thread(s), median of {ROUNDS} rounds")
     print(f"  fp32            {fp32 * 1e3:8.1f} ms/step  {tokens / fp32:8.0f} tokens/s")
     print(f"  bf16 autocast   {bf16 * 1e3:8.1f} ms/step  {tokens / bf16:8.0f} tokens/s")
     print(f"  bf16 speed-up (fp32 time / bf16 time, same round): {statistics.median(ratios):.2f}x")

@@ -1,0 +1,389 @@
+# %% [markdown]
+# # 02 · GLM's objective: autoregressive blank infilling
+#
+# Budget: 60 s (FAST mode, 2-core CPU).
+#
+# **The problem.** A BERT-style model reads a text in both directions, so it understands well, but it cannot write:
+# it fills one token per `[MASK]`, all at once, and must be told how many tokens are missing. A GPT-style model
+# writes fluently, but reads only leftwards, so even the context it is given is seen half-blind. GLM-130B wanted one
+# model for both, and trained it with **autoregressive blank infilling** (paper §2.1; GLM, Du et al. 2022):
+#
+# - blank out spans of the text; the corrupted text (**Part A**) is read **bidirectionally**;
+# - then write the missing spans one token at a time (**Part B**), each seeing all of Part A and what was written
+#   before it, so a blank of any length can be filled.
+#
+# GLM-130B mixes two kinds of blanks (paper §2.2): `[MASK]`, short spans (15% of a text) for understanding, and
+# `[gMASK]`, one long suffix for generation; plus 5% of the tokens from instruction data (MIP).
+# This notebook builds each piece on real sentences of the kit's English/Chinese corpus, checks it against the
+# package (`glm_mini/objective/`), and ends with a visualizer to play with.
+
+# %%
+import os
+import random
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
+random.seed(0)
+torch.manual_seed(0)
+
+from glm_mini import GLM, PRESETS, default_tokenizer
+from glm_mini.data import load_corpus, pack_documents
+from glm_mini.exercises import use
+from glm_mini.exercises.nb02_objective import (check_glm_mask, check_gmask_sample, check_part_a,
+                                               check_part_b_positions)
+from glm_mini.exercises.nb02_objective import part_a as package_part_a
+from glm_mini.objective import (ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
+                                gmask_sample, mask_sample, mip_pairs_from_records, sample_batch, sample_mask_spans,
+                                sample_prefix_len, sample_row, span_length_probs)
+from glm_mini.objective.viz import draw_sample, infilling_example, plot_attention_mask, token_label
+
+tok = default_tokenizer()
+special = tok.special
+label = token_label(tok)
+corpus = load_corpus()
+print(special)
+
+# %% [markdown]
+# ## 1. Two real sentences
+# English and Chinese sentences from the training split. We keep them short so every token fits on screen.
+
+# %%
+def first_sentences(lang, stop, count=1):
+    text = next(r["text"] for r in corpus["train"] if r["lang"] == lang and r["kind"] == "story")
+    end = -1
+    for _ in range(count):
+        end = text.index(stop, end + 1)
+    return text[: end + 1]
+
+
+en_text, zh_text = first_sentences("en", "."), first_sentences("zh", "。", count=2)
+en, zh = tok.encode(en_text), tok.encode(zh_text)
+print(f"EN {len(en)} tokens: {en_text}\n   {tok.tokenize(en_text)}")
+print(f"ZH {len(zh)} tokens: {zh_text}\n   {tok.tokenize(zh_text)}")
+
+# %% [markdown]
+# ## 2. Where the blanks go
+# Span lengths follow a Poisson distribution with mean $\lambda = 3$, restricted to $1..39$ and renormalized
+# (`glm_mini/objective/spans.py`, `span_length_probs` and `draw_span_length`):
+#
+# $$P(\ell) = \frac{\lambda^{\ell} e^{-\lambda} / \ell!}{\sum_{k=1}^{39} \lambda^{k} e^{-\lambda} / k!},
+# \qquad \ell = 1, \dots, 39$$
+#
+# Spans are added until they cover at least $\lfloor 0.15\,n \rfloor$ of the $n$ tokens
+# (`sample_span_lengths`), then placed at random, never touching (`place_spans`). Why Poisson with mean 3: most
+# blanks are a word or two, as in BERT, but a few are long enough that the model must generate, not just pick a word.
+# The formula against 20 000 draws:
+
+# %%
+probs = span_length_probs(3.0)
+draw_rng = random.Random(0)
+draws = np.bincount([draw_span_length(draw_rng) for _ in range(20_000)], minlength=40)[1:] / 20_000
+lengths = np.arange(1, 40)
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.bar(lengths - 0.2, probs, width=0.4, label="formula P(ℓ)")
+ax.bar(lengths + 0.2, draws, width=0.4, label="20 000 draws")
+ax.set_xlim(0.3, 15.7)
+ax.set_xticks(range(1, 16))
+ax.set_xlabel("span length ℓ (tokens)")
+ax.set_ylabel("probability")
+ax.set_title("Span lengths: Poisson(λ=3) truncated to 1..39 (shown up to 15)")
+ax.legend()
+plt.show()
+mean_len = float((lengths * np.array(probs)).sum())
+print(f"mean span length: formula {mean_len:.3f}, draws {(lengths * draws).sum():.3f}")
+
+# %%
+rng = random.Random(1)
+spans = sample_mask_spans(len(en), rng)
+masked = sum(e - s for s, e in spans)
+print(f"{len(spans)} spans {spans}: {masked} of {len(en)} tokens masked ({masked / len(en):.0%})")
+for s, e in spans:
+    print(f"  span {(s, e)}: {tok.decode(en[s:e])!r}")
+
+# %% [markdown]
+# ## 3. Part A: the corrupted text
+# Part A is the text with **each whole span replaced by one `[MASK]`**. One token per span, not per masked token:
+# the model must not learn the span's length from the number of `[MASK]`s, because at inference nobody knows it.
+
+# %% [markdown]
+# ### Your turn — Exercise 2.1: build Part A
+# Write `my_part_a(tokens, spans, mask_id)`: `spans` are sorted `(start, end)` pairs, end exclusive. Predict first:
+# how long is Part A for a text of $n$ tokens with $k$ spans covering $S$ tokens?
+
+# %%
+def my_part_a(tokens, spans, mask_id):
+    ### BEGIN SOLUTION
+    ### HINT: walk the spans in order; keep the text between them and put one mask_id per span
+    out, last = [], 0
+    for start, end in spans:
+        out += tokens[last:start] + [mask_id]
+        last = end
+    return out + tokens[last:]
+    ### END SOLUTION
+
+
+# %%
+ok_21 = check_part_a(my_part_a)
+part_a = use(my_part_a, ok_21, package_part_a)
+sample = mask_sample(en, spans, special)
+assert part_a(en, spans, special.mask) == sample.input_ids[: sample.division].tolist()
+print("Part A:", tok.decode(part_a(en, spans, special.mask)))
+print("length of Part A = n - S + k:", sample.division, "=", len(en) - masked + len(spans))
+
+# %% [markdown]
+# ## 4. Part B, positions, and the objective
+# Part B holds the spans in a **random order** $z$. Each span $s_{z_i}$ is fed as `[sop]` + span and predicted as
+# span + `[eop]`. The shuffle makes the model learn every dependency between spans, not just left to right. The
+# objective (paper §2.1, Eq. 1; `glm_mini/objective/sample.py`, `mask_sample`):
+#
+# $$\max_\theta\; \mathbb{E}_{z}\Big[\sum_{i=1}^{k} \log p_\theta\big(s_{z_i} \,\big|\, x_{\text{corrupt}},
+# s_{z_1}, \dots, s_{z_{i-1}}\big)\Big],\qquad
+# p_\theta(s_i \mid \cdot) = \prod_{j} p_\theta\big(s_{i,j} \mid x_{\text{corrupt}}, s_{z_{<i}}, s_{i,<j}\big)$$
+#
+# **Positions.** GLM-130B uses 1-D rotary positions: Part A counts $0, 1, 2, \dots$ (a span takes one slot, its
+# `[MASK]`), and **every Part B token takes the position of its span's `[MASK]`**, so the model knows *where* it is
+# writing but not how long the span is. (The original GLM used a second, intra-span position row; section 7.)
+#
+# The spec's worked example: text $x_1 \dots x_6$, spans $\{x_3\}$ and $\{x_5 x_6\}$, Part B order
+# $(x_5 x_6), (x_3)$. Built by hand, then compared with the package:
+
+# %%
+x = [tok.token_to_id(p) for p in ["x", "1", "2", "3", "4", "5"]]  # six distinct ids stand for x1..x6
+spans_ex, order_ex = [(2, 3), (4, 6)], [1, 0]
+a = part_a(x, spans_ex, special.mask)
+mask_pos = [i for i, t in enumerate(a) if t == special.mask]  # position of span k's [MASK] in Part A
+b_in, b_out, b_pos = [], [], []
+for k in order_ex:
+    s, e = spans_ex[k]
+    b_in += [special.sop] + x[s:e]
+    b_out += x[s:e] + [special.eop]
+    b_pos += [mask_pos[k]] * (e - s + 1)
+by_hand = {"input_ids": a + b_in, "targets": a + b_out, "position_ids": list(range(len(a))) + b_pos}
+ex = mask_sample(x, spans_ex, special, span_order=order_ex)
+assert by_hand == {k: getattr(ex, k).tolist() for k in by_hand}
+assert by_hand["position_ids"] == [0, 1, 2, 3, 4, 4, 4, 4, 2, 2]  # the spec's example, as written there
+names = {v: f"x{i + 1}" for i, v in enumerate(x)} | {special.mask: "[M]", special.sop: "[sop]", special.eop: "[eop]"}
+for row in ("input_ids", "targets", "position_ids"):
+    values = by_hand[row] if row == "position_ids" else [names[t] for t in by_hand[row]]
+    print(f"{row:13s}", " ".join(f"{v!s:>5}" for v in values[:5]), " | ", " ".join(f"{v!s:>5}" for v in values[5:]))
+
+# %% [markdown]
+# ### Your turn — Exercise 2.2: Part B positions
+# Write `my_part_b_positions(spans, span_order)`, the 1-D positions of Part B (one per `[sop]` and per span token).
+# Predict: in the example above, why do the `x3` tokens get position 2 and not 2, 3?
+
+# %%
+def my_part_b_positions(spans, span_order):
+    ### BEGIN SOLUTION
+    ### HINT: span k's [MASK] sits at its start minus the tokens the earlier spans removed, plus one slot each
+    slot = [start - sum(e - s for s, e in spans[:k]) + k for k, (start, _) in enumerate(spans)]
+    return [slot[k] for k in span_order for _ in range(spans[k][1] - spans[k][0] + 1)]
+    ### END SOLUTION
+
+
+# %%
+ok_22 = check_part_b_positions(my_part_b_positions)
+
+# %% [markdown]
+# ### The loss mask
+# The loss is the mean over Part B only (`loss_mask`): Part A is input, not a target. A first check of what that
+# means for a model that knows nothing: an untrained GLM should be near $\ln V$ per predicted token.
+
+# %%
+model = GLM(PRESETS["nano"].replace(vocab_size=len(tok))).eval()  # the 2-layer test model, our vocabulary
+with torch.no_grad():
+    logits = model(sample.input_ids[None], sample.position_ids[None], sample.attention_mask[None, None]).logits[0]
+loss = F.cross_entropy(logits[sample.loss_mask], sample.targets[sample.loss_mask])
+print(f"untrained nano GLM: loss {loss:.3f} on {int(sample.loss_mask.sum())} Part B tokens; ln V = "
+      f"{np.log(len(tok)):.3f}")
+
+# %% [markdown]
+# ## 5. The attention mask
+# Query $i$ may attend key $j$ when $j$ is in Part A or $j \le i$ (True = may attend, the kit's and SDPA's
+# convention; `glm_attention` in `sample.py`):
+#
+# $$M_{ij} = [\, j < d \,] \lor [\, j \le i \,], \qquad d = |\text{Part A}| \;(\texttt{division})$$
+#
+# So Part A never sees Part B (no peeking at the answers), and Part B is causal.
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 6))
+plot_attention_mask(ex.attention_mask, ex.division, ax, labels=[names[t] for t in ex.input_ids.tolist()],
+                    title="the worked example: x1 x2 [M] x4 [M] | [sop] x5 x6 [sop] x3")
+plt.show()
+
+# %% [markdown]
+# ### Your turn — Exercise 2.3: the GLM attention mask
+# Write `my_glm_mask(division, length)` returning a `[length, length]` bool tensor. Predict: what is the mask when
+# `division == length`? When `division == 0`?
+
+# %%
+def my_glm_mask(division, length):
+    ### BEGIN SOLUTION
+    ### HINT: compare a row index column and a column index row; combine two conditions with |
+    i = torch.arange(length).view(-1, 1)  # [L, 1] queries
+    j = torch.arange(length).view(1, -1)  # [1, L] keys
+    return (j < division) | (j <= i)
+    ### END SOLUTION
+
+
+# %%
+ok_23 = check_glm_mask(my_glm_mask)
+glm_mask = use(my_glm_mask, ok_23, glm_attention)
+assert torch.equal(glm_mask(sample.division, len(sample)), sample.attention_mask)
+
+# %% [markdown]
+# The whole English sample: token table (Part A blue, Part B cream) above its mask.
+
+# %%
+draw_sample(sample, label, title=f"[MASK] sample of the English sentence: {len(spans)} spans, Part B in given order")
+plt.show()
+
+# %% [markdown]
+# ## 6. `[gMASK]`: one long blank for generation
+# Short spans teach filling in; they do not teach writing a paragraph. For 70% of its sequences GLM-130B blanks one
+# **suffix** instead: `prefix + [gMASK, sop] + suffix[:-1]` is the input, `prefix + [gMASK] + suffix` the target,
+# the loss is on the suffix, and the prefix (with `[gMASK]`) is read bidirectionally. The suffix is 20% to 100% of
+# the text (`min_gmask_ratio`), so the model also learns to write with no context at all. With 1-D positions the
+# ids simply count $0 \dots L-1$. On the Chinese sentences:
+
+# %%
+prefix_len = sample_prefix_len(len(zh), random.Random(0))
+g = gmask_sample(zh, prefix_len, special)
+print(f"prefix {prefix_len} of {len(zh)} tokens: {tok.decode(zh[:prefix_len])!r}  ->  generate "
+      f"{tok.decode(zh[prefix_len:])!r}")
+print("input :", tok.decode(g.input_ids.tolist()))
+print("target:", tok.decode(g.targets[g.loss_mask].tolist()))
+draw_sample(g, label, title="[gMASK] sample of the Chinese sentences (ids shown as #id: no CJK font in plots)")
+plt.show()
+
+# %% [markdown]
+# ### Your turn — Exercise 2.4: the `[gMASK]` sample
+# Write `my_gmask(tokens, prefix_len, gmask_id, sop_id)` returning `(inputs, targets)` as two lists.
+# Predict: how much longer than the text is the sample?
+
+# %%
+def my_gmask(tokens, prefix_len, gmask_id, sop_id):
+    ### BEGIN SOLUTION
+    ### HINT: the target at each position is the next input token; the last suffix token is never an input
+    prefix, suffix = tokens[:prefix_len], tokens[prefix_len:]
+    return prefix + [gmask_id, sop_id] + suffix[:-1], prefix + [gmask_id] + suffix
+    ### END SOLUTION
+
+
+# %%
+ok_24 = check_gmask_sample(my_gmask)
+
+# %% [markdown]
+# ## 7. 1-D or 2-D positions
+# The original GLM gave each token two position ids: the position in Part A (as above) and an **intra-span**
+# position, 0 on Part A and $1, 2, \dots$ along `[sop]` + span (THUDM/GLM `blocklm_utils.py`). GLM-130B uses 1-D
+# rotary positions and keeps only the first row (docs/glm130b_facts.md §1.5, §2.2). `two_d=True` builds the original:
+
+# %%
+ex2 = mask_sample(x, spans_ex, special, span_order=order_ex, two_d=True)
+print("position ids  :", ex2.position_ids[0].tolist())
+print("block position:", ex2.position_ids[1].tolist())
+assert torch.equal(ex2.position_ids[0], ex.position_ids)
+
+# %% [markdown]
+# ## 8. The mixture: what a training batch holds
+# `sample_batch` gives each sequence one objective (`choose_objective`): MIP rows hold 5% of the tokens, and of
+# the rest 30% of sequences are `[MASK]`, 70% `[gMASK]`. A `[MASK]` row **packs four samples**, each from its own
+# quarter of the window (GLM-130B: 4 × 512 in 2048), with a block-diagonal mask so they cannot see each other. An
+# MIP row packs instruction pairs, `prompt + [MASK, sop] + answer`, the answer as the target. Real windows of the
+# corpus and its `mip_train` instructions:
+
+# %%
+SEQ = 256
+docs = tok.encode_batch([r["text"] for r in corpus["train"][:400]])
+packed = pack_documents(docs, SEQ, special.eod, special.pad, len(tok))
+windows = [torch.from_numpy(packed.tokens[i].astype(np.int64)) for i in range(len(packed))]
+mip_pairs = mip_pairs_from_records(tok, corpus["mip_train"][:500])
+cfg = ObjectiveConfig()
+
+
+def build_rows(windows, rng):
+    """sample_batch, row by row, keeping each row's objective: choose_objective, then sample_row."""
+    out = []
+    for w in windows:
+        kind = choose_objective(rng, cfg, with_mip=True)
+        out.append((kind, sample_row(w.tolist(), SEQ, special, rng, cfg, mip_pairs, kind)))
+    return out
+
+
+batch = sample_batch(windows[:16], SEQ, special, random.Random(0), cfg, mip_pairs)
+rows = build_rows(windows[:16], random.Random(0))
+assert all(torch.equal(collate([r for _, r in rows])[k], batch[k]) for k in batch)  # the same batch
+print({k: tuple(v.shape) for k, v in batch.items()}, "objectives:", [k for k, _ in rows])
+fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
+for ax, kind in zip(axes, ("mask", "gmask")):
+    r, row = next((i, row) for i, (k, row) in enumerate(rows) if k == kind)
+    what = "packed [MASK] samples (block-diagonal)" if kind == "mask" else "one [gMASK] sample"
+    plot_attention_mask(row.attention_mask, None if kind == "mask" else row.division, ax, title=f"row {r}: {what}")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Measured over many rows, counting which objective each row got (with `build_rows` above). The masking rate of a
+# `[MASK]` row is masked text tokens / text tokens: every span adds a `[MASK]` and a `[sop]`, and its loss covers the
+# span plus one `[eop]`.
+
+# %%
+N_ROWS = 1200 if FAST else 8000
+start = time.perf_counter()
+stats_rng = random.Random(3)
+kinds = {"mask": 0, "gmask": 0, "mip": 0}
+mask_text = mask_masked = 0
+for kind, row in build_rows([windows[i % len(windows)] for i in range(N_ROWS)], stats_rng):
+    kinds[kind] += 1
+    if kind == "mask":
+        n_spans = int((row.input_ids == special.mask).sum())
+        mask_text += int((row.input_ids != special.pad).sum()) - 2 * n_spans
+        mask_masked += int(row.loss_mask.sum()) - n_spans
+row_ms = (time.perf_counter() - start) / N_ROWS * 1e3
+self_supervised = kinds["mask"] + kinds["gmask"]
+mask_share, mip_share, mask_rate = kinds["mask"] / self_supervised, kinds["mip"] / N_ROWS, mask_masked / mask_text
+print(f"{N_ROWS} rows: [MASK] {kinds['mask']}, [gMASK] {kinds['gmask']}, MIP {kinds['mip']}")
+print(f"[MASK] share of self-supervised rows: {mask_share:.1%} (paper: 30% of sequences)")
+print(f"MIP share of rows (= of tokens: every row has {SEQ} positions): {mip_share:.1%} (paper: 5% of tokens)")
+print(f"masking rate of [MASK] samples: {mask_rate:.1%} (paper: spans added until >= 15%)")
+print(f"{row_ms:.2f} ms per {SEQ}-token row")
+
+# %% [markdown]
+# ## 9. Play: the objective visualizer
+# Text, mask ratio, `[MASK]` or `[gMASK]`, seed → Part A/B, positions, the loss mask and the attention mask
+# (`glm_mini.objective.viz.infilling_example` and `draw_sample`). First the default settings as a plain figure:
+
+# %%
+def show(text=en_text, mask_ratio=0.15, objective="mask", seed=0):
+    ids = tok.encode(text)[:40]
+    s = infilling_example(ids, special, objective, mask_ratio, seed)
+    draw_sample(s, label, title=f"{objective}, mask ratio {mask_ratio:.2f}, seed {seed}: Part A = "
+                                f"{s.division} tokens, Part B = {len(s) - s.division}")
+    plt.show()
+
+
+show()
+
+# %% tags=["widget"]
+import ipywidgets as widgets
+
+widgets.interact(show, text=widgets.Text(en_text), mask_ratio=widgets.FloatSlider(0.15, min=0.05, max=0.6, step=0.05),
+                 objective=widgets.ToggleButtons(options=["mask", "gmask"]), seed=widgets.IntSlider(0, 0, 20));
+
+# %% tags=["summary"]
+print(f"worked example (docs §2.2) reproduced by hand and by mask_sample: positions {by_hand['position_ids']}")
+print(f"span lengths: mean {mean_len:.3f} by the formula (truncated Poisson, λ=3); {masked} of {len(en)} tokens "
+      f"of the English sentence masked")
+print(f"over {N_ROWS} rows: [MASK] {mask_share:.1%} of self-supervised rows (paper 30%), MIP {mip_share:.1%} of "
+      f"tokens (paper 5%)")
+print(f"masking rate of packed [MASK] samples: {mask_rate:.1%} (paper: >= 15%)")
+print(f"untrained nano GLM loss on Part B {loss:.3f} vs ln V {np.log(len(tok)):.3f}")
+print(f"building a row: {row_ms:.2f} ms per {SEQ} tokens")
+print("exercises passed:", {"2.1": ok_21, "2.2": ok_22, "2.3": ok_23, "2.4": ok_24})
