@@ -13,7 +13,8 @@ update sizes, the trainer's spike flags and the divergence events defined here:
     diverged(t) ⇔ ℓ_t is NaN/inf  or  ℓ_t > ρ · min_{t' ≤ t} ℓ_{t'}        (ρ = DIVERGENCE_FACTOR = 1.5)
 
 i.e. a loss that climbs half as much again above the best it has reached (for a model at loss 4 that means above 6,
-close to knowing nothing). A spike is the trainer's flag (``glm_mini.training.spikes``: ℓ_t above 1.5× the median of
+close to knowing nothing). An arm whose last step is not such an event *recovered* (a transient jump); one whose
+last step is one *diverged*. A spike is the trainer's flag (``glm_mini.training.spikes``: ℓ_t above 1.5× the median of
 the last 20 losses). ``resume=True`` continues every arm from its latest checkpoint with the trainer's own resume (a
 finished arm trains nothing), so a FULL run killed part-way (or ended with ``stop_after_step``) picks up where it
 stopped; FULL checkpoints every ``save_every`` steps.
@@ -113,6 +114,7 @@ def summarize_arm(rows: list[dict], num_layers: int, factor: float = DIVERGENCE_
         "update_norm_embedding": [r["update_norm_embedding"] for r in rows],
         "spike_steps": [r["step"] for r in rows if r["spike"]],
         "divergence_steps": events, "diverged_at": events[0] if events else None,
+        "recovered": bool(events) and bool(losses) and events[-1] != steps[-1],
         "final_loss": losses[-1] if losses else None, "min_loss": min(finite) if finite else None,
         "val_loss": next((r["val_loss"] for r in reversed(rows) if "val_loss" in r), None),
         "train_seconds": sum(r["seconds"] for r in rows),
@@ -123,9 +125,12 @@ def outcome_line(results: dict) -> str:
     """One line: each arm's outcome, e.g. ``post-ln diverged at step 14 (...); deepnorm trained to loss 5.1``."""
     parts = []
     for value, arm in results["arms"].items():
-        if arm["diverged_at"] is not None:
-            what = f"{value} diverged at step {arm['diverged_at']} ({len(arm['divergence_steps'])} steps over " \
-                   f"{results['divergence_factor']}x its best loss or non-finite)"
+        n = len(arm["divergence_steps"])
+        events = f"{n} step{'s' * (n != 1)} over {results['divergence_factor']}x its best loss or non-finite"
+        if arm["diverged_at"] is not None and not arm["recovered"]:
+            what = f"{value} diverged at step {arm['diverged_at']} ({events})"
+        elif arm["diverged_at"] is not None:
+            what = f"{value} jumped at step {arm['diverged_at']} ({events}) and recovered to loss {arm['final_loss']:.3f}"
         else:
             what = f"{value} trained to loss {arm['final_loss']:.3f}"
         spikes = len(arm["spike_steps"])

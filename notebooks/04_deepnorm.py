@@ -323,11 +323,15 @@ for scheme, arm in results["arms"].items():
 # %%
 def verdict(res):
     arms = res["arms"]
-    diverged = [s for s, a in arms.items() if a["diverged_at"] is not None]
+    diverged = [s for s, a in arms.items() if a["diverged_at"] is not None and not a["recovered"]]
+    jumped = [s for s, a in arms.items() if a["recovered"]]
     deepnorm_ok = arms["deepnorm"]["diverged_at"] is None
-    shown = bool(diverged) and deepnorm_ok
-    return (f"{res['mode']}: diverged {diverged or 'none'}; deepnorm {'trained' if deepnorm_ok else 'diverged'}; "
-            f"paper's effect (another scheme diverges while DeepNorm trains) {'seen' if shown else 'NOT seen'} "
+    shown = bool(diverged or jumped) and deepnorm_ok
+    best = min(arms, key=lambda s: arms[s]["final_loss"] if math.isfinite(arms[s]["final_loss"]) else math.inf)
+    return (f"{res['mode']}: diverged {diverged or 'none'}, jumped and recovered {jumped or 'none'}; deepnorm "
+            f"{'trained' if deepnorm_ok else 'had divergence events'}; paper's effect (another scheme diverges or "
+            f"spikes while DeepNorm trains) {'seen' if shown else 'NOT seen'}; lowest final loss: {best} "
+            f"({arms[best]['final_loss']:.3f} vs deepnorm {arms['deepnorm']['final_loss']:.3f}) "
             f"at {res['settings']['model']['num_layers']} layers, lr {res['settings']['train']['lr']:g}, "
             f"{res['settings']['train']['max_steps']} steps")
 

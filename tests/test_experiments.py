@@ -34,7 +34,7 @@ def test_same_seed_same_results_other_seed_differs_and_records_everything(tmp_pa
     assert _arms(a) == _arms(b)
     assert load_results("egs", "fast", tmp_path / "a")["arms"].keys() == {"1.0", "0.1"}
     arm = a["arms"]["0.1"]
-    assert arm["steps"] == [1, 2, 3] and arm["complete"]
+    assert arm["steps"] == [1, 2, 3] and arm["complete"] and not arm["recovered"]
     assert len(arm["grad_norm_layers"][0]) == EXPERIMENTS["egs"].model["num_layers"]
     assert all(u > 0 for u in arm["update_norm"]) and all(r > 0 for r in arm["update_ratio"])
     # α only scales the embedding's gradient: step 1 is the same model, so the embedding norm is exactly ×0.1
@@ -95,3 +95,23 @@ def test_bad_input_of_the_readers(tmp_path):
     assert main(["egs", "--mode", "fast", "--threads", "0", "--out", str(tmp_path)]) == 2
     with pytest.raises(SystemExit):
         main(["nope"])
+
+
+def test_outcome_line_tells_diverged_from_recovered_from_trained():
+    def arm(losses):
+        return {"loss": losses, "steps": list(range(1, len(losses) + 1)), "spike_steps": [],
+                "final_loss": losses[-1], **_events(losses)}
+
+    def _events(losses):
+        events = divergence_steps(list(range(1, len(losses) + 1)), losses)
+        return {"divergence_steps": events, "diverged_at": events[0] if events else None,
+                "recovered": bool(events) and events[-1] != len(losses)}
+
+    results = {"experiment": "deepnorm", "mode": "fast", "seed": 0, "divergence_factor": 1.5,
+               "settings": {"model": {"num_layers": 24}, "train": {"lr": 0.03, "max_steps": 4}},
+               "arms": {"post-ln": arm([6.0, 4.0, 7.0, math.nan]), "sandwich": arm([6.0, 4.0, 7.0, 4.1]),
+                        "deepnorm": arm([6.0, 4.0, 3.9, 3.5])}}
+    assert outcome_line(results) == (
+        "deepnorm (fast, 24 layers, lr 0.03, 4 steps, seed 0): post-ln diverged at step 3 (2 steps over 1.5x its "
+        "best loss or non-finite), 0 spikes; sandwich jumped at step 3 (1 step over 1.5x its best loss or "
+        "non-finite) and recovered to loss 4.100, 0 spikes; deepnorm trained to loss 3.500, 0 spikes")
