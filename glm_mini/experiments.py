@@ -5,7 +5,7 @@ How it works
 An ``Experiment`` names one ``GLMConfig`` field (the switch), the values to compare (one *arm* each), the model
 shared by all arms and a FAST and a FULL training setting. ``run_experiment`` trains every arm through
 ``glm_mini.train.train`` (the kit's one training loop; same seed, so the same init draws, data order and objective
-samples) into ``OUT/<name>-<mode>/seed<S>-<hash of the settings>/<switch>=<value>/`` (so runs with other
+samples) into ``OUT/<name>-<mode>/seed<S>-<hash of the trainer configs>/<switch>=<value>/`` (so runs with other
 settings never collide), then reads each arm's ``metrics.jsonl`` and writes
 ``OUT/<name>-<mode>.json`` (atomically) with, per arm: losses, gradient norms (total, embedding, rest, per layer),
 update sizes, the trainer's spike flags and the divergence events defined here:
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -203,15 +204,18 @@ def run_experiment(name: str, mode: str = "fast", out_root: str | Path = DEFAULT
     if stop_after_step is not None and stop_after_step > settings["max_steps"]:
         raise ValueError(f"stop_after_step: expected at most max_steps={settings['max_steps']}, got {stop_after_step}")
     model = {**exp.model, **(exp.full_model if mode == "full" else {})}
-    key = json.dumps({"model": model, "train": settings}, sort_keys=True)
+    configs = {value: TrainConfig(preset="nano", out="", seed=seed, stop_after_step=stop_after_step,
+                                  config_overrides={**model, exp.switch: value}, **settings) for value in exp.values}
+    # the folder is named after everything a step computes (the trainer's whole config but where and when to stop),
+    # so runs made with other settings, or by a trainer that records more, never collide with these
+    key = json.dumps([{k: v for k, v in cfg.to_json().items() if k not in ("out", "resume", "stop_after_step")}
+                      for cfg in configs.values()], sort_keys=True)
     run_dir = Path(out_root) / f"{name}-{mode}" / f"seed{seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
     arms, started = {}, time.perf_counter()
     with _torch_threads(threads):
-        for value in exp.values:
+        for value, cfg in configs.items():
             out = run_dir / f"{exp.switch}={value}"
-            cfg = TrainConfig(preset="nano", out=str(out), seed=seed, resume=resume and (out / "config.json").exists(),
-                              stop_after_step=stop_after_step, config_overrides={**model, exp.switch: value},
-                              **settings)
+            cfg = dataclasses.replace(cfg, out=str(out), resume=resume and (out / "config.json").exists())
             train(cfg, progress=progress)
             arm = summarize_arm(read_metrics(out), model["num_layers"], divergence_factor)
             arms[str(value)] = {"complete": bool(arm["steps"]) and arm["steps"][-1] == settings["max_steps"], **arm}
