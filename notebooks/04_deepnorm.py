@@ -326,11 +326,12 @@ def verdict(res):
     diverged = [s for s, a in arms.items() if a["diverged_at"] is not None and not a["recovered"]]
     jumped = [s for s, a in arms.items() if a["recovered"]]
     deepnorm_ok = arms["deepnorm"]["diverged_at"] is None
-    shown = bool(diverged or jumped) and deepnorm_ok
+    shown = ("seen" if diverged and deepnorm_ok else f"only a transient jump ({', '.join(jumped)})"
+             if jumped and deepnorm_ok else "NOT seen")
     best = min(arms, key=lambda s: arms[s]["final_loss"] if math.isfinite(arms[s]["final_loss"]) else math.inf)
     return (f"{res['mode']}: diverged {diverged or 'none'}, jumped and recovered {jumped or 'none'}; deepnorm "
             f"{'trained' if deepnorm_ok else 'had divergence events'}; paper's effect (another scheme diverges or "
-            f"spikes while DeepNorm trains) {'seen' if shown else 'NOT seen'}; lowest final loss: {best} "
+            f"spikes while DeepNorm trains) {shown}; lowest final loss: {best} "
             f"({arms[best]['final_loss']:.3f} vs deepnorm {arms['deepnorm']['final_loss']:.3f}) "
             f"at {res['settings']['model']['num_layers']} layers, lr {res['settings']['train']['lr']:g}, "
             f"{res['settings']['train']['max_steps']} steps")

@@ -31,7 +31,7 @@ import torch
 from glm_mini import shrink_gradient
 from glm_mini.exercises import use
 from glm_mini.exercises.nb05_egs import check_shrink, check_spike_steps, spike_steps
-from glm_mini.experiments import EXPERIMENTS, outcome_line, run_experiment
+from glm_mini.experiments import EXPERIMENTS, load_results, outcome_line, run_experiment
 from glm_mini.stability import FP16_MAX, attention_overflow, overflow_sweep
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
@@ -173,6 +173,17 @@ for alpha, arm in results["arms"].items():
 # the command line; on a GPU, `--precision fp16` in the trainer).
 
 # %% [markdown]
+# The FULL setting (600 steps, batch 16), if it was run, is read from its results file:
+
+# %%
+try:
+    full = load_results("egs", "full", OUT)
+    print(outcome_line(full))
+except FileNotFoundError as err:
+    full = None
+    print(f"no FULL run yet ({err})")
+
+# %% [markdown]
 # ## 3. Why the softmax runs in FP32 with layer scaling
 #
 # **Why.** fp16's largest finite number is 65504. An attention score is $s = q\cdot k / \sqrt d$; once hidden states
@@ -238,6 +249,8 @@ print(outcome_line(results))
 print("spikes: " + ", ".join(f"alpha {a}: {n}" for a, n in spike_counts.items())
       + ("; the paper's spike effect is NOT reproduced at this scale (no run spiked)"
          if not any(spike_counts.values()) else ""))
+if full is not None:
+    print(outcome_line(full))
 print(f"fp16 scores at layer 69: plain overflows from sigma {first_plain_overflow['scale']:g} "
       f"(max |score| {first_plain_overflow['max_abs_score']:.0f} > 65504); layer-scaled "
       + (f"overflows from sigma {first_scaled_overflow['scale']:g}" if first_scaled_overflow
