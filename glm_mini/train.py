@@ -46,6 +46,7 @@ from glm_mini.training.optimizer import build_adamw
 from glm_mini.training.precision import PRECISIONS, autocast, check_precision, grad_scaler
 from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
 from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
+from glm_mini.training.update_norms import snapshot, update_norms
 
 CONFIG_FILE = "config.json"
 # fields a resumed run may change: they decide when to stop, save, evaluate or skip, never what a step computes
@@ -320,11 +321,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             spike = detector.update(loss_value)
             finite = math.isfinite(norms["total"])
             skipped = (spike and cfg.spike_action == "skip") or (not finite and not scaler.is_enabled())
+            before = snapshot(model)
             if not skipped:
                 if finite:
                     clip_gradients(model, cfg.clip_grad, norms["total"])
                 scaler.step(optimizer)  # under fp16, skips the step if a gradient is inf/NaN
             scaler.update()
+            updates = update_norms(model, before)
             n_tokens = b * cfg.seq_len
             dt = time.perf_counter() - t0
             tokens_seen, seconds = tokens_seen + n_tokens, seconds + dt
@@ -333,6 +336,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
                    "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"],
                    "grad_norm_embedding": norms["embedding"], "grad_norm_rest": norms["rest"],
                    **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
+                   "update_norm": updates["total"], "update_ratio": updates["ratio"],
+                   **{f"update_norm_{k}": v for k, v in updates.items() if k not in ("total", "ratio")},
                    "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
             if spike:
                 bar.write(f"step {step}: loss {loss_value:.3f} is a spike (> {cfg.spike_factor} x the median of the "

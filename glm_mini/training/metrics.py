@@ -5,7 +5,8 @@ How it works
 Each line is a step's record: ``step``, ``loss``, ``lr``, ``batch_size``, ``tokens`` (batch × seq_len),
 ``loss_tokens`` (positions with a loss), ``seconds`` (wall time of the step), ``grad_norm`` (total, before
 clipping), ``grad_norm_embedding``, ``grad_norm_rest`` and one ``grad_norm_<module>`` per layer and the final
-LayerNorm, ``egs_alpha``, ``spike`` (bool), ``skipped`` (bool: the update was dropped), ``loss_scale``, plus
+LayerNorm, ``update_norm`` and ``update_ratio`` (how far the step moved the weights, total and relative) and one
+``update_norm_<module>`` per module group, ``egs_alpha``, ``spike`` (bool), ``skipped`` (bool: the update was dropped), ``loss_scale``, plus
 ``val_loss`` at eval steps. Steps inside ``--skip-steps`` ranges train nothing and write no row. Lines are flushed
 as written, so a killed run keeps its rows; on ``--resume`` from step k the file is rewritten (atomically) without
 the rows after k, which the resumed run then writes again, identically.

@@ -1,0 +1,62 @@
+"""Checks for notebook 05's exercises: the embedding-gradient-shrink identity and counting loss spikes.
+
+How it works
+------------
+Exercise 5.1 compares the forward value *and* the gradient of the student's shrink with ``shrink_gradient``
+(α·x + (1 − α)·stopgrad(x): value x, gradient ×α; paper §3, docs/glm130b_facts.md §2.6): both functions are run
+on the same ``x`` with the same upstream gradient u, and the pair (y, ∂(Σ y·u)/∂x) is compared. Exercise 5.2
+compares the steps the student flags as spikes with the trainer's ``SpikeDetector`` (ℓ_t > ρ · median of the last
+w losses kept, or not finite) run over the same losses.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+
+from glm_mini.exercises.harness import Case, run_check
+from glm_mini.grad_shrink import shrink_gradient
+from glm_mini.training.spikes import SpikeDetector
+
+
+def _value_and_grad(shrink):
+    def run(x: torch.Tensor, alpha: float, upstream: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.clone().requires_grad_(True)
+        y = shrink(x, alpha)
+        (y * upstream).sum().backward()
+        return y.detach(), x.grad
+    return run
+
+
+def check_shrink(student_fn) -> bool:
+    """Exercise 5.1: ``student_fn(x, alpha) -> y`` with y = x in value and ∂y/∂x = α."""
+    gen = torch.Generator().manual_seed(51)
+    cases = [Case(f"{tuple(shape)}, alpha {alpha}", (torch.randn(shape, generator=gen), alpha,
+                                                     torch.randn(shape, generator=gen)))
+             for shape, alpha in [((4, 8), 0.1), ((2, 3, 16), 0.5)]]
+    cases.append(Case("edge: alpha = 1 (no shrink)", (torch.randn(3, 5, generator=gen), 1.0,
+                                                      torch.randn(3, 5, generator=gen))))
+    return run_check("Exercise 5.1", _value_and_grad(student_fn), _value_and_grad(shrink_gradient), cases,
+                     rtol=1e-5, atol=1e-6)
+
+
+def spike_steps(losses: list[float], factor: float = 1.5, window: int = 20) -> list[int]:
+    """The 1-based steps the trainer's ``SpikeDetector`` flags over ``losses``."""
+    detector = SpikeDetector(factor, window)
+    return [t for t, loss in enumerate(losses, start=1) if detector.update(loss)]
+
+
+def check_spike_steps(student_fn) -> bool:
+    """Exercise 5.2: ``student_fn(losses, factor, window) -> [1-based steps flagged as spikes]``."""
+    rng = random.Random(52)
+    cases = []
+    for label, n, factor, window in [("80 steps, two spikes", 80, 1.5, 20), ("40 steps, window 5", 40, 1.3, 5)]:
+        losses = [5.0 * math.exp(-t / 30) + 3.0 + rng.uniform(-0.2, 0.2) for t in range(n)]
+        for t in (n // 2, n // 2 + 1, n - 5):
+            losses[t] *= 1.8
+        cases.append(Case(label, (losses, factor, window)))
+    cases.append(Case("edge: no spike before the window is full; NaN is a spike",
+                      ([9.0, 1.0, 20.0, float("nan"), 1.1, 5.0], 1.5, 2)))
+    return run_check("Exercise 5.2", student_fn, spike_steps, cases)

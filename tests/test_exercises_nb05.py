@@ -1,0 +1,35 @@
+"""Notebook 05's exercise checks pass on the package's functions and fail, naming the mismatch, on wrong ones."""
+
+from glm_mini.exercises.nb05_egs import check_shrink, check_spike_steps, spike_steps
+from glm_mini.grad_shrink import shrink_gradient
+
+
+def _printed(capsys):
+    return capsys.readouterr().out.strip()
+
+
+def test_shrink_check(capsys):
+    assert check_shrink(shrink_gradient)
+    assert _printed(capsys) == "Exercise 5.1: PASS (3 cases)"
+    assert not check_shrink(lambda x, alpha: x * alpha)  # shrinks the gradient but also the value
+    assert "Exercise 5.1: FAIL on case '(4, 8), alpha 0.1': result[0]" in _printed(capsys)
+    assert not check_shrink(lambda x, alpha: x.detach() * alpha + x * (1 - alpha))  # gradient × (1 − α)
+    assert "Exercise 5.1: FAIL on case '(4, 8), alpha 0.1': result[1]" in _printed(capsys)
+
+
+def test_spike_check(capsys):
+    assert spike_steps([9.0, 1.0, 20.0, float("nan"), 1.1, 5.0], 1.5, 2) == [3, 4, 6]
+    assert check_spike_steps(spike_steps)
+    assert _printed(capsys) == "Exercise 5.2: PASS (3 cases)"
+
+    def keeps_spikes_in_the_window(losses, factor, window):  # the trainer leaves spikes out of the median
+        import statistics
+        flagged = []
+        for t, x in enumerate(losses):
+            past = losses[max(0, t - window):t]
+            if x != x or (len(past) == window and x > factor * statistics.median(past)):
+                flagged.append(t + 1)
+        return flagged
+
+    assert not check_spike_steps(keeps_spikes_in_the_window)
+    assert "Exercise 5.2: FAIL on case" in _printed(capsys)
