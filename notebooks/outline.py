@@ -74,7 +74,8 @@ COURSE = (
            ("glm_mini/train.py", "glm_mini/training/"), 180),
     Lesson("07_generation_and_evaluation", "Generation and evaluation",
            ("fill blanks and generate with [gMASK] and a KV cache", "cloze and multiple-choice scoring",
-            "bidirectional vs causal context"), ("06",), "§5, App. B.3", ("glm_mini/generate.py",), 90),
+            "bidirectional vs causal context"), ("06",), "§5, App. B.3",
+           ("glm_mini/generate.py", "glm_mini/decoding.py", "glm_mini/evaluate.py", "glm_mini/zero_shot.py"), 90),
     Lesson("08_int4_quantization", "INT4 weight quantization",
            ("the official INT8/INT4 format and packing", "error against bits", "speed, memory and quality"),
            ("03", "06"), "§4, App. B.8", ("scale_up/quantization/",), 90),
@@ -87,7 +88,9 @@ COURSE = (
            ("09",), "§2.3, App. B.4", ("scale_up/pipeline/",), 90),
     Lesson("11_glm_130b_full_scale", "GLM-130B at full scale",
            ("the 130B configuration with TP/PP/INT4 applied on meta", "memory and FLOPs plans against the paper",
-            "how to launch"), ("08", "09", "10"), "§2.3, §4", ("scale_up/plan.py", "scale_up/memory.py"), 60),
+            "how to launch"), ("08", "09", "10"), "§2.3, §4",
+           ("scale_up/plan.py", "scale_up/gpus.py", "scale_up/dry_run.py", "scale_up/convert.py",
+            "scale_up/rank_loading.py"), 60),
 )
 
 GLOSSARY = (

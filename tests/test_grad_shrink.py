@@ -12,6 +12,8 @@ def test_shrink_keeps_forward_and_scales_gradient():
     y.backward(torch.ones_like(y))
     assert torch.allclose(x.grad, torch.full_like(x, 0.1))
     assert shrink_gradient(x, 1.0) is x
+    with torch.no_grad():
+        assert shrink_gradient(x, 0.1) is x  # nothing to shrink when no gradient is recorded
 
 
 def _embedding_grads(alpha, shrink_logit):
