@@ -105,6 +105,15 @@ def shutdown_distributed() -> None:
     dist.destroy_process_group()
 
 
+def end_worker(code: int | None) -> None:
+    """End a torchrun worker after ``shutdown_distributed``: flush, then ``os._exit(code)``. Interpreter teardown is
+    skipped on purpose: with the heartbeat's store client, an ordinary exit sometimes aborted in a C++ destructor
+    ("terminate called without an active exception", SIGABRT) after all the work was done and written."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
 def init_distributed(timeout_s: float = 60.0, backend: str = "gloo", heartbeat_s: float = 0.5) -> tuple[int, int]:
     """``init_process_group`` from torchrun's environment with a short timeout and a heartbeat; (rank, world)."""
     if timeout_s <= 0:

@@ -35,7 +35,7 @@ from glm_mini import GLM, PRESETS, GLMTokenizer, SpecialTokens, prefix_causal_ma
 from glm_mini.generate import fill_blanks_ids
 
 from .convert import source_shards
-from .fault_tolerance import fail_fast, init_distributed, shutdown_distributed
+from .fault_tolerance import end_worker, fail_fast, init_distributed, shutdown_distributed
 from .quantized_parallel import quantize_parallel_
 from .rank_loading import load_rank
 from .sharded_checkpoint import load_sharded_checkpoint
@@ -182,4 +182,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    end_worker(main())

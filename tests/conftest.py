@@ -30,4 +30,6 @@ def _seed():
     import torch
 
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)  # an entry point run in-process may set 1 thread; the next test starts as usual

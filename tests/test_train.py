@@ -76,7 +76,8 @@ def test_kill_9_after_a_checkpoint_then_resume_is_exact(reference, tmp_path):
            "--seq-len", "64", "--batch-size", "4", "--batch-size-start", "2", "--batch-rampup-steps", "4",
            "--eval-every", "0", "--save-every", "3", "--val-batches", "1", "--set", "hidden_dropout=0.1",
            "--set", "attention_dropout=0.1", "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # the same thread count as this process, so both sum in the same order and the losses can match bit for bit
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pointer = Path(cfg.out) / "checkpoints" / "latest"
     deadline = time.monotonic() + 120

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
 
-from ..fault_tolerance import fail_fast, init_distributed, shutdown_distributed
+from ..fault_tolerance import end_worker, fail_fast, init_distributed, shutdown_distributed
 from ..tp_layout import shard_state_dict
 from .apply import apply_tensor_parallel
 from .collective_counter import CollectiveCounter
@@ -148,4 +148,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    end_worker(main())
