@@ -289,7 +289,7 @@ train_seconds = time.perf_counter() - t0
 rows = read_metrics(run.out)
 tokens_per_second = sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows)
 print(f"{result.steps_done} steps, final train loss {result.final_loss:.3f}, val loss {result.final_val_loss:.3f}, "
-      f"{tokens_per_second:,.0f} tokens/s ({run.precision}, measured while the machine was shared)")
+      f"{tokens_per_second:,.0f} tokens/s ({run.precision}, {os.cpu_count()} CPU cores)")
 
 # %% [markdown]
 # ## 9. The curves
@@ -357,6 +357,6 @@ for (context, hidden), b, a in zip(probes, before, after):
 print(f"model: PRESETS['mini'], {sum(p.numel() for p in trained.parameters()) / 1e6:.1f} M parameters; "
       f"{result.steps_done} steps of batch {run.batch_size} x {run.seq_len} tokens, {run.precision}")
 print(f"validation loss {result.final_val_loss:.3f} nats vs unigram baseline {baselines['unigram']:.3f}")
-print(f"training throughput {tokens_per_second:,.0f} tokens/s ({run.precision}, measured while the machine was shared)")
+print(f"training throughput {tokens_per_second:,.0f} tokens/s ({run.precision}, {os.cpu_count()} CPU cores)")
 print(f"training wall time this run {train_seconds:.0f} s; notebook {time.perf_counter() - NOTEBOOK_START:.0f} s")
 print(f"stop at 12 + resume reproduced all {len(straight.losses)} losses exactly")
