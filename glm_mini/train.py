@@ -370,6 +370,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
                        val_losses[-1] if val_losses else None, tokens_seen / seconds if seconds else 0.0)
 
 
+def read_run_config(out_dir: str | Path) -> TrainConfig:
+    """The ``TrainConfig`` a run in ``out_dir`` was trained with (its ``config.json``), e.g. to train a twin that
+    differs in one field: ``dataclasses.replace(read_run_config(d), out=..., mip=False)``."""
+    saved = Path(out_dir) / CONFIG_FILE
+    if not saved.is_file():
+        raise FileNotFoundError(f"out_dir: {out_dir} holds no training run ({saved} does not exist)")
+    try:
+        fields = json.loads(saved.read_text())
+        fields.pop("model", None)  # derived from the preset and the overrides
+        if fields.get("egs_ramp") is not None:
+            fields["egs_ramp"] = tuple(fields["egs_ramp"])
+        return TrainConfig(**fields)
+    except (json.JSONDecodeError, AttributeError, TypeError) as err:
+        raise ValueError(f"{saved}: expected a training run's config, got {type(err).__name__}: {err}") from None
+
+
 def load_model(out_dir: str | Path) -> GLM:
     """The model of the latest checkpoint of the run in ``out_dir``, on CPU, in eval mode."""
     out = Path(out_dir)

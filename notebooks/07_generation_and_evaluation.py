@@ -22,13 +22,14 @@
 # %%
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from glm_mini import PRESETS, default_tokenizer
+from glm_mini import default_tokenizer
 from glm_mini.data import load_corpus
 from glm_mini.data.baselines import baseline_table
 from glm_mini.decoding import nucleus_mask, penalized_score
@@ -38,7 +39,7 @@ from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generat
                                                 check_penalized_score)
 from glm_mini.generate import blank_prompt, fill_blanks, fill_blanks_batch_ids, generation_layout, official_inputs
 from glm_mini.objective.viz import plot_attention_mask, token_label
-from glm_mini.train import TrainConfig, load_model, train
+from glm_mini.train import TrainConfig, load_model, read_run_config, train
 from glm_mini.zero_shot import cloze_scores, format_scores, infill_scores, task_scores
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
@@ -311,9 +312,7 @@ heldout = corpus["mip_heldout"][:N_ITEMS]
 mip_rows = task_scores(model, tokenizer, heldout)
 no_mip_run = REPO / "build" / "tour" / "07_no_mip"
 if not FAST and not (no_mip_run / "config.json").is_file():
-    twin = TrainConfig(**{**{k: v for k, v in __import__("json").loads((TOUR_RUN / "config.json").read_text()).items()
-                             if k in TrainConfig.__dataclass_fields__}, "out": str(no_mip_run), "mip": False,
-                          "resume": False})
+    twin = replace(read_run_config(TOUR_RUN), out=str(no_mip_run), mip=False, resume=False)  # one switch differs
     train(twin, progress=False)
 if (no_mip_run / "config.json").is_file():
     no_mip_rows = task_scores(load_model(no_mip_run), tokenizer, heldout)

@@ -201,3 +201,16 @@ def test_load_model_names_a_config_without_the_model_entry(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="JSONDecodeError"):
         load_model(tmp_path)
+
+
+def test_read_run_config_gives_back_the_runs_config(reference, tmp_path):
+    from glm_mini.train import read_run_config
+
+    out, _ = reference
+    cfg = read_run_config(out)
+    assert cfg == small(out)
+    with pytest.raises(FileNotFoundError, match="holds no training run"):
+        read_run_config(tmp_path)
+    (tmp_path / "config.json").write_text('{"no_such_field": 1}')
+    with pytest.raises(ValueError, match="config.json: expected a training run's config"):
+        read_run_config(tmp_path)
