@@ -226,18 +226,6 @@ def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[in
             ((torch.tensor(r, device=device), torch.tensor(t, device=device)) for r, t in scored)]
 
 
-def multiple_choice_accuracy(model: nn.Module, tokenizer, items: list[tuple[str, list[str], int]]) -> float:
-    """Share of ``(context, choices, label)`` items whose highest-scoring choice is the label."""
-    if not items:
-        raise ValueError("items: expected at least one (context, choices, label) item")
-    hits = 0
-    for context, choices, label in items:
-        scores = choice_log_probs(model, tokenizer.encode(context, parse_special=False),
-                                  [tokenizer.encode(c, parse_special=False) for c in choices], tokenizer.special)
-        hits += int(max(range(len(scores)), key=scores.__getitem__) == label)
-    return hits / len(items)
-
-
 @torch.no_grad()
 def continuation_log_probs(model: nn.Module, context: list[int], choices: list[list[int]], special: SpecialTokens,
                            unidirectional: bool = False) -> list[float]:
