@@ -208,7 +208,7 @@ def test_read_run_config_gives_back_the_runs_config(reference, tmp_path):
 
     out, _ = reference
     cfg = read_run_config(out)
-    assert cfg == small(out)
+    assert replace(cfg, resume=False) == small(out)  # an earlier test may have resumed this run
     with pytest.raises(FileNotFoundError, match="holds no training run"):
         read_run_config(tmp_path)
     (tmp_path / "config.json").write_text('{"no_such_field": 1}')
