@@ -10,7 +10,7 @@ import shutil
 import pytest
 from bad_input_cases import error, params, right, run
 
-from glm_mini.data import CorpusConfig, load_corpus
+from glm_mini.data import CorpusConfig, generate_corpus, load_corpus
 from glm_mini.data.corpus import corpus_path, read_jsonl
 from glm_mini.manifest import CacheRebuildWarning
 from glm_mini.tokenizer import default_tokenizer
@@ -134,6 +134,9 @@ def corpus(**changes):
 CASES = [
     error("config-not-a-config", lambda ctx: load_corpus("default"), TypeError, "config", "CorpusConfig"),
     error("size-negative", corpus(size_mb=-1.0), ValueError, "CorpusConfig.size_mb"),
+    error("generate-not-a-config", lambda ctx: generate_corpus("default"), TypeError, "config", "CorpusConfig"),
+    error("generate-size-negative", lambda ctx: generate_corpus(CorpusConfig(**{**TINY.__dict__, "size_mb": -1.0})),
+          ValueError, "CorpusConfig.size_mb"),
     error("size-zero", corpus(size_mb=0), ValueError, "CorpusConfig.size_mb"),
     error("size-inf", corpus(size_mb=float("inf")), ValueError, "CorpusConfig.size_mb"),
     error("size-as-string", corpus(size_mb="4"), TypeError, "CorpusConfig.size_mb"),

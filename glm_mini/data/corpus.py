@@ -141,7 +141,9 @@ def _task_stream(rng: random.Random, families: tuple[str, ...]) -> Iterator[Reco
 
 
 def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Record]]:
-    """All splits as lists of records, byte-for-byte determined by ``config``."""
+    """All splits as lists of records, byte-for-byte determined by ``config`` (checked first:
+    ``check_corpus_config``)."""
+    check_corpus_config(config)
     streams = {split: random.Random(f"{config.seed}/{split}") for split in SPLITS}
     kinds = [k for k, _ in config.mixture]
     cum = [sum(w for _, w in config.mixture[: i + 1]) for i in range(len(config.mixture))]
