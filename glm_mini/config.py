@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
+from typing import Mapping
 
 NORMALIZATIONS = ("deepnorm", "post-ln", "pre-ln", "sandwich")
 
@@ -139,7 +141,7 @@ class GLMConfig:
         return replace(self, **changes)
 
 
-PRESETS: dict[str, GLMConfig] = {
+PRESETS: Mapping[str, GLMConfig] = MappingProxyType({
     # tests: tiny and fast, still 2-layer so the layer-scaling coefficient (l+1) varies
     "nano": GLMConfig(num_layers=2, hidden_size=64, num_attention_heads=4, inner_hidden_size=176,
                       vocab_size=1024, max_sequence_length=256),
@@ -153,4 +155,4 @@ PRESETS: dict[str, GLMConfig] = {
                           vocab_size=150528, max_sequence_length=2048, position_encoding_2d=False,
                           hidden_dropout=0.1, attention_dropout=0.1, layernorm_epsilon=1e-5,
                           embedding_gradient_shrink_alpha=0.1, init_method_std=0.0052, official_qkv_init_tp=4),
-}
+})  # read-only: a preset changed in one notebook or test must not change it for every other caller

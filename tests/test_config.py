@@ -59,3 +59,13 @@ def test_inner_size_defaults_to_four_hidden():
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         PRESETS["nano"].num_layers = 3
+
+
+def test_presets_are_read_only():
+    from glm_mini import PRESETS
+
+    with pytest.raises(TypeError):
+        PRESETS["nano"] = PRESETS["mini"]  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        PRESETS["nano"].num_layers = 8  # GLMConfig is frozen
+    assert PRESETS["nano"].num_layers == 2
