@@ -62,10 +62,6 @@ def test_config_is_frozen():
 
 
 def test_presets_are_read_only():
-    from glm_mini import PRESETS
-
     with pytest.raises(TypeError):
         PRESETS["nano"] = PRESETS["mini"]  # type: ignore[index]
-    with pytest.raises(AttributeError):
-        PRESETS["nano"].num_layers = 8  # GLMConfig is frozen
     assert PRESETS["nano"].num_layers == 2
