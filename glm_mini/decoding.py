@@ -164,7 +164,7 @@ def decode(model: nn.Module, prompts: list[list[int]], positions: list[list[int]
                 done[i] = int(nxt[i]) in end_ids
         if bool(done.all()) or g == max_new_tokens - 1:
             break
-        step_pos, step_mask = _step_inputs(batch, g + 1, batch.key_valid.shape[1] + g)
+        step_pos, step_mask = _step_inputs(batch, g, batch.key_valid.shape[1] + g)
         if use_cache:
             past, ids, pos, mask = result.past_key_values, nxt.view(b, 1), step_pos, step_mask
         else:  # the whole sequence again: the last row of the full mask is this step's mask
@@ -230,7 +230,7 @@ def beam_search(model: nn.Module, prompt: list[int], positions: list[int], prefi
             break
         rows = torch.tensor(keep_rows, device=device)
         past = tuple((k[rows], v[rows]) for k, v in past)  # reorder the cache to the kept beams
-        step_pos, step_mask = _step_inputs(batch, g + 1, batch.key_valid.shape[1] + g)
+        step_pos, step_mask = _step_inputs(batch, g, batch.key_valid.shape[1] + g)
         n = len(beams)
         result = model(torch.tensor(keep_tokens, device=device).view(n, 1), position_ids=step_pos.expand(n, 1),
                        attention_mask=step_mask.expand(n, -1, -1, -1), past_key_values=past, use_cache=True)

@@ -277,3 +277,67 @@ def test_beam_search_with_ending_beams_equals_the_official_strategy(model):
         got, _ = fill_blanks_ids(boosted, prompt, SPECIAL, 8, num_beams=3, length_penalty=length_penalty)
         assert got == [answer]
     assert outcomes == {True, False}, "the cases must cover both an ended and an open best beam"
+
+
+class _LogitRecorder(torch.nn.Module):
+    """Wraps a model; keeps the last-position logits of every forward (one per generated token)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.config, self.steps = model, model.config, []
+
+    def forward(self, *args, **kwargs):
+        out = self.model(*args, **kwargs)
+        self.steps.append(out.logits[:, -1].clone())
+        return out
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+@pytest.mark.parametrize("layout", ["gmask", "mask"])
+def test_every_step_equals_a_full_forward_with_the_official_layout(model, layout, use_cache):
+    """Each generation step's logits equal a full forward (no cache) over prompt + [sop] + tokens so far, laid out
+    by the official rule itself (generate.py get_masks_and_position_ids: positions are arange over the whole
+    sequence for [gMASK], the [MASK]'s position from [sop] on for [MASK]). Logits, not argmax: a position off by
+    one changes every logit but may leave a random model's greedy choice as it was."""
+    s = SPECIAL
+    body = _text(8, 21)
+    prompt = body + [s.gmask] if layout == "gmask" else body[:3] + [s.mask] + body[3:]
+    recorder = _LogitRecorder(model)
+    ((answers, _),) = fill_blanks_batch_ids(recorder, [prompt], s, 5, use_cache=use_cache)
+    generated = answers[0]
+    context = prepare_prompt(prompt, s)[0] + [s.sop]  # rule 1 appends eos after a [MASK] prompt
+    mask_position = None if layout == "gmask" else prompt.index(s.mask)
+    for g, step_logits in enumerate(recorder.steps):
+        tokens = context + generated[:g]
+        total = len(tokens)
+        pos = torch.arange(total)
+        if mask_position is not None:
+            pos[len(context) - 1:] = mask_position
+        mask = _official_masks(len(context), total).view(1, 1, total, total)
+        with torch.no_grad():
+            full = model(torch.tensor([tokens]), position_ids=pos.view(1, -1), attention_mask=mask).logits[0, -1]
+        diff = (step_logits[0] - full).abs().max()
+        assert diff < 1e-4, f"{layout} step {g}: logits differ from the official layout by {diff:.3g}"
+
+
+class _PositionRecorder(_LogitRecorder):
+    def forward(self, *args, **kwargs):
+        self.steps.append(kwargs["position_ids"].clone())
+        return self.model(*args, **kwargs)
+
+
+@pytest.mark.parametrize("layout", ["gmask", "mask"])
+def test_beam_search_feeds_the_official_positions(model, layout):
+    """Beam search feeds each new token at the official position: the [gMASK] rule counts on from [sop]
+    (the k-th generated token sits at len(context) + k - 1, 1-based k), the [MASK] rule keeps the [MASK]'s."""
+    s = SPECIAL
+    body = _text(8, 22)
+    prompt = body + [s.gmask] if layout == "gmask" else body[:3] + [s.mask] + body[3:]
+    recorder = _PositionRecorder(model)
+    fill_blanks_ids(recorder, prompt, s, 5, num_beams=2)
+    context = len(prepare_prompt(prompt, s)[0]) + 1  # + [sop]
+    prefill, *steps = recorder.steps
+    assert prefill[0].tolist() == list(range(context - 1)) + [context - 1 if layout == "gmask" else 3]
+    for k, pos in enumerate(steps, start=1):  # the k-th generated token is fed at call k
+        expected = context - 1 + k if layout == "gmask" else 3
+        assert pos.unique().tolist() == [expected], f"{layout} token {k}: position {pos.tolist()}"
