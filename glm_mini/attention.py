@@ -7,9 +7,9 @@ Shapes: b batch, s query length, t key length (past + s with a KV cache), nh hea
 1. ``query_key_value`` maps h -> 3h. Its output rows are grouped **per head**: head j owns rows
    ``[q_j (d); k_j (d); v_j (d)]`` (SAT ``glm130B_model.py``; LargeScale ``transformer.py``), so a tensor-parallel
    rank holds a contiguous block of whole heads. The einops pattern ``"b s (nh qkv d) -> qkv b s nh d"`` states
-   this layout: the output axis is read as (head, which of q/k/v, channel), head outermost. (The plain transposes
-   after it stay plain: in the one-token decoding loop each einops call costs a few microseconds more than
-   ``transpose``, measured by ``tests/benchmarks/bench_einops.py``.)
+   this layout: the output axis is read as (head, which of q/k/v, channel), head outermost. (The transposes after
+   it stay plain ``transpose``: in the one-token decoding loop the Python overhead of each einops call shows;
+   ``tests/benchmarks/bench_einops.py`` measures it.)
 2. RoPE rotates q and k (``rope.py``); with a KV cache, new k/v are appended to the cached ones.
 3. Scores ``q·kᵀ/√d``, masked positions filled with -10000, softmax **in FP32**, then back to the working dtype.
    With query-key layer scaling (Megatron's ``apply_query_key_layer_scaling``, on in GLM-130B) layer l divides q by
