@@ -2,13 +2,20 @@
 
 How it works
 ------------
-The kernel keeps each process's resident-set high-water mark, and ``resource.getrusage(RUSAGE_SELF).ru_maxrss``
-reads it on Linux and macOS alike, in different units: KiB on Linux (the same counter as ``VmHWM`` in
-``/proc/self/status``), bytes on macOS (getrusage(2) of each system). ``high_water_mark()`` converts it to bytes.
+The kernel keeps each process's resident-set high-water mark; ``high_water_mark()`` reads it in bytes:
+
+- Linux: ``VmHWM`` in ``/proc/self/status`` (kB). Not ``getrusage``'s ``ru_maxrss``: Linux carries that value over
+  ``exec`` from the process image it replaces, and ``subprocess`` starts the child from a copy of the parent (vfork or
+  fork), so a child of a large process (a pytest run, a notebook kernel) starts with the parent's peak as its own
+  (measured: a 200 MiB allocation in such a child raised ``ru_maxrss`` by 0). ``VmHWM`` belongs to the new address
+  space that ``exec`` creates, so it starts from the child's own pages.
+- macOS: ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, in bytes there (getrusage(2) of each system: KiB on Linux,
+  bytes on macOS; ``maxrss_bytes`` converts).
+
 The subprocess imports ``module`` (so the interpreter, torch and the module are loaded), reads the mark as its
 *baseline*, runs ``module.main(argv)`` and reads it again as its *peak*: ``peak − baseline`` is what the command
 itself added on top of a Python process with torch loaded. Memory-mapped file pages the command touched count as
-resident, like any other page. Windows has no ``resource`` module: there ``peak_rss`` raises, saying so.
+resident, like any other page. Windows has neither: there ``peak_rss`` raises, saying so.
 """
 
 from __future__ import annotations
@@ -40,11 +47,15 @@ def maxrss_bytes(ru_maxrss: int, platform: str = sys.platform) -> int:
 
 
 def high_water_mark() -> int:
-    """This process's peak resident memory so far, in bytes."""
+    """This process's peak resident memory so far, in bytes (see the module docstring for why Linux reads /proc)."""
+    if sys.platform.startswith("linux"):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) * 1024
     try:
         import resource
     except ImportError:  # Windows
-        raise RuntimeError(f"peak_rss: needs the resource module (Linux, macOS); {sys.platform} has none") from None
+        raise RuntimeError(f"peak_rss: needs /proc (Linux) or the resource module (macOS); {sys.platform} has "
+                           "neither") from None
     return maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
