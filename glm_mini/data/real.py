@@ -182,7 +182,8 @@ def load_text_corpus(source: str | os.PathLike, column: str = "text", split: str
     path = Path(source)
     if path.suffix.lower() in BUILDERS or path.exists():  # otherwise a Hub name such as "org/name"
         builder = _check_file(path)
-        kwargs = {"sample_by": sample_by} if builder == "text" else {}
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not text of the first document
+        kwargs = {"sample_by": sample_by, "encoding": "utf-8-sig"} if builder == "text" else {}
         cache = Path(datasets.config.HF_DATASETS_CACHE) / "glm_kit_local" / file_sha256(path)[:32]  # content key
         try:
             dataset = datasets.load_dataset(builder, data_files={"train": str(path)}, split="train",
