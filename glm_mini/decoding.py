@@ -6,6 +6,8 @@ A prompt here is already laid out for GLM generation (``generate.py`` builds it)
 first ``prefix_len`` tokens (everything before ``[sop]``) are bidirectional; ``[sop]`` and every generated token
 attend causally (THUDM/GLM-130B ``generate.py`` ``get_masks_and_position_ids``; docs/glm130b_facts.md §1.5).
 
+- **Eval mode.** ``decode`` and ``beam_search`` run the model without dropout and give back the caller's mode
+  (``eval_mode.py``).
 - **One forward per new token.** The prompt is run once (prefill), keeping each layer's keys and values; every later
   step feeds one token and attends to the cache, so a step costs one position, not the whole sequence.
 - **Padded batches.** Prompts of different lengths are *left*-padded to the longest, so all rows share the cache
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from glm_mini.eval_mode import in_eval_mode
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ def _int(x) -> bool:
 
 def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_new_tokens(max_new_tokens) -> None:
+    if not _int(max_new_tokens) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens: expected an int >= 1, got {max_new_tokens!r}")
 
 
 def nucleus_mask(logits: Tensor, top_p: float) -> Tensor:
@@ -138,6 +147,7 @@ def _step_inputs(batch: _Batch, generated: int, cache_len: int):
 
 
 @torch.no_grad()
+@in_eval_mode
 def decode(model: nn.Module, prompts: list[list[int]], positions: list[list[int]], prefix_lens: list[int],
            fixed_positions: list[int | None], max_new_tokens: int, end_ids: tuple[int, ...], pad_id: int,
            cfg: SamplingConfig = SamplingConfig(), generator: torch.Generator | None = None,
@@ -148,6 +158,9 @@ def decode(model: nn.Module, prompts: list[list[int]], positions: list[list[int]
     the position every generated token takes (None: count on). ``use_cache=False`` recomputes the whole sequence at
     each step (the reference the cache is tested against). Returns the generated ids of each prompt.
     """
+    if not prompts:
+        raise ValueError("prompts: expected at least one prompt to decode, got none")
+    _check_new_tokens(max_new_tokens)
     device = next(model.parameters()).device
     batch = _left_pad(prompts, positions, prefix_lens, fixed_positions, pad_id, device)
     b = len(prompts)
@@ -185,10 +198,12 @@ def penalized_score(score: float, length: int, length_penalty: float) -> float:
 
 
 @torch.no_grad()
+@in_eval_mode
 def beam_search(model: nn.Module, prompt: list[int], positions: list[int], prefix_len: int,
                 fixed_position: int | None, max_new_tokens: int, end_ids: tuple[int, ...], num_beams: int,
                 length_penalty: float = 1.0) -> list[int]:
     """GLM-130B's deterministic beam search for one prompt; returns the best beam's generated ids (end id kept)."""
+    _check_new_tokens(max_new_tokens)
     device = next(model.parameters()).device
     batch = _left_pad([prompt], [positions], [prefix_len], [fixed_position], 0, device)
     result = model(batch.input_ids, position_ids=batch.position_ids, attention_mask=batch.attention_mask,

@@ -22,6 +22,10 @@ Each method lays its tokens out as GLM-130B's evaluation code does (THUDM/GLM-13
   token at the ``[MASK]``'s position; the context attends both ways, each choice causally to itself and to the
   context but never to another choice (a block-diagonal mask), so all choices are scored in one forward. A choice's
   score is the sum of its tokens' log-probabilities; the prediction is the best score.
+
+Every method runs the model in eval mode (no dropout) and gives back the caller's mode (``eval_mode.py``), and an
+empty or degenerate input (no items, an empty answer, one choice, a label outside the choices, a NaN score, a window
+length of 0) raises ``ValueError`` naming it instead of returning a number.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glm_mini.decoding import SamplingConfig, beam_search, decode
+from glm_mini.eval_mode import in_eval_mode
 from glm_mini.special_tokens import SpecialTokens
 
 
@@ -88,16 +93,19 @@ def lm_windows(tokens: list[int], seq_len: int, stride: int, special: SpecialTok
 
 
 @torch.no_grad()
+@in_eval_mode
 def language_model_eval(model: nn.Module, tokenizer, texts: list[str], seq_len: int | None = None,
                         stride: int | None = None) -> LMResult:
     """Summed loss of ``texts`` (each scored on its own, as a document), with perplexity and bits per byte."""
     if isinstance(texts, str) or not texts:
         raise ValueError("texts: expected a non-empty list of strings")
-    seq_len = seq_len or model.config.max_sequence_length
+    seq_len = model.config.max_sequence_length if seq_len is None else seq_len
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3:
+        raise ValueError(f"seq_len: expected an int >= 3 (or None: the model's length), got {seq_len!r}")
     if seq_len > model.config.max_sequence_length:
         raise ValueError(f"seq_len: at most the model's max_sequence_length={model.config.max_sequence_length}, "
                          f"got {seq_len}")
-    stride = stride or max(1, (seq_len - 2) // 2)
+    stride = max(1, (seq_len - 2) // 2) if stride is None else stride
     nll, count, n_bytes = 0.0, 0, 0
     device = next(model.parameters()).device
     for i, text in enumerate(texts):
@@ -132,6 +140,8 @@ def cloze_prompt(context: list[int], special: SpecialTokens,
 def cloze_predictions(model: nn.Module, contexts: list[list[int]], special: SpecialTokens, max_new_tokens: int = 5,
                       unidirectional: bool = False, num_beams: int = 1) -> list[list[int]]:
     """Generated ids after each context (end token removed), decoded with the official cloze layout."""
+    if not contexts:
+        raise ValueError("contexts: expected at least one context, got none")
     prompts = [cloze_prompt(c, special, unidirectional) for c in contexts]
     end = (special.eop, special.eos)
     if num_beams > 1:
@@ -160,6 +170,12 @@ def cloze_accuracy(model: nn.Module, tokenizer, items: list[tuple[str, str]], un
     """Share of ``(context, answer)`` items whose generated first word equals the answer (exact match)."""
     if not items:
         raise ValueError("items: expected at least one (context, answer) pair")
+    for i, item in enumerate(items):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+            raise ValueError(f"items[{i}]: expected a (context, answer) pair of strings, got {item!r}"[:200])
+        if not first_word(item[1]):
+            raise ValueError(f"items[{i}]: expected an answer word (the first generated word is compared with it), "
+                             f"got {item[1]!r}")
     contexts = [tokenizer.encode(c, parse_special=False) for c, _ in items]
     preds = cloze_predictions(model, contexts, tokenizer.special, max_new_tokens, unidirectional, num_beams)
     hits = [first_word(tokenizer.decode(p)) == answer.strip() for p, (_, answer) in zip(preds, items)]
@@ -210,6 +226,7 @@ def choice_mask(division: int, choice_lengths: list[int]) -> Tensor:
 
 
 @torch.no_grad()
+@in_eval_mode
 def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[int]], special: SpecialTokens,
                      positions: str = "mask") -> list[float]:
     """Summed log-probability of each choice after ``context`` (which may hold the ``[MASK]`` to fill), all choices
@@ -227,6 +244,7 @@ def choice_log_probs(model: nn.Module, context: list[int], choices: list[list[in
 
 
 @torch.no_grad()
+@in_eval_mode
 def continuation_log_probs(model: nn.Module, context: list[int], choices: list[list[int]], special: SpecialTokens,
                            unidirectional: bool = False) -> list[float]:
     """Summed log-probability of each choice as the ``[gMASK]`` continuation of ``context``, in the official cloze
@@ -255,5 +273,13 @@ def rank_accuracy(score_lists: list[list[float]], labels: list[int]) -> float:
     """Share of items whose best-scoring choice is the label (ties go to the first choice)."""
     if len(score_lists) != len(labels) or not labels:
         raise ValueError(f"labels: expected one label per item ({len(score_lists)}), got {len(labels)}")
+    for i, (scores, label) in enumerate(zip(score_lists, labels)):
+        if len(scores) < 2:
+            raise ValueError(f"score_lists[{i}]: expected the scores of at least 2 choices (a ranking of one is "
+                             f"always right), got {len(scores)}")
+        if any(math.isnan(x) for x in scores):
+            raise ValueError(f"score_lists[{i}]: a NaN score cannot be ranked, got {list(scores)}"[:200])
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(scores):
+            raise ValueError(f"labels[{i}]: expected a choice index in [0, {len(scores)}), got {label!r}")
     hits = sum(max(range(len(s)), key=s.__getitem__) == label for s, label in zip(score_lists, labels))
     return hits / len(labels)

@@ -15,6 +15,8 @@ position rules in docs/glm130b_facts.md §1.5):
    ``eos`` (dropped from the answer) or after ``max_new_tokens``.
 3. **Splice.** The answer replaces its mask token, so the next blank is filled with the earlier answers in place.
    At the end one trailing ``eos`` is removed, as the official code does.
+4. **Eval mode.** The model runs in eval mode (no dropout), as the official ``initialize.py`` sets it, and the
+   caller's mode comes back afterwards (``eval_mode.py``): a model left in training mode still decodes greedily.
 
 Where the official code is fragile, the kit does better, on purpose:
 - its length budget is shared by all blanks (``out_seq_length`` minus the prompt), so a first blank that uses it up
@@ -35,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from glm_mini.decoding import SamplingConfig, beam_search, decode
+from glm_mini.eval_mode import in_eval_mode
 from glm_mini.special_tokens import SpecialTokens
 
 
@@ -98,6 +101,7 @@ def official_inputs(prompt: BlankPrompt, generated: list[int]) -> tuple[Tensor, 
 
 
 @torch.no_grad()
+@in_eval_mode
 def fill_blanks_batch_ids(model: nn.Module, prompts, special: SpecialTokens, max_new_tokens: int, *,
                           do_sample: bool = False, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                           num_beams: int = 1, length_penalty: float = 1.0, seed: int | None = None,

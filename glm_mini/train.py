@@ -13,12 +13,14 @@ One optimizer step t (docs/glm130b_facts.md §2.1-§2.6; each piece lives in ``g
 3. backward (×S under fp16 loss scaling, then ÷S), gradient norms per module before clipping, spike check, clip the
    total norm at 1.0, AdamW step (β 0.9/0.95, wd 0.1 except LayerNorms and biases);
 4. append the step's row to ``metrics.jsonl``, evaluate on fixed validation batches every ``--eval-every`` steps,
-   and checkpoint atomically every ``--save-every`` steps (and at the end, and at ``--stop-after-step``).
+   and checkpoint atomically every ``--save-every`` steps (and at the end, and at ``--stop-after-step``). A step
+   whose loss is NaN or infinite writes its row and stops the run (``NonFiniteLossError``, exit 2 from the CLI).
 
 Every random draw comes from state that the checkpoint saves (torch's generator for init and dropout, the objective's
 ``random.Random``, the data cursor), so a run stopped at step k and resumed with ``--resume`` computes exactly the
 losses the uninterrupted run computes. ``DIR`` holds ``config.json``, ``metrics.jsonl``, ``checkpoints/`` and
-``plots.png``.
+``plots.png``; a non-empty ``DIR`` without the trainer's ``config.json`` is someone else's folder and is refused
+before anything is written, and a run folder may be moved or copied and resumed where it now is.
 """
 
 from __future__ import annotations
@@ -45,13 +47,18 @@ from glm_mini.training.metrics import MetricsLog, read_metrics
 from glm_mini.training.optimizer import build_adamw
 from glm_mini.training.precision import PRECISIONS, autocast, check_precision, grad_scaler
 from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
-from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
+from glm_mini.training.spikes import NonFiniteLossError, SpikeDetector, in_ranges, parse_skip_ranges
 from glm_mini.training.update_norms import snapshot, update_norms
 
 CONFIG_FILE = "config.json"
-# fields a resumed run may change: they decide when to stop, save, evaluate or skip, never what a step computes
-RESUMABLE_FIELDS = ("resume", "stop_after_step", "save_every", "eval_every", "skip_steps", "spike_action",
+# fields a resumed run may change: they decide where the run lives, when to stop, save, evaluate or skip, never what
+# a step computes ("out" differs when the run folder was moved or copied)
+RESUMABLE_FIELDS = ("out", "resume", "stop_after_step", "save_every", "eval_every", "skip_steps", "spike_action",
                     "keep_checkpoints")
+# what a checkpoint must hold to resume from it
+RESUME_KEYS = ("step", "model", "optimizer", "scaler", "spikes", "data", "objective_rng", "rng", "config")
+MAX_LR = 1.0  # AdamW moves every weight by about lr per step: above 1 a step outgrows the weights (130B: 8e-5)
+SEED_RANGE = (0, 2**32 - 1)  # seeds torch, the data order (seed * 1_000_003 + epoch) and random.Random alike
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,13 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"TrainConfig.{name}: expected {expected}, got {getattr(self, name)!r}")
 
+        def number(name: str) -> bool:
+            value = getattr(self, name)
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
         need(self.preset in PRESETS, "preset", f"one of {sorted(PRESETS)}")
+        need(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+             and SEED_RANGE[0] <= self.seed <= SEED_RANGE[1], "seed", f"an int in [{SEED_RANGE[0]}, 2**32 - 1]")
         for name in ("max_steps", "batch_size", "seq_len", "val_batches"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an int >= 1")
         for name in ("save_every", "eval_every", "keep_checkpoints"):
@@ -100,20 +113,27 @@ class TrainConfig:
         need(self.stop_after_step is None or 1 <= self.stop_after_step <= self.max_steps, "stop_after_step",
              f"None or a step in [1, max_steps={self.max_steps}]")
         need(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
-        need(self.lr > 0 and math.isfinite(self.lr), "lr", "a positive learning rate")
-        need(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "a ratio in [0, 1]")
+        need(number("lr") and 0 < self.lr <= MAX_LR, "lr", f"a learning rate in (0, {MAX_LR}]")
+        need(number("min_lr_ratio") and 0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "a ratio in [0, 1]")
         need(self.warmup_steps is None or 0 <= self.warmup_steps <= self.max_steps, "warmup_steps",
              f"None or in [0, max_steps={self.max_steps}]")
         need(self.batch_size_start is None or 1 <= self.batch_size_start <= self.batch_size, "batch_size_start",
              f"None or in [1, batch_size={self.batch_size}]")
         need(self.batch_rampup_steps is None or self.batch_rampup_steps >= 0, "batch_rampup_steps", "None or >= 0")
-        need(self.weight_decay >= 0, "weight_decay", "a value >= 0")
-        need(self.clip_grad > 0, "clip_grad", "a positive norm")
+        need(number("weight_decay") and 0 <= self.weight_decay * self.lr < 1, "weight_decay",
+             f"a finite value >= 0 with lr x weight_decay < 1 (AdamW scales every decayed weight by "
+             f"1 - lr x weight_decay per step; lr={self.lr})")
+        need(number("clip_grad") and self.clip_grad > 0, "clip_grad", "a positive finite norm")
+        need(number("spike_factor") and self.spike_factor > 1, "spike_factor", "a finite multiple > 1 of the median")
         need(self.spike_action in ("warn", "skip"), "spike_action", "'warn' or 'skip'")
         need(self.device in ("auto", "cpu", "cuda"), "device", "'auto', 'cpu' or 'cuda'")
         need(isinstance(self.config_overrides, dict), "config_overrides", "a dict of GLMConfig fields")
         need(isinstance(self.text_column, str) and self.text_column != "", "text_column", "a column name")
-        parse_skip_ranges(self.skip_steps)
+        skip = parse_skip_ranges(self.skip_steps)
+        last = self.stop_after_step or self.max_steps
+        need(not in_ranges(last, skip) and not in_ranges(self.max_steps, skip), "skip_steps",
+             f"ranges that leave step {last}{' and the last step' * (last != self.max_steps)} to train (the run "
+             f"checkpoints and evaluates there)")
         SpikeDetector(self.spike_factor, self.spike_window)
         self.model_config()  # validates config_overrides and seq_len against the model
         if self.egs_ramp is not None:
@@ -181,6 +201,9 @@ def forward_loss(model: GLM, batch: dict[str, torch.Tensor], precision: str, dev
 @torch.no_grad()
 def evaluate(model: GLM, batches: list[dict[str, torch.Tensor]], precision: str, device: torch.device) -> float:
     """Loss-token mean of the validation loss over ``batches`` (eval mode: no dropout)."""
+    if not batches or sum(int(b["loss_mask"].sum()) for b in batches) == 0:
+        raise ValueError(f"batches: expected validation batches with at least one loss token, got {len(batches)} "
+                         "batches and none")
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -202,25 +225,51 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _check_out_dir(cfg: TrainConfig) -> Path:
+    """The run folder, after checking it is this trainer's: a new or empty folder, or (with ``--resume``) one whose
+    ``config.json`` is a run of the same config. A non-empty folder without the trainer's ``config.json`` is someone
+    else's: refused, naming what is in it, before anything is written."""
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out: {out} is a file, not a folder; choose a folder for the run (nothing was "
+                                 "touched)")
     saved = out / CONFIG_FILE
-    if not cfg.resume:
-        if saved.exists() or (out / "checkpoints").exists():
-            raise FileExistsError(f"out: {out} already holds a run ({saved.name} or checkpoints/ exist); pass "
-                                  "--resume to continue it, or choose another --out (nothing was overwritten)")
+    previous = _run_config(saved) if saved.exists() else None
+    if previous is None:
+        present = sorted(p.name + "/" * p.is_dir() for p in out.iterdir()) if out.is_dir() else []
+        if present:
+            shown = ", ".join(present[:8]) + (f" and {len(present) - 8} more" if len(present) > 8 else "")
+            raise FileExistsError(f"out: {out} is not empty and holds no glm_mini.train run (no trainer's "
+                                  f"{CONFIG_FILE}): it has {shown}; choose a new or empty folder (nothing was touched)")
+        if cfg.resume:
+            raise FileNotFoundError(f"resume: {saved} does not exist, so {out} holds no run to resume")
         return out
-    if not saved.is_file():
-        raise FileNotFoundError(f"resume: {saved} does not exist, so {out} holds no run to resume")
-    try:
-        previous = json.loads(saved.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{saved} is corrupt: {err}") from err
+    if not cfg.resume:
+        raise FileExistsError(f"out: {out} already holds a run ({saved.name} exists); pass --resume to continue it, "
+                              "or choose another --out (nothing was overwritten)")
     _check_same_run(previous, cfg, f"the run in {out}")
+    read_metrics(out)  # a missing file or a corrupt line is named now, before the resume writes anything
     return out
+
+
+def _run_config(saved: Path) -> dict:
+    """``config.json`` of a run folder; ``FileExistsError`` naming it when it is not this trainer's (unreadable, not
+    a JSON object, or without the trainer's fields)."""
+    try:
+        previous = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        problem = f"cannot be read as JSON ({type(err).__name__}: {err})"
+    else:
+        if isinstance(previous, dict) and {"preset", "max_steps", "seed"} <= set(previous):
+            return previous
+        problem = "is not a glm_mini.train run config (a JSON object with 'preset', 'max_steps', 'seed')"
+    raise FileExistsError(f"out: {saved} {problem}; the folder holds someone else's files, so the trainer neither "
+                          "resumes nor writes there: choose another --out (nothing was touched)")
 
 
 def _check_same_run(previous: dict, cfg: TrainConfig, what: str) -> None:
     """ValueError naming every field (but the resumable ones) where ``previous`` differs from ``cfg``."""
+    if not isinstance(previous, dict):
+        raise CheckpointError(f"resume: {what} records its config as a {type(previous).__name__}, expected a dict")
     current = cfg.to_json()
     differ = sorted(k for k in set(previous) | set(current)
                     if k not in RESUMABLE_FIELDS and previous.get(k) != current.get(k))
@@ -267,7 +316,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     start = 0
     if cfg.resume:
         path = latest_checkpoint(out)
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, required=RESUME_KEYS)
         _check_same_run(state["config"], cfg, f"checkpoint {path}")
         try:
             model.load_state_dict(state["model"])
@@ -348,6 +397,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             if (cfg.eval_every and step % cfg.eval_every == 0) or step == last:
                 row["val_loss"] = evaluate(model, val, cfg.precision, device)
             log.write(row)
+            if not math.isfinite(loss_value):  # the weights or the forward went bad: nothing after this step is real
+                raise NonFiniteLossError(f"step {step}: the training loss is {loss_value}; the run stopped after "
+                                         f"writing this step's row to {log.path} and saved no checkpoint of it. "
+                                         f"Resume from a checkpoint saved before the loss went bad, with --skip-steps "
+                                         f"covering step {step}, or start again with a lower --lr")
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
             if (cfg.save_every and step % cfg.save_every == 0) or step == last:
@@ -401,7 +455,7 @@ def load_model(out_dir: str | Path) -> GLM:
                          f"that newer runs record), got {type(err).__name__}: {err}; retrain into a new folder"
                          ) from None
     model_config = GLMConfig(**model_fields)
-    state = load_checkpoint(latest_checkpoint(out))
+    state = load_checkpoint(latest_checkpoint(out), required=("model",))
     model = GLM(model_config)
     model.load_state_dict(state["model"])
     return model.eval()
@@ -431,6 +485,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _checked(convert, ok, expected: str):
+    """An argparse type: ``convert(text)``, refused with "expected ..." unless ``ok(value)`` (NaN fails every
+    comparison, so it is refused too)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+    return parse
+
+
 def _override(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
@@ -456,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="end after step K with a checkpoint, as if interrupted (resume later with --resume)")
     p.add_argument("--eval-every", type=_non_negative_int, default=d.eval_every,
                    help="validation loss every K steps (0: only at the last step)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of init, data order, objective and dropout")
+    p.add_argument("--seed", type=_checked(int, lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1],
+                                           "an int in [0, 2**32 - 1]"), default=d.seed, help="seed of init, data order, objective and dropout")
     p.add_argument("--corpus", default=d.corpus,
                    help="'default' (the kit's generated EN/ZH corpus), a folder saved with datasets' save_to_disk, "
                         "a .txt/.jsonl/.json/.parquet file or glob pattern of files, or a Hub dataset name")
@@ -465,21 +534,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fp32; bf16 autocast (CPU or GPU); fp16 autocast with dynamic loss scaling (GPU only)")
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="global batch after ramp-up")
     p.add_argument("--seq-len", type=_positive_int, default=d.seq_len, help="tokens per sequence")
-    p.add_argument("--lr", type=_positive_float, default=d.lr, help="peak learning rate (the paper: 8e-5 at 130B)")
-    p.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="cosine floor as a share of --lr")
+    p.add_argument("--lr", type=_checked(float, lambda v: 0 < v <= MAX_LR, f"a learning rate in (0, {MAX_LR}]"),
+                   default=d.lr, help="peak learning rate (the paper: 8e-5 at 130B)")
+    p.add_argument("--min-lr-ratio", type=_checked(float, lambda v: 0 <= v <= 1, "a ratio in [0, 1]"),
+                   default=d.min_lr_ratio, help="cosine floor as a share of --lr")
     p.add_argument("--warmup-steps", type=_non_negative_int, default=None,
                    help="linear warm-up steps (default: 5%% of --max-steps, at least 1)")
     p.add_argument("--batch-size-start", type=_positive_int, default=None,
                    help="batch size at step 1 (default: --batch-size x 192/4224, the paper's ratio)")
     p.add_argument("--batch-rampup-steps", type=_non_negative_int, default=None,
                    help="steps to ramp the batch size up to --batch-size (default: 2.5%% of --max-steps)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay (not on LN/bias)")
+    p.add_argument("--weight-decay", type=_checked(float, lambda v: 0 <= v < math.inf, "a finite value >= 0"),
+                   default=d.weight_decay, help="AdamW weight decay (not on LN/bias)")
     p.add_argument("--clip-grad", type=_positive_float, default=d.clip_grad, help="max total gradient norm")
     p.add_argument("--egs-ramp", type=_positive_int, nargs=2, metavar=("X1", "X2"), default=None,
                    help="ramp the embedding-gradient-shrink alpha linearly to 1 between steps X1 and X2")
     p.add_argument("--skip-steps", default=d.skip_steps,
                    help="steps whose batches are drawn but not trained on, e.g. '40701-40900,42401-42600'")
-    p.add_argument("--spike-factor", type=float, default=d.spike_factor,
+    p.add_argument("--spike-factor", type=_checked(float, lambda v: 1 < v < math.inf, "a finite multiple > 1"),
+                   default=d.spike_factor,
                    help="a loss above this x the median of the last --spike-window losses is a spike")
     p.add_argument("--spike-window", type=_positive_int, default=d.spike_window, help="losses the median is over")
     p.add_argument("--spike-action", default=d.spike_action, choices=("warn", "skip"),
@@ -503,12 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     options["egs_ramp"] = tuple(options["egs_ramp"]) if options["egs_ramp"] else None
     try:
         result = train(TrainConfig(**options), progress=not args.no_progress)
-    except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as err:
+    except (ValueError, OSError, CheckpointError, NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     val = f", val loss {result.final_val_loss:.4f}" if result.final_val_loss is not None else ""
-    print(f"{result.out_dir}: step {result.steps_done}, loss {result.final_loss:.4f}{val}, "
-          f"{result.tokens_per_second:.0f} tokens/s")
+    loss = f"loss {result.final_loss:.4f}" if result.final_loss is not None else "no step trained yet"
+    print(f"{result.out_dir}: step {result.steps_done}, {loss}{val}, {result.tokens_per_second:.0f} tokens/s")
     return 0
 
 

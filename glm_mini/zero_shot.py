@@ -17,6 +17,10 @@ A candidate follows its context directly in the corpus text; when the context en
 moved onto the candidate so that both are tokenized as the running text was in training. A context too long for the
 model keeps its last tokens, as the official evaluation datasets truncate (``evaluation/dataset.py``): room is left
 for the longest candidate and the two tokens ``[gMASK]``/``[MASK]`` and ``[sop]``.
+
+A split whose items cannot be ranked is refused with ``ValueError`` naming the record: no records, an empty target,
+a target missing from its candidates, fewer than two distinct candidates (a ranking of one is always right), or a
+held-out family with fewer than two distinct answers in a language.
 """
 
 from __future__ import annotations
@@ -64,6 +68,21 @@ def _need(records: list[dict], split: str, fields: tuple[str, ...]) -> None:
         missing = [f for f in fields if f not in r]
         if missing:
             raise ValueError(f"{split}[{i}]: missing field(s) {missing}; expected {list(fields)}")
+        if "candidates" in fields:
+            _check_candidates(r, f"{split}[{i}]")
+
+
+def _check_candidates(record: dict, where: str) -> None:
+    """A rankable item: a non-empty target among at least two distinct, non-empty candidate strings."""
+    target, candidates = record["target"], record["candidates"]
+    if not isinstance(target, str) or not target.strip():
+        raise ValueError(f"{where}: expected a non-empty target string, got {target!r}")
+    if (not isinstance(candidates, list) or any(not isinstance(c, str) or not c.strip() for c in candidates)
+            or len(set(candidates)) < 2):
+        raise ValueError(f"{where}: expected at least 2 distinct non-empty candidate strings (a ranking of one is "
+                         f"always right), got {candidates!r}"[:300])
+    if target not in candidates:
+        raise ValueError(f"{where}: the target {target!r} is not among the candidates {candidates!r}"[:300])
 
 
 def cloze_scores(model: nn.Module, tokenizer, records: list[dict], generation: bool = True) -> list[Score]:
@@ -119,10 +138,16 @@ def task_scores(model: nn.Module, tokenizer, records: list[dict], split: str = "
     _need(records, split, ("prompt", "answer", "family", "lang"))
     special = tokenizer.special
     labels_of: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for r in records:
+    for i, r in enumerate(records):
+        if not isinstance(r["answer"], str) or not r["answer"].strip():
+            raise ValueError(f"{split}[{i}]: expected a non-empty answer string, got {r['answer']!r}")
         key = (r["family"], r["lang"])
         if r["answer"] not in labels_of[key]:
             labels_of[key].append(r["answer"])
+    for (family, lang), labels in labels_of.items():
+        if len(labels) < 2:
+            raise ValueError(f"{split}: family {family!r} ({lang}) has the single answer {labels[0]!r} in these "
+                             f"records; ranking its labels needs at least 2 (a ranking of one is always right)")
     by_family: dict[str, list[bool]] = defaultdict(list)
     for r in records:
         labels = sorted(labels_of[(r["family"], r["lang"])])

@@ -5,13 +5,16 @@ again: the result must equal the undamaged corpus/tokenizer and a ``CacheRebuild
 """
 
 import json
+import os
+import resource
 import shutil
+import signal
 
 import pytest
-from bad_input_cases import error, params, right, run
+from bad_input_cases import error, mode, params, right, run, umask
 
 from glm_mini.data import CorpusConfig, generate_corpus, load_corpus
-from glm_mini.data.corpus import corpus_path, read_jsonl
+from glm_mini.data.corpus import REPO_ROOT, cache_dir, corpus_path, read_jsonl
 from glm_mini.manifest import CacheRebuildWarning
 from glm_mini.tokenizer import default_tokenizer
 
@@ -127,6 +130,44 @@ def corpus_damaged_tokenizer_kept(ctx):
     return tok, ctx["model"].stat().st_mtime_ns == stamp
 
 
+def cache_env_file(*below):
+    """``keeps``: a user's file, with $GLM_KIT_DATA_CACHE pointing at it (or at a path below it)."""
+    def write(ctx):
+        path = ctx["cache"].parent / "notes.txt"
+        path.write_text("the user's notes")
+        os.environ["GLM_KIT_DATA_CACHE"] = str(path.joinpath(*below))
+        return [path]
+    return write
+
+
+def disk_full(ctx):
+    """Build a new 0.5 MB corpus while files may not grow past 200 kB (``RLIMIT_FSIZE``: the write fails as on a
+    full disk, with EFBIG instead of ENOSPC)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel's signal ends the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))
+    try:
+        return load_corpus(CorpusConfig(**{**TINY.__dict__, "seed": 11, "size_mb": 0.5}))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def modes_under_umask(ctx):
+    """Build a new corpus and tokenizer under umask 027: every new folder and file gets the mode the umask gives."""
+    config = CorpusConfig(**{**TINY.__dict__, "seed": 12})
+    with umask(0o027):
+        folder = corpus_path(config)
+        default_tokenizer(VOCAB, config)
+    tokenizer = [p for p in (ctx["cache"] / "tokenizer").iterdir() if config.key() in p.name]
+    return {p.name: mode(p) for p in [folder, *folder.iterdir(), *tokenizer]}
+
+
+def umask_modes(modes, ctx):
+    return len(modes) == 13 and all(mode == (0o750 if name.startswith("seed") else 0o640)
+                                    for name, mode in modes.items())
+
+
 def corpus(**changes):
     return lambda ctx: load_corpus(CorpusConfig(**{**TINY.__dict__, **changes}))
 
@@ -177,6 +218,14 @@ CASES = [
     right("tokenizer-intact-used-as-is", no_warning(lambda ctx: default_tokenizer(VOCAB, TINY)), same_tokenizer),
     right("corpus-damaged-tokenizer-still-valid", corpus_damaged_tokenizer_kept,
           lambda out, ctx: out[0].model_proto == ctx["proto"] and out[1]),
+    error("cache-variable-names-a-file", lambda ctx: load_corpus(TINY), NotADirectoryError, "GLM_KIT_DATA_CACHE",
+          "notes.txt", keeps=cache_env_file()),
+    error("cache-variable-below-a-file", lambda ctx: default_tokenizer(VOCAB, TINY), NotADirectoryError,
+          "GLM_KIT_DATA_CACHE", "is a file", keeps=cache_env_file("cache")),
+    right("cache-variable-empty-means-default", lambda ctx: (os.environ.update(GLM_KIT_DATA_CACHE=""), cache_dir())[1],
+          lambda path, ctx: path == REPO_ROOT / "data" / "cache"),
+    error("disk-full-while-writing", disk_full, OSError, "writing the corpus cache", "seed11"),
+    right("new-cache-files-follow-the-umask", modes_under_umask, umask_modes),
 ]
 
 

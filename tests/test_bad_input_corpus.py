@@ -20,6 +20,7 @@ def jsonl(*records) -> str:
 
 FILES = {  # name -> content (str written as UTF-8, bytes as is)
     "good.txt": "\n".join(DOCS) + "\n",
+    "bom.txt": "\ufeff" + "\n".join(DOCS) + "\n",  # a byte-order mark, as Windows Notepad writes
     "good.jsonl": jsonl(*({"text": d, "id": i} for i, d in enumerate(DOCS))),
     "array.json": json.dumps([{"text": d} for d in DOCS], ensure_ascii=False),
     "empty.jsonl": "",
@@ -101,6 +102,9 @@ CASES = [
           "kit-test/no-such-dataset"),
     right("txt-lines", load("good.txt"), texts(DOCS)),
     right("txt-document", load("good.txt", sample_by="document"), texts(["\n".join(DOCS) + "\n"])),
+    right("txt-byte-order-mark-dropped", load("bom.txt"), texts(DOCS)),
+    right("txt-document-byte-order-mark-dropped", load("bom.txt", sample_by="document"),
+          texts(["\n".join(DOCS) + "\n"])),
     right("jsonl-extra-columns-dropped", load("good.jsonl"), texts(DOCS)),
     right("json-array", load("array.json"), texts(DOCS)),
     right("parquet-extra-columns-dropped", load("good.parquet"), texts(DOCS)),

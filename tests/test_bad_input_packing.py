@@ -6,7 +6,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from bad_input_cases import error, params, right, run
+from bad_input_cases import error, mode, params, right, run, umask
 from corpus_fixtures import small_tokenizer
 
 from glm_mini.data import PackedDataset, PackedSequences, pack_corpus, pack_documents
@@ -64,6 +64,19 @@ def packs(call_docs, **kwargs):
     return lambda ctx: pack_documents(call_docs(ctx) if callable(call_docs) else call_docs, 4, EOD, PAD, **kwargs)
 
 
+def users_files(ctx):
+    """``keeps``: the user's folder and report, which no save may change."""
+    return [ctx["tmp"] / "mine", ctx["tmp"] / "report.txt"]
+
+
+def saved_under_umask(ctx):
+    """Save under umask 027: the folder gets 0750 and its files 0640, as mkdir() and open() would give them."""
+    with umask(0o027):
+        ctx["packed"].save(ctx["tmp"] / "shared")
+    folder = ctx["tmp"] / "shared"
+    return [mode(p) for p in (folder, *sorted(folder.iterdir()))]
+
+
 def same_as_list(packed, ctx):
     return np.array_equal(packed.tokens, ctx["packed"].tokens) and np.array_equal(packed.bounds, ctx["packed"].bounds)
 
@@ -71,15 +84,18 @@ def same_as_list(packed, ctx):
 CASES = [
     # --- saving never deletes or overwrites the user's files ---------------------------------------------------
     error("save-into-users-folder", lambda ctx: ctx["packed"].save(ctx["tmp"] / "mine"), FileExistsError,
-          "mine", "notes.txt"),
+          "mine", "notes.txt", keeps=users_files),
     error("save-over-regular-file", lambda ctx: ctx["packed"].save(ctx["tmp"] / "report.txt"), FileExistsError,
-          "report.txt", "not a folder"),
-    error("save-onto-symlink", lambda ctx: ctx["packed"].save(ctx["tmp"] / "link"), FileExistsError, "link"),
+          "report.txt", "not a folder", keeps=users_files),
+    error("save-onto-symlink", lambda ctx: ctx["packed"].save(ctx["tmp"] / "link"), FileExistsError, "link",
+          keeps=users_files),
     error("save-under-a-file", lambda ctx: ctx["packed"].save(ctx["tmp"] / "report.txt" / "sub"),
-          (FileExistsError, NotADirectoryError), "report.txt"),
+          (FileExistsError, NotADirectoryError), "report.txt", keeps=users_files),
     error("pack-corpus-into-users-folder", lambda ctx: pack_corpus(ctx["tok"], ["a text"], 8,
                                                                     folder=ctx["tmp"] / "mine"),
-          FileExistsError, "mine"),
+          FileExistsError, "mine", keeps=users_files),
+    right("saved-folder-follows-the-umask", saved_under_umask,
+          lambda modes, ctx: modes == [0o750] + [0o640] * 5),
     right("save-into-empty-folder", lambda ctx: (ctx["packed"].save(ctx["tmp"] / "empty"),
                                                  PackedSequences.load(ctx["tmp"] / "empty"))[1], same_as_list),
     right("save-again-replaces-own-copy", lambda ctx: (pack_documents([[1]], 4, EOD, PAD).save(ctx["tmp"] / "good"),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from bad_input_cases import error, params, right, run
+from bad_input_cases import error, mode, params, right, run, umask
 from corpus_fixtures import small_tokenizer
 
 from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
@@ -25,6 +25,13 @@ def ctx(tmp_path):
 
 def tok_call(method, *args, **kwargs):
     return lambda ctx: getattr(ctx["tok"], method)(*args, **kwargs)
+
+
+def saved_under_umask(ctx):
+    """Save under umask 027: the model file gets 0640, as open() would give it (not mkstemp's 0600)."""
+    with umask(0o027):
+        ctx["tok"].save(ctx["dir"] / "shared.model")
+    return mode(ctx["dir"] / "shared.model")
 
 
 def from_file(name):
@@ -61,8 +68,9 @@ CASES = [
     error("file-truncated", from_file("half.model"), ValueError, "half.model"),
     error("file-missing", from_file("missing.model"), FileNotFoundError, "missing.model"),
     error("file-is-folder", from_file("a-folder.model"), IsADirectoryError, "a-folder.model"),
+    right("saved-model-follows-the-umask", saved_under_umask, lambda mode, ctx: mode == 0o640),
     error("save-over-users-file", lambda ctx: ctx["tok"].save(ctx["dir"] / "notes.txt"), FileExistsError,
-          "notes.txt"),
+          "notes.txt", keeps=lambda ctx: [ctx["dir"] / "notes.txt"]),
     error("save-onto-folder", lambda ctx: ctx["tok"].save(ctx["dir"] / "a-folder.model"), FileExistsError,
           "a-folder.model"),
     error("train-one-string", lambda ctx: GLMTokenizer.train("one document", 300), TypeError, "texts"),

@@ -79,5 +79,6 @@ def test_long_contexts_keep_their_last_tokens(uniform_model, tokenizer):
     infill = [{"prefix": long_story + "Tom went to the ", "target": "mill", "suffix": ". " + long_story,
                "candidates": ["market", "mill"]}]
     assert infill_scores(uniform_model, tokenizer, infill)[0].n == 1
-    tasks = [{"prompt": long_story + "Is it so? ", "answer": "yes", "family": "entailment", "lang": "en"}]
-    assert task_scores(uniform_model, tokenizer, tasks)[0].n == 1
+    tasks = [{"prompt": long_story + "Is it so? ", "answer": a, "family": "entailment", "lang": "en"}
+             for a in ("yes", "no")]  # two labels: a family with one answer cannot be ranked
+    assert task_scores(uniform_model, tokenizer, tasks)[0].n == 2

@@ -48,7 +48,7 @@ from glm_mini.data.documents import join
 from glm_mini.data.infill import infill_case
 from glm_mini.data.kinds import DOCUMENT_KINDS
 from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
-from glm_mini.manifest import manifest_problem, replace_folder, warn_rebuild, write_manifest
+from glm_mini.manifest import manifest_problem, open_permissions, replace_folder, warn_rebuild, write_manifest
 
 Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a list of candidates
 SPLITS = ("train", "validation", "cloze_test", "infill_test", "parallel_test", "mip_train", "mip_validation",
@@ -58,8 +58,18 @@ GENERATOR_VERSION = 3  # bump whenever a change to the generators changes their 
 
 
 def cache_dir() -> Path:
-    """``data/cache/`` in the repo (git-ignored), or ``$GLM_KIT_DATA_CACHE``."""
-    return Path(os.environ.get("GLM_KIT_DATA_CACHE", REPO_ROOT / "data" / "cache"))
+    """``data/cache/`` in the repo (git-ignored), or ``$GLM_KIT_DATA_CACHE`` when set and not empty; a value naming a
+    file (or a path below one) raises ``NotADirectoryError`` naming the variable."""
+    value = os.environ.get("GLM_KIT_DATA_CACHE")
+    if not value:
+        return REPO_ROOT / "data" / "cache"
+    path = Path(value)
+    existing = next(p for p in (path, *path.parents) if p.exists())  # the root always exists
+    if not existing.is_dir():
+        raise NotADirectoryError(f"GLM_KIT_DATA_CACHE={value}: expected a folder for the kit's data cache, but "
+                                 f"{existing} is a file; point the variable at a folder, or unset it to use "
+                                 f"{REPO_ROOT / 'data' / 'cache'}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -233,10 +243,18 @@ def corpus_path(config: CorpusConfig = CorpusConfig()) -> Path:
     splits = generate_corpus(config)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-    for split, records in splits.items():
-        write_jsonl(records, tmp / f"{split}.jsonl")
-    (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
-    write_manifest(tmp / "manifest.json", [tmp / name for name in files])  # last: every file is complete
+    try:
+        open_permissions(tmp)  # mkdtemp makes 0700: the cache gets the folder mode the umask gives
+        for split, records in splits.items():
+            write_jsonl(records, tmp / f"{split}.jsonl")
+        (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
+        write_manifest(tmp / "manifest.json", [tmp / name for name in files])  # last: every file is complete
+    except BaseException as err:  # a full disk, a kill: remove this call's own temporary folder, no partial corpus
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise OSError(err.errno, f"{err.strerror}: writing the corpus cache {folder} failed (nothing partial "
+                                     "was kept)") from err
+        raise
     try:
         replace_folder(tmp, folder, {*files, "manifest.json"})
     except OSError:  # a concurrent writer of the same corpus won the race: its copy is identical

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from glm_mini.manifest import check_replaceable, manifest_problem, replace_folder, write_manifest
+from glm_mini.manifest import check_replaceable, manifest_problem, open_permissions, replace_folder, write_manifest
 from glm_mini.tokenizer import check_text
 
 # Dimension names: N sequences, T tokens per sequence, M bounds in all.
@@ -147,6 +147,7 @@ def write_packed_folder(folder: str | Path, write_tokens: Callable[[Path], Packe
     check_replaceable(folder, set(PACKED_FILES))  # refuse before writing anything
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
+        open_permissions(tmp)  # mkdtemp makes 0700: the saved folder gets the mode the umask gives
         layout = write_tokens(tmp / "tokens.bin")
         np.save(tmp / "bounds.npy", layout.bounds)
         np.save(tmp / "offsets.npy", layout.offsets)

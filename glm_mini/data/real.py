@@ -272,7 +272,8 @@ def _load_files(paths: list[Path], source: str, column: str, sample_by: str) -> 
         kinds = ", ".join(f"{p.name} ({b})" for p, b in builders.items())
         raise CorpusError(f"{source}: expected files of one format, got {kinds}")
     builder = builders[paths[0]]
-    kwargs = {"sample_by": sample_by} if builder == "text" else {}
+    # utf-8-sig: a byte-order mark (Windows editors write one) is not text of the first document
+    kwargs = {"sample_by": sample_by, "encoding": "utf-8-sig"} if builder == "text" else {}
     key = hashlib.sha256("".join(file_sha256(p) for p in paths).encode()).hexdigest()[:32]  # content key
     cache = Path(datasets.config.HF_DATASETS_CACHE) / "glm_kit_local" / key
     try:

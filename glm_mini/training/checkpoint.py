@@ -11,17 +11,24 @@ disk, then ``os.replace``-d into place, and only then does the one-line pointer 
 written the same way) name it. A process killed at any instant leaves either the old or the new checkpoint as
 ``latest``, never half of one. Older checkpoints beyond the newest ``keep`` are removed only after the new one is in
 place.
+
+Loading never runs code from the file: ``torch.load(weights_only=True)`` unpickles tensors and plain containers only,
+and a file holding anything else (a crafted pickle that would call a function) is refused with the kit's own message,
+which never suggests loading it unsafely. ``latest`` must name one ``step_*.pt`` file beside it, nothing elsewhere.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
+
+from glm_mini.manifest import open_permissions
 
 FORMAT_VERSION = 1
 
@@ -38,11 +45,9 @@ def write_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         with os.fdopen(fd, "wb") as f:
+            open_permissions(Path(tmp))  # mkstemp makes 0600; give the file the permissions open() would
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -81,23 +86,38 @@ def latest_checkpoint(out_dir: str | Path) -> Path:
     if not pointer.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {pointer} does not exist (was the run in {out_dir} "
                                 "ever saved? train without --resume to start it)")
-    path = pointer.parent / pointer.read_text().strip()
+    name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    if not re.fullmatch(r"step_\d+\.pt", name):
+        raise CheckpointError(f"{pointer}: expected the name of a checkpoint beside it (step_XXXXXXXX.pt), got "
+                              f"{name[:80]!r}")
+    path = pointer.parent / name
     if not path.is_file():
         raise FileNotFoundError(f"{pointer} names {path.name}, which does not exist")
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint (tensors to CPU); ``CheckpointError`` naming the file if it is corrupt or foreign."""
+def load_checkpoint(path: str | Path, required: tuple[str, ...] = ()) -> dict:
+    """Read a checkpoint (tensors to CPU) without running code from it; ``CheckpointError`` naming the file if it is
+    corrupt, foreign, holds more than tensors and plain containers, or lacks one of the ``required`` keys."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+    except pickle.UnpicklingError as err:  # torch's text here advises an unsafe load: the kit says why it refuses
+        found = re.search(r"WeightsUnpickler error:\s*([^\n]*?)(?:\.? Please|\n|$)", str(err))
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a glm_mini checkpoint: the safe loader stopped "
+                              f"at {found.group(1).strip() if found else 'an unsupported pickle'} (it reads tensors "
+                              "and plain containers only; anything else could run code when unpickled, so it is "
+                              "never loaded)") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {err}") from err
     found = state.get("format") if isinstance(state, dict) else None
     if found != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path}: expected a glm_mini.train checkpoint (format {FORMAT_VERSION}), "
                               f"got a {type(state).__name__} with format {found!r}")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: lacks {', '.join(map(repr, missing))}; expected every key of a "
+                              f"glm_mini.train checkpoint ({', '.join(required)})")
     return state

@@ -11,6 +11,11 @@ LayerNorm, ``update_norm`` and ``update_ratio`` (how far the step moved the weig
 as written, so a killed run keeps its rows; on ``--resume`` from step k the file is rewritten (atomically) without
 the rows after k, which the resumed run then writes again, identically.
 
+Reading is strict, because a resume rewrites the file from what was read: a row is written with its newline in one
+call, so only the *last* line can be cut short by a kill (it then has no newline at its end) and only such a line is
+skipped. Any other line that is not a JSON object with an int ``step`` and a number ``loss`` raises ``ValueError``
+naming the file and the line, before anything is written.
+
 Baseline: a model that ignores the context and predicts every target token from its training frequency c_v (add-one
 smoothed over V ids) has cross-entropy
 
@@ -33,12 +38,16 @@ METRICS_FILE = "metrics.jsonl"
 
 
 class MetricsLog:
-    """Append-only writer of ``DIR/metrics.jsonl``."""
+    """Append-only writer of ``DIR/metrics.jsonl``; ``resume_step=k`` first drops the rows after step k."""
 
     def __init__(self, out_dir: str | Path, resume_step: int | None = None):
         self.path = Path(out_dir) / METRICS_FILE
-        if resume_step is not None:  # drop rows written after the checkpoint we resume from
-            kept = [row for row in read_metrics(out_dir) if row["step"] <= resume_step] if self.path.exists() else []
+        if resume_step:  # drop rows written after the checkpoint we resume from
+            if not self.path.is_file():
+                raise FileNotFoundError(f"{self.path}: missing, so the rows of steps 1..{resume_step} are gone and "
+                                        f"a resumed run would write a metrics file without them; restore it (or "
+                                        f"create it empty to resume without those rows)")
+            kept = [row for row in read_metrics(out_dir) if row["step"] <= resume_step]
             text = "".join(json.dumps(row) + "\n" for row in kept)
             write_atomic(self.path, lambda f: f.write(text.encode()))
         self.file = open(self.path, "a", encoding="utf-8")
@@ -52,17 +61,39 @@ class MetricsLog:
 
 
 def read_metrics(out_dir: str | Path) -> list[dict]:
-    """The rows of ``DIR/metrics.jsonl`` in order (a line cut short by a kill is ignored)."""
+    """The rows of ``DIR/metrics.jsonl`` in order; a last line cut short by a kill is skipped, any other bad line
+    raises ``ValueError`` naming the file and the line (module docstring)."""
     path = Path(out_dir) / METRICS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no metrics in {out_dir}: {path} does not exist")
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: expected UTF-8 JSON lines, got byte {err.object[err.start]:#04x} at offset "
+                         f"{err.start}") from None
+    lines = text.split("\n")
+    cut = lines.pop()  # "" when the file ends with a newline, else a last line cut short by a kill
+    rows = [_row(path, number, line) for number, line in enumerate(lines, 1)]
+    if cut:
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # only the last line can be partial
+            rows.append(_row(path, len(lines) + 1, cut))
+        except ValueError:
+            pass  # cut short: the step it belonged to is not in the file
     return rows
+
+
+def _row(path: Path, number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {number} is not valid JSON ({err.msg}); only a last line cut short by a "
+                         f"kill is skipped. Fix or delete the line (rows after it are kept)") from None
+    step, loss = (row.get("step"), row.get("loss")) if isinstance(row, dict) else (None, None)
+    if (isinstance(step, bool) or not isinstance(step, int) or isinstance(loss, bool)
+            or not isinstance(loss, (int, float))):
+        raise ValueError(f"{path}: line {number}: expected a metrics row (a JSON object with an int 'step' and a "
+                         f"number 'loss'), got {line[:80]!r}")
+    return row
 
 
 def unigram_cross_entropy(counts: torch.Tensor, targets: torch.Tensor) -> float:

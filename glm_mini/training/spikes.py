@@ -23,6 +23,10 @@ import statistics
 from collections import deque
 
 
+class NonFiniteLossError(ArithmeticError):
+    """The training loss came out NaN or infinite: the trainer stops there (every later step would be too)."""
+
+
 class SpikeDetector:
     def __init__(self, factor: float = 1.5, window: int = 20):
         if factor <= 1.0:
