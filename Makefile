@@ -1,9 +1,20 @@
-# The kit's commands. `make tour` and `make test` set up .venv/ on first use (torch pinned to 2.13.0).
+# The kit's commands. `make tour` and `make test` set up .venv/ on first use, with the exact versions of
+# constraints.txt (torch 2.13.0 among them).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+
+# Where PyPI's torch wheel is the CUDA build (Linux: ~0.5 GB plus the nvidia-* libraries), take the CPU build from
+# PyTorch's CPU index instead (~0.2 GB). macOS and Windows wheels on PyPI are CPU builds already: no index needed.
+# CUDA users: make venv TORCH_INDEX=https://download.pytorch.org/whl/cu128 (the index for their CUDA version).
+HOST_OS ?= $(shell uname -s)
+ifeq ($(HOST_OS),Linux)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+endif
+PIP_INSTALL = $(PY) -m pip install --quiet -c $(CONSTRAINTS)
 
 # Keep every cache inside the repo, so runs leave nothing in $HOME and never reach the network.
 CACHE := $(CURDIR)/build/cache
@@ -19,19 +30,21 @@ export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export GLM_KIT_FAST ?= 1
 
-.PHONY: tour test bench lab sync venv clean student instructor site
+.PHONY: tour test bench lab sync venv constraints clean student instructor site
 ifeq ($(FULL),1)
 GLM_KIT_FAST := 0
 endif
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e ".[dev]"
 	touch $(STAMP)
+
+constraints: $(STAMP)  ## pin the versions of .venv (where the tests pass) into constraints.txt
+	$(PY) .ci/constraints.py
 
 tour: $(STAMP)  ## execute the numbered notebooks in order into build/, print what each reproduced
 	$(PY) notebooks/runner.py --out build/notebooks
@@ -42,8 +55,8 @@ test: $(STAMP)  ## the whole suite, notebooks included
 bench: $(STAMP)  ## speed/memory ratios against same-process baselines
 	$(PY) -m pytest -q -s -o python_files='bench_*.py' tests/benchmarks
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(STAMP)  ## JupyterLab at the repository root (docs/ and the packages browsable), opening the tour
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" notebooks/00_tour.ipynb
 
 sync: $(STAMP)  ## regenerate each .ipynb from its py:percent source (outputs stay empty)
 	$(VENV)/bin/jupytext --set-kernel python3 --update --to ipynb notebooks/[0-9][0-9]_*.py

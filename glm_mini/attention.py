@@ -6,7 +6,10 @@ Shapes: b batch, s query length, t key length (past + s with a KV cache), nh hea
 
 1. ``query_key_value`` maps h -> 3h. Its output rows are grouped **per head**: head j owns rows
    ``[q_j (d); k_j (d); v_j (d)]`` (SAT ``glm130B_model.py``; LargeScale ``transformer.py``), so a tensor-parallel
-   rank holds a contiguous block of whole heads.
+   rank holds a contiguous block of whole heads. The einops pattern ``"b s (nh qkv d) -> qkv b s nh d"`` states
+   this layout: the output axis is read as (head, which of q/k/v, channel), head outermost. (The transposes after
+   it stay plain ``transpose``: in the one-token decoding loop the Python overhead of each einops call shows;
+   ``tests/benchmarks/bench_einops.py`` measures it.)
 2. RoPE rotates q and k (``rope.py``); with a KV cache, new k/v are appended to the cached ones.
 3. Scores ``q·kᵀ/√d``, masked positions filled with -10000, softmax **in FP32**, then back to the working dtype.
    With query-key layer scaling (Megatron's ``apply_query_key_layer_scaling``, on in GLM-130B) layer l divides q by
@@ -25,6 +28,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from .rope import apply_rope
@@ -65,10 +69,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor, rope, allowed: Tensor,
                 kv_cache: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        b, s, _ = x.shape
-        d = self.head_dim
-        qkv = self.query_key_value(x).view(b, s, -1, 3 * d)  # [b, s, nh, 3d]: per-head [q | k | v]
-        q, k, v = qkv.split(d, dim=-1)  # each [b, s, nh, d]
+        b, d = x.shape[0], self.head_dim
+        # [b, s, 3h] -> 3 x [b, s, nh, d]: the rows of head j are [q_j; k_j; v_j] (interleaved per head, not q|k|v)
+        q, k, v = rearrange(self.query_key_value(x), "b s (nh qkv d) -> qkv b s nh d", qkv=3, d=d)
         q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
         if kv_cache is not None:
@@ -83,5 +86,5 @@ class SelfAttention(nn.Module):
             ctx = sdpa_attention(q, k, v, allowed, dropout_p=p)
         else:
             ctx = official_attention(q, k, v, allowed, coeff=self.coeff, dropout_p=p)
-        ctx = ctx.transpose(1, 2).reshape(b, s, -1)  # [b, nh, s, d] -> [b, s, h]
+        ctx = ctx.transpose(1, 2).reshape(b, ctx.shape[2], -1)  # [b, nh, s, d] -> [b, s, h]
         return self.output_dropout(self.dense(ctx)), (k, v)

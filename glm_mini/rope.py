@@ -4,7 +4,8 @@ How it works
 ------------
 Each pair of channels (i, i + r/2) of a head is rotated by the angle ``position * inv_freq[i]`` with
 ``inv_freq[i] = base^(-2i/r)``, base 10000, r the rotated width. Pairing channel i with i + r/2 is the GPT-NeoX
-"rotate-half" convention (not interleaved even/odd pairs):
+"rotate-half" convention (not interleaved even/odd pairs); in einops terms the rotated axis is ``(half r)``, two
+contiguous halves, where GPT-J's interleaved pairs would be ``(r pair)``:
 
     rope(x) = x * cos + rotate_half(x) * sin,     rotate_half([x1, x2]) = [-x2, x1]
 
@@ -18,14 +19,15 @@ fp16 the kit does the same to match the official logits; every other dtype build
 """
 
 import torch
+from einops import rearrange, repeat
 from torch import Tensor, nn
 
 ROPE_BASE = 10000.0
 
 
 def rotate_half(x: Tensor) -> Tensor:
-    """[x1, x2] -> [-x2, x1] on the last dim."""
-    x1, x2 = x.chunk(2, dim=-1)
+    """[x1, x2] -> [-x2, x1] on the last dim: channel i is paired with channel i + r/2, the ``(half r)`` layout."""
+    x1, x2 = x.chunk(2, dim=-1)  # plain chunk, not einops: called twice per layer per decoded token (bench_einops.py)
     return torch.cat((-x2, x1), dim=-1)
 
 
@@ -56,7 +58,7 @@ class RotaryEmbedding(nn.Module):
         """cos, sin ``[b, s, r]`` for integer positions ``[b, s]``."""
         compute = torch.float16 if dtype == torch.float16 else torch.float32
         freqs = positions.to(compute).unsqueeze(-1) * self.inv_freq.to(compute)  # [b, s, r/2]
-        angles = torch.cat((freqs, freqs), dim=-1)  # [b, s, r]
+        angles = repeat(freqs, "b s f -> b s (half f)", half=2)  # [b, s, r]: channels i and i + r/2 share an angle
         return angles.cos().to(dtype), angles.sin().to(dtype)
 
     def forward(self, position_ids: Tensor, dtype: torch.dtype) -> tuple[tuple[Tensor, Tensor], ...]:
@@ -70,5 +72,5 @@ def apply_rope(x: Tensor, tables: tuple[tuple[Tensor, Tensor], ...]) -> Tensor:
     """Apply 1-D (one table) or 2-D (two tables, one per half of the head) RoPE to x ``[b, s, nh, d]``."""
     if len(tables) == 1:
         return apply_rotary(x, *tables[0])
-    x1, x2 = x.chunk(2, dim=-1)  # each [b, s, nh, d/2]
+    x1, x2 = rearrange(x, "b s nh (part r) -> part b s nh r", part=2)  # token-position part, block-position part
     return torch.cat((apply_rotary(x1, *tables[0]), apply_rotary(x2, *tables[1])), dim=-1)

@@ -72,6 +72,7 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the last step
     seed: int = 0
     corpus: str = "default"
+    text_column: str = "text"  # the column of a user corpus that holds the text
     precision: str = "fp32"
     batch_size: int = 8
     seq_len: int = 128
@@ -127,6 +128,7 @@ class TrainConfig:
         need(self.spike_action in ("warn", "skip"), "spike_action", "'warn' or 'skip'")
         need(self.device in ("auto", "cpu", "cuda"), "device", "'auto', 'cpu' or 'cuda'")
         need(isinstance(self.config_overrides, dict), "config_overrides", "a dict of GLMConfig fields")
+        need(isinstance(self.text_column, str) and self.text_column != "", "text_column", "a column name")
         skip = parse_skip_ranges(self.skip_steps)
         last = self.stop_after_step or self.max_steps
         need(not in_ranges(last, skip) and not in_ranges(self.max_steps, skip), "skip_steps",
@@ -298,7 +300,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     model_config = cfg.model_config()
     skip_ranges = parse_skip_ranges(cfg.skip_steps)
 
-    data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip)
+    data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip, cfg.text_column)
     special = data.tokenizer.special
     objective = ObjectiveConfig(two_d=model_config.position_encoding_2d)
     val = validation_batches(data, cfg.val_batches, cfg.batch_size, cfg.seq_len, special, cfg.seed, objective)
@@ -525,7 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_checked(int, lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1],
                                            "an int in [0, 2**32 - 1]"), default=d.seed, help="seed of init, data order, objective and dropout")
     p.add_argument("--corpus", default=d.corpus,
-                   help="'default' (the kit's generated EN/ZH corpus) or a text/JSON/parquet file or Hub dataset")
+                   help="'default' (the kit's generated EN/ZH corpus), a folder saved with datasets' save_to_disk, "
+                        "a .txt/.jsonl/.json/.parquet file or glob pattern of files, or a Hub dataset name")
+    p.add_argument("--text-column", default=d.text_column, help="the column of --corpus that holds the text")
     p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
                    help="fp32; bf16 autocast (CPU or GPU); fp16 autocast with dynamic loss scaling (GPU only)")
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="global batch after ramp-up")

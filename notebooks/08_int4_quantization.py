@@ -433,11 +433,14 @@ widgets.interact(show_error, bits=[4, 8], row=(0, weights_for_play.shape[0] - 1)
 # is section 4.
 
 # %% tags=["skip-execution"]
-lin = torch.nn.Linear(12288, 12288, device="cuda", dtype=torch.float16)
-fast = QuantizedLinear.from_linear(lin, 4, "aten")
-x = torch.randn(1, 12288, device="cuda", dtype=torch.float16)
-ref = QuantizedLinear.from_linear(lin, 4, "reference")
-print((fast(x) - ref(x)).abs().max())
+if torch.cuda.is_available():
+    lin = torch.nn.Linear(12288, 12288, device="cuda", dtype=torch.float16)
+    fast = QuantizedLinear.from_linear(lin, 4, "aten")
+    x = torch.randn(1, 12288, device="cuda", dtype=torch.float16)
+    ref = QuantizedLinear.from_linear(lin, 4, "reference")
+    print((fast(x) - ref(x)).abs().max())
+else:
+    print("no CUDA GPU here (torch.cuda.is_available() is False): this cell runs on a GPU; section 4 is its CPU twin")
 
 # %% tags=["summary"]
 for key, value in summary.items():

@@ -280,9 +280,13 @@ if not FAST:  # FULL mode: the real launcher on 2 CPU processes (gloo), one INT4
 
 # %% tags=["skip-execution"]
 # Real GPUs and the real weights: 4 x RTX 3090, the converted INT4 checkpoint.
-subprocess.run(["torchrun", "--standalone", "--nproc-per-node", "4", "-m", "scale_up.generate", "--checkpoint",
-                "glm-130b-int4-tp4", "--preset", "glm-130b", "--quantization-bit-width", "4", "--backend", "nccl",
-                "--mode", "fill-blanks", "--prompt-ids", "1,2,3,150001", "--max-new-tokens", "32"], check=True)
+if torch.cuda.device_count() >= 4 and Path("glm-130b-int4-tp4").is_dir():
+    subprocess.run(["torchrun", "--standalone", "--nproc-per-node", "4", "-m", "scale_up.generate", "--checkpoint",
+                    "glm-130b-int4-tp4", "--preset", "glm-130b", "--quantization-bit-width", "4", "--backend", "nccl",
+                    "--mode", "fill-blanks", "--prompt-ids", "1,2,3,150001", "--max-new-tokens", "32"], check=True)
+else:
+    print(f"needs 4 CUDA GPUs (found {torch.cuda.device_count()}) and the converted checkpoint glm-130b-int4-tp4/ "
+          f"(present: {Path('glm-130b-int4-tp4').is_dir()}); the cell above is its CPU twin")
 
 # %% [markdown]
 # And the GPU check: INT4 vs FP16 speed of GLM-130B's widest layer, `dense_h_to_4h` [65536, 12288], and a blank
@@ -309,7 +313,10 @@ with torch.no_grad():
 print(f"CPU, [5632, 1024], 1 token: FP32 {cpu_fp32:.2f} ms, INT4 ({q4.backend}) {cpu_int4:.2f} ms")
 
 # %% tags=["skip-execution"]
-subprocess.run([sys.executable, "-m", "scale_up.gpu_check"], check=True)
+if torch.cuda.is_available():
+    subprocess.run([sys.executable, "-m", "scale_up.gpu_check"], check=True)
+else:
+    print("no CUDA GPU here (torch.cuda.is_available() is False): the timing above is this cell's CPU twin")
 
 # %% [markdown]
 # ### Your turn — Exercise 11.1: weight bytes per GPU

@@ -11,7 +11,8 @@ name (DESIGN.md §6). Map:
 - ``memory`` (weight bytes), ``gpus`` and ``plan`` (memory and compute plans for the 130B configuration);
 - full scale: ``dry_run`` (every rank's part of the 130B model on ``meta``), ``quantized_parallel`` (INT8/INT4
   column/row-parallel linears), ``convert`` (``python -m scale_up.convert``, streaming), ``rank_loading`` (one official
-  shard per rank), ``peak_rss``, ``gpu_check``.
+  shard per rank), ``icetk_tokenizer`` (GLM-130B's icetk ids from a local ``ice_text.model``), ``peak_rss``,
+  ``gpu_check``.
 """
 
 from .tensor_parallel import apply_tensor_parallel, vocab_parallel_cross_entropy

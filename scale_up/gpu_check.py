@@ -26,14 +26,14 @@ import time
 import torch
 from torch import nn
 
-from glm_mini import GLM, PRESETS, SpecialTokens
+from glm_mini import GLM, PRESETS
 from glm_mini.generate import fill_blanks_ids
 from glm_mini.init import init_weights_
 
+from .icetk_tokenizer import ICETK_SPECIAL_TOKENS
 from .quantization import QuantizedLinear, quantize_
 
-OFFICIAL = SpecialTokens(mask=150000, gmask=150001, smask=150002, eod=150003, sop=150004, eop=150005, eos=20002,
-                         pad=0)
+OFFICIAL = ICETK_SPECIAL_TOKENS  # icetk ids, docs/glm130b_facts.md §1.2
 
 
 def require_cuda() -> torch.device:

@@ -2,11 +2,20 @@
 
 How it works
 ------------
-Linux keeps each process's resident-set high-water mark in ``/proc/self/status`` (``VmHWM``, in kB). The subprocess
-imports ``module`` (so the interpreter, torch and the module are loaded), reads VmHWM as its *baseline*, runs
-``module.main(argv)`` and reads VmHWM again as its *peak*: ``peak − baseline`` is what the command itself added on
-top of a Python process with torch loaded. Memory-mapped file pages the command touched count as resident, like any
-other page. Linux only (the converter's peak-RAM claim is about the machines GLM-130B is served from).
+The kernel keeps each process's resident-set high-water mark; ``high_water_mark()`` reads it in bytes:
+
+- Linux: ``VmHWM`` in ``/proc/self/status`` (kB). Not ``getrusage``'s ``ru_maxrss``: Linux carries that value over
+  ``exec`` from the process image it replaces, and ``subprocess`` starts the child from a copy of the parent (vfork or
+  fork), so a child of a large process (a pytest run, a notebook kernel) starts with the parent's peak as its own
+  (measured: a 200 MiB allocation in such a child raised ``ru_maxrss`` by 0). ``VmHWM`` belongs to the new address
+  space that ``exec`` creates, so it starts from the child's own pages.
+- macOS: ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, in bytes there (getrusage(2) of each system: KiB on Linux,
+  bytes on macOS; ``maxrss_bytes`` converts).
+
+The subprocess imports ``module`` (so the interpreter, torch and the module are loaded), reads the mark as its
+*baseline*, runs ``module.main(argv)`` and reads it again as its *peak*: ``peak − baseline`` is what the command
+itself added on top of a Python process with torch loaded. Memory-mapped file pages the command touched count as
+resident, like any other page. Windows has neither: there ``peak_rss`` raises, saying so.
 """
 
 from __future__ import annotations
@@ -17,22 +26,42 @@ import subprocess
 import sys
 from pathlib import Path
 
+MAXRSS_UNIT = {"linux": 1024, "darwin": 1}  # bytes per ru_maxrss unit: KiB on Linux, bytes on macOS
+
 SCRIPT = """
 import importlib, json, sys
-def hwm():
-    with open('/proc/self/status') as status:
-        return int(next(l for l in status if l.startswith('VmHWM')).split()[1]) * 1024
+from scale_up.peak_rss import high_water_mark
 module = importlib.import_module(sys.argv[1])
-baseline = hwm()
+baseline = high_water_mark()
 module.main(sys.argv[2:])
-print(json.dumps({"baseline": baseline, "peak": hwm()}))
+print(json.dumps({"baseline": baseline, "peak": high_water_mark()}))
 """
+
+
+def maxrss_bytes(ru_maxrss: int, platform: str = sys.platform) -> int:
+    """``ru_maxrss`` in bytes on ``platform`` (``sys.platform``: ``linux``, ``darwin``)."""
+    unit = MAXRSS_UNIT.get("linux" if platform.startswith("linux") else platform)
+    if unit is None:
+        raise RuntimeError(f"peak_rss: ru_maxrss units are known for Linux and macOS, not for {platform!r}")
+    return ru_maxrss * unit
+
+
+def high_water_mark() -> int:
+    """This process's peak resident memory so far, in bytes (see the module docstring for why Linux reads /proc)."""
+    if sys.platform.startswith("linux"):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) * 1024
+    try:
+        import resource
+    except ImportError:  # Windows
+        raise RuntimeError(f"peak_rss: needs /proc (Linux) or the resource module (macOS); {sys.platform} has "
+                           "neither") from None
+    return maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def peak_rss(module: str, argv: list[str], timeout: float = 600) -> dict[str, int]:
     """``{"baseline": bytes, "peak": bytes}`` of ``python -c ... module.main(argv)`` in a fresh subprocess."""
-    if not Path("/proc/self/status").is_file():
-        raise RuntimeError("peak_rss: needs Linux's /proc/self/status (VmHWM)")
+    high_water_mark()  # fail here, not in the subprocess, on a platform without it
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-c", SCRIPT, module, *argv], cwd=root, env=env, capture_output=True,

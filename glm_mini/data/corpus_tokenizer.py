@@ -3,13 +3,14 @@
 How it works
 ------------
 The kit's default tokenizer is trained on the generated corpus; real text needs its own pieces. ``corpus_tokenizer``
-reads ``source`` with ``load_text_corpus`` (a local ``.txt``/``.jsonl``/``.json``/``.parquet`` file, or a Hub
-dataset name when online), trains a ``GLMTokenizer`` (sentencepiece unigram + GLM's specials, as for the default
-corpus) on at most ``max_chars`` characters of it, and caches the model under
-``data/cache/tokenizer/corpus-v<vocab>-<key>.model``. The key hashes the source name, its column/config/split, the
-file's size and modification time (for a local file), ``max_chars`` and the tokenizer trainer version, so editing
-the file retrains and the same file is read from the cache. A corpus too small for ``vocab_size`` pieces gets the
-largest vocabulary sentencepiece can build from it, with a warning (a model's extra embedding rows stay unused).
+reads ``source`` with ``load_text_corpus`` (a ``save_to_disk`` folder, a local ``.txt``/``.jsonl``/``.json``/
+``.parquet`` file or glob pattern, or a Hub dataset name when online), trains a ``GLMTokenizer`` (sentencepiece
+unigram + GLM's specials, as for the default corpus) on at most ``max_chars`` characters of it, and caches the model
+under ``data/cache/tokenizer/corpus-v<vocab>-<key>.model``. The key hashes the source name, its column/config/split,
+its content stamp (``real.corpus_stamp``: each file's size and modification time, or a saved dataset's
+fingerprints), ``max_chars`` and the tokenizer trainer version, so editing the file retrains and the same file is
+read from the cache. A corpus too small for ``vocab_size`` pieces gets the largest vocabulary sentencepiece can build
+from it, with a warning (a model's extra embedding rows stay unused).
 
 One command::
 
@@ -28,33 +29,36 @@ import warnings
 from pathlib import Path
 
 from glm_mini.data.corpus import cache_dir
-from glm_mini.data.real import load_text_corpus
+from glm_mini.data.real import corpus_stamp, load_text_corpus
 from glm_mini.tokenizer import TRAINER_VERSION, GLMTokenizer, VocabularyTooLarge
 
 
 def tokenizer_path(source: str, vocab_size: int, column: str = "text", config: str | None = None,
                    split: str = "train", max_chars: int = 20_000_000) -> Path:
     """Where ``corpus_tokenizer`` caches the model for these arguments."""
-    path = Path(source)
-    stamp = [path.stat().st_size, path.stat().st_mtime_ns] if path.is_file() else []
-    fields = [str(path.resolve()) if path.is_file() else source, column, config, split, max_chars, TRAINER_VERSION,
-              *stamp]
+    path = Path(source).expanduser()
+    fields = [str(path.resolve()) if path.exists() else source, column, config, split, max_chars, TRAINER_VERSION,
+              *corpus_stamp(source)]
     key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
     return cache_dir() / "tokenizer" / f"corpus-v{vocab_size}-{key}.model"
 
 
 def corpus_texts(source: str, column: str = "text", config: str | None = None, split: str = "train",
                  max_chars: int = 20_000_000) -> list[str]:
-    """The non-empty texts of ``source``, up to ``max_chars`` characters in all."""
+    """The non-empty texts of ``source``, up to ``max_chars`` characters in all (read 1000 rows at a time, so a
+    large corpus is never turned into Python strings past that)."""
     if max_chars <= 0:
         raise ValueError(f"max_chars must be positive, got {max_chars}")
     texts, size = [], 0
-    for text in load_text_corpus(source, column=column, split=split, config=config)["text"]:
-        if text and text.strip():
-            texts.append(text)
-            size += len(text)
-            if size >= max_chars:
-                break
+    for batch in load_text_corpus(source, column=column, split=split, config=config).iter(batch_size=1000):
+        for text in batch["text"]:
+            if text and text.strip():
+                texts.append(text)
+                size += len(text)
+                if size >= max_chars:
+                    break
+        if size >= max_chars:
+            break
     if not texts:
         raise ValueError(f"{source}: expected some non-empty text in column {column!r}, got only empty rows")
     return texts

@@ -35,7 +35,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -101,25 +101,12 @@ class PackedSequences:
         """Write the four files and, last, ``manifest.json`` (sizes, SHA-256) into a temporary folder, then move it
         to ``folder``. An existing ``folder`` is replaced only if it holds nothing but a packed corpus's files: a
         regular file, or a folder with anything else in it, raises ``FileExistsError`` and is left untouched."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        check_replaceable(folder, set(PACKED_FILES))  # refuse before writing anything
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        try:
-            open_permissions(tmp)  # mkdtemp makes 0700: the saved folder gets the mode the umask gives
-            np.ascontiguousarray(self.tokens).tofile(tmp / "tokens.bin")
-            np.save(tmp / "bounds.npy", self.bounds)
-            np.save(tmp / "offsets.npy", self.offsets)
-            meta = {"shape": list(self.tokens.shape), "dtype": str(self.tokens.dtype), "eod_id": int(self.eod_id),
-                    "pad_id": int(self.pad_id)}
-            (tmp / "meta.json").write_text(json.dumps(meta))
-            write_manifest(tmp / "manifest.json", [tmp / name for name in PACKED_FILES[:4]])
-            replace_folder(tmp, folder, set(PACKED_FILES))
-        finally:
-            if tmp.exists():  # not moved into place: remove what this call wrote, by name
-                for name in PACKED_FILES:
-                    (tmp / name).unlink(missing_ok=True)
-                tmp.rmdir()
+        def write_tokens(path: Path) -> PackedLayout:
+            np.ascontiguousarray(self.tokens).tofile(path)
+            return PackedLayout(self.tokens.shape, self.tokens.dtype, self.bounds, self.offsets, self.eod_id,
+                                self.pad_id)
+
+        write_packed_folder(folder, write_tokens)
 
     @classmethod
     def load(cls, folder: str | Path, verify_checksums: bool = True) -> "PackedSequences":
@@ -138,6 +125,42 @@ class PackedSequences:
                        meta["pad_id"])
         except (ValueError, KeyError, TypeError) as err:  # a manifest matching inconsistent files
             raise PackedDataError(f"{folder}: damaged packed corpus: {err}") from None
+
+
+@dataclass
+class PackedLayout:
+    """What a packed folder records beside ``tokens.bin``: its shape and dtype, the bounds and offsets, the ids."""
+    shape: tuple[int, int]  # [N, T]
+    dtype: np.dtype
+    bounds: np.ndarray  # [M]
+    offsets: np.ndarray  # [N + 1]
+    eod_id: int
+    pad_id: int
+
+
+def write_packed_folder(folder: str | Path, write_tokens: Callable[[Path], PackedLayout]) -> None:
+    """The save protocol of ``PackedSequences.save`` for any writer of ``tokens.bin``: refuse a foreign ``folder``
+    before writing anything, let ``write_tokens(path)`` write the raw tokens to ``path`` and return the layout, then
+    write the other files and, last, the manifest in a temporary folder, and move it into place."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    check_replaceable(folder, set(PACKED_FILES))  # refuse before writing anything
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        open_permissions(tmp)  # mkdtemp makes 0700: the saved folder gets the mode the umask gives
+        layout = write_tokens(tmp / "tokens.bin")
+        np.save(tmp / "bounds.npy", layout.bounds)
+        np.save(tmp / "offsets.npy", layout.offsets)
+        meta = {"shape": [int(n) for n in layout.shape], "dtype": str(np.dtype(layout.dtype)),
+                "eod_id": int(layout.eod_id), "pad_id": int(layout.pad_id)}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        write_manifest(tmp / "manifest.json", [tmp / name for name in PACKED_FILES[:4]])
+        replace_folder(tmp, folder, set(PACKED_FILES))
+    finally:
+        if tmp.exists():  # not moved into place: remove what this call wrote, by name
+            for name in PACKED_FILES:
+                (tmp / name).unlink(missing_ok=True)
+            tmp.rmdir()
 
 
 def _layout_problem(tokens, bounds, offsets) -> str | None:
@@ -194,6 +217,14 @@ def pack_documents(docs: Iterable[Sequence[int]], seq_len: int, eod_id: int, pad
     tokens = padded.reshape(n_seq, seq_len)  # [N*T] -> [N, T]
 
     starts = np.cumsum(lengths) - lengths  # global position of each document's first token
+    bounds, offsets = sequence_bounds(starts, total, seq_len)
+    return PackedSequences(tokens, bounds, offsets, eod_id, pad_id)
+
+
+def sequence_bounds(starts: np.ndarray, total: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """``bounds [M]`` and ``offsets [N + 1]`` of a stream of ``total`` tokens cut every ``seq_len``, whose documents
+    start at the stream positions ``starts`` (int64, increasing, the first 0)."""
+    n_seq = -(-total // seq_len)
     seq_index = np.arange(n_seq)
     valid = np.minimum(seq_len, total - seq_index * seq_len)  # non-pad tokens per sequence
     # (sequence, position) pairs of every bound; position 0 and `valid` always, inner document starts in between
@@ -203,7 +234,7 @@ def pack_documents(docs: Iterable[Sequence[int]], seq_len: int, eod_id: int, pad
     order = np.lexsort((pos, seq_of))
     bounds = pos[order]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(seq_of, minlength=n_seq))])
-    return PackedSequences(tokens, bounds, offsets, eod_id, pad_id)
+    return bounds, offsets
 
 
 class PackedDataset(torch.utils.data.Dataset):

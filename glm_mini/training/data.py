@@ -3,10 +3,12 @@
 How it works
 ------------
 ``load_train_data`` tokenizes a corpus and packs its train and validation splits into ``seq_len``-token windows
-(``glm_mini.data.pack_corpus``; document boundaries are ``<eod>``). The default corpus is the kit's generated one
-(``glm_mini.data.load_corpus``), whose ``mip_train`` split supplies the (prompt, answer) pairs of multi-task
-instruction pre-training; a local file or Hub dataset goes through ``glm_mini.data.load_text_corpus`` and its last
-5% of documents (at least one) become the validation split.
+(document boundaries are ``<eod>``). The default corpus is the kit's generated one (``glm_mini.data.load_corpus``,
+packed by ``glm_mini.data.pack_corpus``), whose ``mip_train`` split supplies the (prompt, answer) pairs of
+multi-task instruction pre-training. A user corpus (a ``save_to_disk`` folder, files, or a Hub dataset; its text in
+``text_column``) gets a tokenizer trained on it (``corpus_tokenizer``) and is tokenized with ``datasets.map`` and
+packed, streaming, into a memory-mapped cache (``glm_mini.data.packed_corpus``): its own ``validation`` split, or
+its last 5% of documents (at least one), is the validation split, and no Python list of the corpus is ever built.
 
 ``DataCursor`` walks the training windows in a fresh random order each epoch. The order of epoch e is a function of
 (seed, e) alone, so the whole data position is the pair (epoch, index in the epoch's order): two integers in the
@@ -22,12 +24,11 @@ from dataclasses import dataclass
 
 import torch
 
-from glm_mini.data import PackedSequences, load_corpus, load_text_corpus, pack_corpus
+from glm_mini.data import PackedSequences, load_corpus, pack_corpus
 from glm_mini.data.corpus_tokenizer import corpus_tokenizer
+from glm_mini.data.packed_corpus import VALIDATION_SHARE, pack_real_corpus
 from glm_mini.objective import ObjectiveConfig, SpecialTokens, mip_pairs_from_records, sample_batch
 from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
-
-VALIDATION_SHARE = 0.05  # of a user corpus's documents
 
 
 @dataclass
@@ -38,13 +39,14 @@ class TrainData:
     mip_pairs: list[tuple[list[int], list[int]]] | None  # (prompt ids, answer ids), or None without MIP
 
 
-def load_train_data(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
-    """Pack ``corpus`` ("default" or a path/Hub name) into ``seq_len`` windows with a tokenizer of ``vocab_size`` ids
-    (the kit's for the default corpus, else one trained on ``corpus`` itself and cached: ``corpus_tokenizer``); MIP
-    pairs from ``mip_train``. The default corpus's data is kept in memory for the next call."""
+def load_train_data(corpus: str, vocab_size: int, seq_len: int, mip: bool, text_column: str = "text") -> TrainData:
+    """Pack ``corpus`` ("default" or a saved dataset, file, glob or Hub name, whose text is in ``text_column``) into
+    ``seq_len`` windows with a tokenizer of ``vocab_size`` ids (the kit's for the default corpus, else one trained on
+    ``corpus`` itself and cached: ``corpus_tokenizer``); MIP pairs from ``mip_train``. The default corpus's data is
+    kept in memory for the next call; a user corpus is memory-mapped from its cache."""
     if corpus == "default":
         return _default_data(vocab_size, seq_len, mip)
-    return _pack(corpus, vocab_size, seq_len, mip)
+    return _user_data(corpus, vocab_size, seq_len, mip, text_column)
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,17 +62,19 @@ def _pack(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
         val_texts = [r["text"] for r in splits["validation"]]
         mip_pairs = mip_pairs_from_records(tokenizer, splits["mip_train"]) if mip else None
     else:
-        if mip:
-            raise ValueError(f"mip: corpus {corpus!r} has no instruction tasks to mix in (only the default corpus "
-                             "has a mip_train split); pass --no-mip")
-        texts = list(load_text_corpus(corpus)["text"])
-        tokenizer = corpus_tokenizer(corpus, vocab_size)
-        if len(texts) < 2:
-            raise ValueError(f"corpus {corpus!r}: expected at least 2 documents (train + validation), got {len(texts)}")
-        n_val = max(1, round(VALIDATION_SHARE * len(texts)))
-        train_texts, val_texts, mip_pairs = texts[:-n_val], texts[-n_val:], None
+        return _user_data(corpus, vocab_size, seq_len, mip, "text")
     return TrainData(tokenizer, pack_corpus(tokenizer, train_texts, seq_len),
                      pack_corpus(tokenizer, val_texts, seq_len), mip_pairs)
+
+
+def _user_data(corpus: str, vocab_size: int, seq_len: int, mip: bool, text_column: str) -> TrainData:
+    if mip:
+        raise ValueError(f"mip: corpus {corpus!r} has no instruction tasks to mix in (only the default corpus "
+                         "has a mip_train split); pass --no-mip")
+    tokenizer = corpus_tokenizer(corpus, vocab_size, column=text_column)
+    train, validation = pack_real_corpus(corpus, tokenizer, seq_len, column=text_column,
+                                         validation_share=VALIDATION_SHARE)
+    return TrainData(tokenizer, train, validation, None)
 
 
 def window(packed: PackedSequences, i: int) -> torch.Tensor:
