@@ -84,6 +84,8 @@ class TrainConfig:
     mip: bool | None = None  # None: on for the default corpus, off for a user corpus
     objective: str = "glm"  # "glm" (blank infilling) or "causal" (the left-to-right twin)
     mask_share: float | None = None  # share of self-supervised rows that are [MASK] rows; None: the paper's 0.3
+    mask_ratio: float = 0.15  # share of a [MASK] sample's text that its spans cover (the paper's 15%)
+    mip_ratio: float = 0.05  # share of rows (= tokens) from instruction data when MIP is on (the paper's 5%)
     val_batches: int = 4
     keep_checkpoints: int = 2
     device: str = "auto"
@@ -133,7 +135,7 @@ class TrainConfig:
         from glm_mini.objective import objective_config
 
         try:
-            return objective_config(self.objective, self.mask_share,
+            return objective_config(self.objective, self.mask_share, mask_ratio=self.mask_ratio, mip_ratio=self.mip_ratio,
                                     two_d=PRESETS[self.preset].replace(**self.config_overrides).position_encoding_2d)
         except ValueError as err:
             raise ValueError(f"TrainConfig.{str(err)}") from None
@@ -499,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="glm: GLM's blank infilling; causal: the same model trained left to right (the causal twin)")
     p.add_argument("--mask-share", type=float, default=None,
                    help="share of self-supervised rows that are [MASK] rows (default: the paper's 0.3; 0 for causal)")
+    p.add_argument("--mask-ratio", type=float, default=d.mask_ratio,
+                   help="share of a [MASK] sample's text covered by its spans (the paper's 0.15)")
+    p.add_argument("--mip-ratio", type=float, default=d.mip_ratio,
+                   help="share of rows (= of tokens) from instruction data when MIP is on (the paper's 0.05)")
     p.add_argument("--val-batches", type=_positive_int, default=d.val_batches, help="batches per validation")
     p.add_argument("--keep-checkpoints", type=_non_negative_int, default=d.keep_checkpoints,
                    help="newest checkpoints kept (0: keep all)")

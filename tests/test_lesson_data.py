@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 from glm_mini.data import CorpusConfig, generate_corpus
+from glm_mini.data.countdown import _EN_NUMBERS
 from glm_mini.data.people import HELDOUT_QUESTION_MARKERS, N_TRAIN_PEOPLE, PEOPLE, biography
 from glm_mini.data.sounds import ANIMAL_SOUNDS, ANIMALS, sound_item
 
@@ -76,7 +77,8 @@ def test_biographies_state_each_persons_own_facts():
 def test_countdown_items_end_where_the_document_ends():
     for r in small_corpus()["completion_test"]:
         assert r["prompt"] + r["target"] == r["text"]
-        assert r["target"].endswith(("Liftoff!", "Go!", "发射！", "出发！"))
-        numbers = [int(n) for n in re.findall(r"\d+", r["text"])]
-        start = numbers[0]
-        assert numbers[1:] == list(range(start, -1, -1))
+        assert r["target"].endswith(("Liftoff!", "Go!", "好了！", "出发！"))
+        if r["lang"] == "en":
+            words = re.findall(r"[a-z]+(?=[,.])", r["text"])  # "fourteen, thirteen, ..., zero."
+            numbers = [_EN_NUMBERS.index(w) for w in words]
+            assert numbers == list(range(numbers[0], -1, -1)) and numbers[0] >= 8

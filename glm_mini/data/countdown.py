@@ -6,10 +6,13 @@ GLM-130B's ``[gMASK]`` rows (70% of its self-supervised data, paper §2.2) train
 bidirectional prefix; ``[MASK]`` rows only ever ask for short spans (Poisson λ = 3). A task that asks for a long,
 fully determined completion that must also *end* shows the difference. A countdown is one:
 
-    "Anna counted down from 14: 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0. Liftoff!"
+    "Anna counted down from fourteen: fourteen, thirteen, twelve, eleven, ten, nine, ..., one, zero. Liftoff!"
+    "安娜从十四数到零：十四，十三，十二，十一，十，九，…，一，零。好了！"
 
-Each step is an association learned early (``"12,"`` is followed by ``" 11"``), and the end is fixed ("0. Liftoff!"
-and the end of the document). ``countdown`` documents (start 8-20) are part of the pretraining mixture; the
+Each step is an association learned early (``"twelve,"`` is followed by ``" eleven"``), and the end is fixed
+("zero. Liftoff!" and the end of the document). Numbers are words, not digits: the tokenizer splits "13" into "1" and
+"3", and counting down in digits would ask the model to copy and decrement digits in context, a skill that forms late
+(docs/glm130b_facts.md §6's small-scale notes), while a number word is one or two pieces whose successor is fixed. ``countdown`` documents (start 8-20) are part of the pretraining mixture; the
 ``completion_test`` split gives the header and the first two numbers as ``prompt`` and the rest of the document as
 ``target``. A model completes the item when its generation equals ``target`` and then stops (an end token:
 ``<eod>``, ``[eop]`` or ``eos``).
@@ -21,18 +24,24 @@ import random
 
 from glm_mini.data.documents import new_person
 from glm_mini.data.lexicon import Pair
+from glm_mini.data.sampling import zh_number
+
+_EN_NUMBERS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+               "sixteen seventeen eighteen nineteen twenty").split()
 
 START_RANGE = (8, 20)
-_HEADERS = [("{p} counted down from {n}: ", "{p}从{n}开始倒数："),
-            ("The launch count of {p} began at {n}: ", "{p}的发射倒计时从{n}开始：")]
-_ENDS = [(" Liftoff!", "发射！"), (" Go!", "出发！")]
+_HEADERS = [("{p} counted down from {n}: ", "{p}从{n}数到零："),
+            ("The launch count of {p} began at {n}: ", "{p}数数，从{n}数到零：")]
+_ENDS = [(" Liftoff!", "好了！"), (" Go!", "出发！")]
 
 
 def _parts(rng: random.Random) -> tuple[Pair, list[Pair], Pair]:
     n = rng.randint(*START_RANGE)
     person = new_person(rng).name  # names make the documents (and the test items) distinct texts
-    header = Pair(*(t.format(n=n, p=person[i]) for i, t in enumerate(rng.choice(_HEADERS))))
-    numbers = [Pair(f"{k}," if k else "0.", f"{k}，" if k else "0。") for k in range(n, -1, -1)]
+    start = Pair(_EN_NUMBERS[n], zh_number(n))
+    header = Pair(*(t.format(n=start[i], p=person[i]) for i, t in enumerate(rng.choice(_HEADERS))))
+    numbers = [Pair(f"{_EN_NUMBERS[k]}," if k else "zero.", f"{zh_number(k)}，" if k else "零。")
+               for k in range(n, -1, -1)]
     return header, numbers, Pair(*rng.choice(_ENDS))
 
 

@@ -60,28 +60,28 @@ PEOPLE = _people()
 
 # statements in pretraining: {n} the name, {v} the value
 _STATEMENTS = {
-    "job": [("{n} works as a {v}.", "{n}是一名{v}。"), ("By trade, {n} is a {v}.", "{n}的职业是{v}。"),
-            ("{n} earns a living as a {v}.", "{n}靠当{v}谋生。")],
-    "colour": [("{n} likes the colour {v} best.", "{n}最喜欢{v}。"),
-               ("The favourite colour of {n} is {v}.", "{n}最爱的颜色是{v}。"),
-               ("{n} buys everything in {v}.", "{n}买东西总挑{v}的。")],
-    "pet": [("{n} keeps a {v} as a pet.", "{n}养了一只{v}。"), ("At home, {n} looks after a pet {v}.",
-                                                                  "{n}在家照顾一只{v}。"),
-            ("The pet of {n} is a {v}.", "{n}的宠物是一只{v}。")],
+    "job": [("{n} works as a {v}.", "{n}是一名{v}。"), ("By trade, {n} is a {v}.", "{n}的工作是{v}。"),
+            ("{n} earns a living as a {v}.", "{n}每天做{v}的工作。")],
+    "colour": [("{n} likes the colour {v} best.", "{n}最爱{v}。"),
+               ("The favourite colour of {n} is {v}.", "{n}说{v}是最好看的。"),
+               ("{n} buys everything in {v}.", "{n}买的都是{v}的。")],
+    "pet": [("{n} keeps a {v} as a pet.", "{n}家里有一只{v}。"), ("At home, {n} looks after a pet {v}.",
+                                                                    "{n}每天喂家里的{v}。"),
+            ("The pet of {n} is a {v}.", "{n}有一只{v}。")],
 }
 # questions: the first two per attribute are used in mip_train, the third only in facts_test
 _QUESTIONS = {
-    "job": [("Question: What is the job of {n}?\nAnswer: ", "问题：{n}的职业是什么？\n答案："),
-            ("What does {n} do for a living? ", "{n}靠什么谋生？"),
-            ("Tell me the occupation of {n}: ", "请说出{n}做的工作："), ],
-    "colour": [("Question: What is the favourite colour of {n}?\nAnswer: ", "问题：{n}最喜欢什么颜色？\n答案："),
+    "job": [("Question: What is the job of {n}?\nAnswer: ", "问题：{n}的工作是什么？\n答案："),
+            ("What does {n} do for a living? ", "{n}做什么工作？"),
+            ("Tell me the occupation of {n}: ", "说一说{n}做的工作："), ],
+    "colour": [("Question: What is the favourite colour of {n}?\nAnswer: ", "问题：{n}最爱什么颜色？\n答案："),
                ("Which colour does {n} like best? ", "{n}最爱哪种颜色？"),
-               ("Tell me the colour {n} prefers: ", "请说出{n}偏爱的颜色："), ],
-    "pet": [("Question: What pet does {n} keep?\nAnswer: ", "问题：{n}养的是什么宠物？\n答案："),
-            ("Which animal does {n} have as a pet? ", "{n}的宠物是什么动物？"),
-            ("Tell me the kind of pet {n} owns: ", "请说出{n}拥有的宠物种类："), ],
+               ("Tell me the colour {n} prefers: ", "说一说{n}最爱的颜色："), ],
+    "pet": [("Question: What pet does {n} keep?\nAnswer: ", "问题：{n}家里有什么动物？\n答案："),
+            ("Which animal does {n} have as a pet? ", "{n}有什么动物？"),
+            ("Tell me the kind of pet {n} owns: ", "说一说{n}家里的动物："), ],
 }
-HELDOUT_QUESTION_MARKERS = ("Tell me the", "请说出")  # wording that only facts_test uses
+HELDOUT_QUESTION_MARKERS = ("Tell me the", "说一说")  # wording that only facts_test uses
 
 
 def _fill(template: tuple[str, str], person: Person, value: Pair) -> Pair:

@@ -40,14 +40,14 @@ ANIMALS = tuple(a for a, _ in ANIMAL_SOUNDS)
 
 # the words before the animal: none of them depends on which animal follows
 _OPENERS = [
-    ("At dawn, the ", "清晨，"), ("Late at night the ", "深夜里，"), ("Near the {place}, the ", "在{place}附近，"),
+    ("At dawn, the ", "早上，"), ("Late at night the ", "晚上，"), ("Near the {place}, the ", "在{place}外面，"),
     ("When {name} came home, the ", "{name}回家的时候，"), ("All morning the ", "整个上午，"),
-    ("Suddenly the ", "突然，"), ("In the yard, the ", "院子里，"), ("Behind the {place}, the ", "{place}后面，"),
+    ("Suddenly the ", "这时，"), ("In the yard, the ", "院子里，"), ("Behind the {place}, the ", "{place}后面，"),
     ("Every evening the ", "每天傍晚，"), ("After the rain, the ", "雨停以后，"),
 ]
 _TAILS = [
-    (" loudly.", "，声音很大。"), (" again and again.", "，一遍又一遍。"), (" at the {place}.", "，就在{place}旁边。"),
-    (" until noon.", "，一直到中午。"), (" when {name} walked by.", "，{name}正好走过。"), (".", "。"),
+    (" loudly.", "，声音很大。"), (" again and again.", "，一遍又一遍。"), (" at the {place}.", "，就在{place}里面。"),
+    (" until noon.", "，叫到中午。"), (" when {name} walked by.", "，{name}正好走过。"), (".", "。"),
 ]
 _INTROS = [("Sounds from the farm.", "农场里的声音。"), ("What we heard that day.", "那天我们听到的声音。")]
 
