@@ -109,12 +109,29 @@ def rounded(model: GLM) -> GLM:
     return out.eval()
 
 
+_POSITIONS: dict = {}
+
+
+def _fill_positions(tokenizer, limit: int):
+    """Validation documents (ids) and their first ``limit`` right-neighbour-fixed positions, computed once per
+    tokenizer (encoding the training split takes seconds)."""
+    from glm_mini.data import load_corpus
+    from glm_mini.lessons.right_context import right_fixed_positions
+
+    key = (_sha256(tokenizer.model_proto), limit)
+    if key not in _POSITIONS:
+        corpus = load_corpus()
+        train_docs = tokenizer.encode_batch([r["text"] for r in corpus["train"]], parse_special=False)
+        val_docs = tokenizer.encode_batch([r["text"] for r in corpus["validation"]], parse_special=False)
+        _POSITIONS[key] = val_docs, right_fixed_positions(train_docs, val_docs, len(tokenizer), limit=limit)
+    return _POSITIONS[key]
+
+
 def measure(model: GLM, tokenizer, variant: str, run_dir: Path | None = None, quick: bool = False) -> dict:
     """The metrics recorded per seed (the lessons' numbers for this one model): see ``glm_mini.lessons``."""
     from glm_mini.data import load_corpus
     from glm_mini.lessons.generation import completion_scores, fact_scores
-    from glm_mini.lessons.right_context import (accuracy, clean_items, rank_scores, right_fixed_positions,
-                                                single_token_fill)
+    from glm_mini.lessons.right_context import accuracy, clean_items, rank_scores, single_token_fill
 
     corpus = load_corpus()
     n_rc, n_fill, n_done = (60, 60, 30) if quick else (200, 300, 100)
@@ -124,15 +141,12 @@ def measure(model: GLM, tokenizer, variant: str, run_dir: Path | None = None, qu
                                                                             "GLM, right context removed")
     out: dict = {"right_context": {m: accuracy(rank_scores(model, tokenizer, items, m), items) for m in methods},
                  "right_context_n": len(items)}
-    train_docs = tokenizer.encode_batch([r["text"] for r in corpus["train"]], parse_special=False)
-    val_docs = tokenizer.encode_batch([r["text"] for r in corpus["validation"]], parse_special=False)
-    positions = right_fixed_positions(train_docs, val_docs, tokenizer.vocab_size if hasattr(tokenizer, "vocab_size")
-                                      else len(tokenizer), limit=n_fill)
+    val_docs, positions = _fill_positions(tokenizer, n_fill)
     fill_methods = ("causal",) if causal else ("GLM [MASK]", "GLM [MASK], right removed")
     out["right_neighbour_fill"] = {m: single_token_fill(model, val_docs, positions, tokenizer.special, m)
                                    for m in fill_methods}
     out["right_neighbour_n"] = len(positions)
-    facts = corpus["facts_test"] if not quick else corpus["facts_test"][::8]
+    facts = corpus["facts_test"] if not quick else corpus["facts_test"][::5]  # 5: every template kind and language
     layout = "causal" if causal else "mip"
     for template in ("train", "held-out"):
         chosen = [r for r in facts if r["template"] == template]

@@ -63,7 +63,7 @@ Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a l
 SPLITS = ("train", "validation", "cloze_test", "infill_test", "right_context_test", "facts_test", "completion_test",
           "parallel_test", "mip_train", "mip_validation", "mip_heldout")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GENERATOR_VERSION = 6  # bump whenever a change to the generators changes their output: it is part of the cache key
+GENERATOR_VERSION = 7  # bump whenever a change to the generators changes their output: it is part of the cache key
 
 
 def cache_dir() -> Path:

@@ -45,9 +45,9 @@ def bidirectional_line(glm_one_pass: list[float], causal_left: list[float], best
     shown = min(margin_causal, margin_rule, margin_fill) >= MARGIN
     return _line("bidirectional", shown,
                  f"right-context blanks: GLM one pass {spread(glm_one_pass)} vs causal from the left "
-                 f"{spread(causal_left)} (+{100 * margin_causal:.1f} points) vs best left rule '{best_rule_name}' "
-                 f"{100 * best_left_rule:.1f}% (+{100 * margin_rule:.1f}); right-neighbour tokens: [MASK] fill "
-                 f"{spread(glm_fill)} vs causal {spread(causal_fill)} (+{100 * margin_fill:.1f}); margin needed "
+                 f"{spread(causal_left)} ({100 * margin_causal:+.1f} points) vs best left rule '{best_rule_name}' "
+                 f"{100 * best_left_rule:.1f}% ({100 * margin_rule:+.1f}); right-neighbour tokens: [MASK] fill "
+                 f"{spread(glm_fill)} vs causal {spread(causal_fill)} ({100 * margin_fill:+.1f}); margin needed "
                  f"{100 * MARGIN:.0f}")
 
 
