@@ -59,6 +59,7 @@ VARIANT_FLAGS = {
     "causal": dict(objective="causal", mask_share=None, mip=True),
     "no-mip": dict(objective="glm", mask_share=MASK_SHARE, mip=False),
 }
+RECORD_FILE = "reference_record.json"  # a finished run's measured metrics and curve, beside its metrics.jsonl
 CURVE_STEPS_CHECKED = 5  # tests retrain this many steps and compare them with the recorded curve
 SHIPPED_DTYPE = torch.bfloat16
 
@@ -182,6 +183,11 @@ def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, thr
 
     cfg = recipe(variant, seed, out_root)
     finished = (Path(cfg.out) / "plots.png").exists()
+    saved = Path(cfg.out) / RECORD_FILE
+    if finished and saved.is_file():  # trained and measured by an earlier call: the record is reused
+        from glm_mini.train import load_model
+
+        return rounded(load_model(cfg.out)), json.loads(saved.read_text())
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -200,6 +206,8 @@ def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, thr
              "val_loss": [r["val_loss"] for r in rows if "val_loss" in r]}
     record = {"seed": seed, "metrics": metrics, "curve": curve,
               "train_seconds": sum(r["seconds"] for r in rows), "this_call_seconds": seconds}
+    text = json.dumps(record, indent=1) + "\n"
+    write_atomic(saved, lambda f: f.write(text.encode()))
     return model, record
 
 

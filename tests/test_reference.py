@@ -19,7 +19,7 @@ from glm_mini.reference import (CURVE_STEPS_CHECKED, REFERENCE_DIR, VARIANTS, lo
                                 read_manifest, recipe, validation_loss)
 
 SHIPPED = [v for v in VARIANTS if (REFERENCE_DIR / f"{v}.json").is_file()]
-pytestmark = pytest.mark.skipif(not SHIPPED, reason="no reference model shipped in data/reference/")
+needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no reference model shipped in data/reference/")
 
 
 def _accuracies(metrics: dict) -> dict[str, tuple[float, int]]:
@@ -33,6 +33,7 @@ def _accuracies(metrics: dict) -> dict[str, tuple[float, int]]:
     return out
 
 
+@needs_shipped
 @pytest.mark.parametrize("variant", SHIPPED)
 def test_shipped_model_loads_on_cpu_in_eval_mode(variant):
     model, tokenizer = load_reference(variant)
@@ -44,6 +45,7 @@ def test_shipped_model_loads_on_cpu_in_eval_mode(variant):
     assert manifest["recipe"]["seed"] == 0 and len(manifest["seeds"]) >= 2, "effect sizes need two seeds or more"
 
 
+@needs_shipped
 @pytest.mark.parametrize("variant", SHIPPED)
 def test_shipped_model_still_measures_its_recorded_metrics(variant):
     model, tokenizer = load_reference(variant)
@@ -59,6 +61,7 @@ def test_shipped_model_still_measures_its_recorded_metrics(variant):
         assert abs(measured[key][0] - value) <= tol["accuracy_atol_items"] / n + 1e-9, (key, measured[key][0], value)
 
 
+@needs_shipped
 @pytest.mark.parametrize("variant", SHIPPED)
 def test_recipe_retrains_the_recorded_curve(variant, tmp_path):
     from glm_mini.train import train
@@ -78,6 +81,7 @@ def test_recipe_retrains_the_recorded_curve(variant, tmp_path):
     assert result.losses == pytest.approx(expected, rel=manifest["curve_rtol"])
 
 
+@needs_shipped
 def test_a_missing_or_damaged_reference_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="make reference"):
         load_reference("glm", reference_dir=tmp_path)
@@ -88,3 +92,17 @@ def test_a_missing_or_damaged_reference_is_named(tmp_path):
     (tmp_path / f"{SHIPPED[0]}.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="cannot be loaded"):
         load_reference(SHIPPED[0], reference_dir=tmp_path)
+
+
+def test_a_failed_run_never_replaces_a_shipped_file(tmp_path):
+    from glm_mini.reference import ship
+
+    shipped = tmp_path / "reference"
+    shipped.mkdir()
+    (shipped / "glm.json").write_text('{"good": true}')
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the runs folder should be")  # the training run cannot create its folder
+    with pytest.raises(OSError):
+        ship("glm", seeds=1, out_root=blocked, reference_dir=shipped)
+    assert (shipped / "glm.json").read_text() == '{"good": true}'
+    assert sorted(p.name for p in shipped.iterdir()) == ["glm.json"]

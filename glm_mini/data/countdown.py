@@ -12,7 +12,10 @@ fully determined completion that must also *end* shows the difference. A countdo
 Each step is an association learned early (``"twelve,"`` is followed by ``" eleven"``), and the end is fixed
 ("zero. Liftoff!" and the end of the document). Numbers are words, not digits: the tokenizer splits "13" into "1" and
 "3", and counting down in digits would ask the model to copy and decrement digits in context, a skill that forms late
-(docs/glm130b_facts.md §6's small-scale notes), while a number word is one or two pieces whose successor is fixed. ``countdown`` documents (start 8-20) are part of the pretraining mixture; the
+(induction heads, Olsson et al. 2022, arXiv 2209.11895), while a number word is one piece whose successor is fixed
+(measured: a model trained on digit countdowns wrote "1, 1, 1, ...", docs/reference_models.md run 3).
+
+``countdown`` documents (start 8-20) are part of the pretraining mixture; the
 ``completion_test`` split gives the header and the first two numbers as ``prompt`` and the rest of the document as
 ``target``. A model completes the item when its generation equals ``target`` and then stops (an end token:
 ``<eod>``, ``[eop]`` or ``eos``).

@@ -17,8 +17,9 @@ question about. GLM-130B's MIP (paper §2.2) mixes instruction data into pretrai
   ``candidates`` (every value of the attribute).
 
 A model answers in *format* when its generated answer is one of the attribute's values, and *correctly* when it is
-the person's. Without MIP the model never saw a question answered, so format is what MIP can teach at 1M parameters
-(docs/glm130b_facts.md §2.4; SMALL_SCALE_LESSONS-style estimate: 0-15% -> 85-99%).
+the person's. Without MIP the model never saw a question answered, so the answer format is what MIP can most
+plausibly teach at 1M parameters (docs/glm130b_facts.md §2.4 for MIP; transfer to new task families is reported
+only at scale, FLAN arXiv 2109.01652).
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@
 How it works
 ------------
 Each ``right_context_test`` item (``glm_mini/data/sounds.py``) blanks an animal whose sound, told after it, fixes it.
-Every reader ranks the same 15 candidates (docs/glm130b_facts.md §6 for the layouts; SMALL_SCALE_LESSONS-style
-comparison of like with like):
+Every reader ranks the same 15 candidates (docs/glm130b_facts.md §6 for the layouts), like compared with like:
 
 ==========================  =================================================================  =========
 method                      what it reads                                                       passes
