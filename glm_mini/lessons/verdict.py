@@ -56,9 +56,10 @@ def mip_line(with_mip: dict[str, list[float]], without: dict[str, list[float]]) 
     gains = {k: mean(with_mip[k]) - mean(without[k]) for k in with_mip}
     best = max(gains, key=gains.get)
     shown = gains[best] >= MARGIN
+    others = ", ".join(f"{k} {100 * g:+.1f}" for k, g in gains.items() if k != best)
     return _line("mip", shown, f"held-out people, {best}: with MIP {spread(with_mip[best])} vs without "
                                f"{spread(without[best])} ({gains[best] * 100:+.1f} points; margin needed "
-                               f"{100 * MARGIN:.0f})")
+                               f"{100 * MARGIN:.0f}){'; other measures: ' + others if others else ''}")
 
 
 def gmask_line(glm_completed: list[float], causal_completed: list[float]) -> str:
