@@ -30,7 +30,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export GLM_KIT_FAST ?= 1
 
-.PHONY: tour test bench lab sync venv constraints clean student instructor site
+.PHONY: tour test bench lab sync venv constraints clean student instructor site reference
 ifeq ($(FULL),1)
 GLM_KIT_FAST := 0
 endif
@@ -51,6 +51,10 @@ tour: $(STAMP)  ## execute the numbered notebooks in order into build/, print wh
 
 test: $(STAMP)  ## the whole suite, notebooks included
 	$(PY) -m pytest -q
+
+SEEDS ?= 2
+reference: $(STAMP)  ## retrain the reference models of data/reference/ from their recipe (seeds 0..SEEDS-1; not part of test)
+	$(PY) -m glm_mini.reference --seeds $(SEEDS)
 
 bench: $(STAMP)  ## speed/memory ratios against same-process baselines
 	$(PY) -m pytest -q -s -o python_files='bench_*.py' tests/benchmarks

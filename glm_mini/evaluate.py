@@ -17,7 +17,7 @@ Each method lays its tokens out as GLM-130B's evaluation code does (THUDM/GLM-13
 - **Cloze** (LAMBADA): the context without its last word, then ``[gMASK]``: generate a few tokens and compare the
   first word with the answer (exact match). *Bidirectional* (GLM): ``context + [gMASK, sop]``, the context attends
   both ways. *Unidirectional* (GPT-style, the paper's ablation): ``[gMASK, sop] + context``, everything causal. At
-  130B the paper measured 80.2 vs 75.3 (its Fig. 6, labelled as the paper's wherever the kit shows it).
+  130B the paper measured 80.2 vs 75.3 (its Fig. 2, §2.1, labelled as the paper's wherever the kit shows it).
 - **Multiple choice** (MMLU-style): ``context + [MASK]``, then for each choice ``[sop] + choice[:-1]``, every choice
   token at the ``[MASK]``'s position; the context attends both ways, each choice causally to itself and to the
   context but never to another choice (a block-diagonal mask), so all choices are scored in one forward. A choice's

@@ -5,7 +5,8 @@ How it works
 One optimizer step t (docs/glm130b_facts.md §2.1-§2.6; each piece lives in ``glm_mini/training/``):
 
 1. draw B(t) windows of ``seq_len`` corpus tokens (batch-size ramp-up, ``schedule.batch_size_at``) and turn them into
-   GLM samples (``glm_mini.objective.sample_batch``: 30% ``[MASK]`` / 70% ``[gMASK]`` sequences, MIP at 5% of tokens);
+   GLM samples (``glm_mini.objective.sample_batch``: 30% ``[MASK]`` / 70% ``[gMASK]`` sequences, MIP at 5% of tokens;
+   ``--mask-share`` changes the 30%, ``--objective causal`` trains the left-to-right twin: ``objective_config``);
    steps inside ``--skip-steps`` ranges draw their batch and stop here (the paper's loss-spike remedy);
 2. set lr(t) (warm-up, cosine to 10%) and the EGS α(t); forward under the chosen precision and take the token mean of
    the cross-entropy over the loss mask (Part B / the [gMASK] suffix / the MIP answer):
@@ -89,6 +90,10 @@ class TrainConfig:
     spike_window: int = 20
     spike_action: str = "warn"  # "warn": flag only; "skip": also drop the spiking step's update
     mip: bool | None = None  # None: on for the default corpus, off for a user corpus
+    objective: str = "glm"  # "glm" (blank infilling) or "causal" (the left-to-right twin)
+    mask_share: float | None = None  # share of self-supervised rows that are [MASK] rows; None: the paper's 0.3
+    mask_ratio: float = 0.15  # share of a [MASK] sample's text that its spans cover (the paper's 15%)
+    mip_ratio: float = 0.05  # share of rows (= tokens) from instruction data when MIP is on (the paper's 5%)
     val_batches: int = 4
     keep_checkpoints: int = 2
     device: str = "auto"
@@ -134,6 +139,7 @@ class TrainConfig:
         need(not in_ranges(last, skip) and not in_ranges(self.max_steps, skip), "skip_steps",
              f"ranges that leave step {last}{' and the last step' * (last != self.max_steps)} to train (the run "
              f"checkpoints and evaluates there)")
+        self.objective_config()  # validates objective and mask_share
         SpikeDetector(self.spike_factor, self.spike_window)
         self.model_config()  # validates config_overrides and seq_len against the model
         if self.egs_ramp is not None:
@@ -146,6 +152,15 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.seq_len: expected at most the model's max_sequence_length "
                              f"{config.max_sequence_length}, got {self.seq_len}")
         return config
+
+    def objective_config(self):
+        from glm_mini.objective import objective_config
+
+        try:
+            return objective_config(self.objective, self.mask_share, mask_ratio=self.mask_ratio, mip_ratio=self.mip_ratio,
+                                    two_d=PRESETS[self.preset].replace(**self.config_overrides).position_encoding_2d)
+        except ValueError as err:
+            raise ValueError(f"TrainConfig.{str(err)}") from None
 
     @property
     def warmup(self) -> int:
@@ -291,7 +306,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring."""
     from tqdm.auto import tqdm
 
-    from glm_mini.objective import ObjectiveConfig, sample_batch
+    from glm_mini.objective import sample_batch
     from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
 
     out = _check_out_dir(cfg)
@@ -302,7 +317,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 
     data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip, cfg.text_column)
     special = data.tokenizer.special
-    objective = ObjectiveConfig(two_d=model_config.position_encoding_2d)
+    objective = cfg.objective_config()
     val = validation_batches(data, cfg.val_batches, cfg.batch_size, cfg.seq_len, special, cfg.seed, objective)
 
     torch.manual_seed(cfg.seed)
@@ -559,6 +574,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on a spike: only flag it, or also drop that step's update")
     p.add_argument("--mip", action=argparse.BooleanOptionalAction, default=None,
                    help="mix in multi-task instruction data at 5%% of tokens (default: on for the default corpus)")
+    p.add_argument("--objective", default=d.objective, choices=("glm", "causal"),
+                   help="glm: GLM's blank infilling; causal: the same model trained left to right (the causal twin)")
+    p.add_argument("--mask-share", type=float, default=None,
+                   help="share of self-supervised rows that are [MASK] rows (default: the paper's 0.3; 0 for causal)")
+    p.add_argument("--mask-ratio", type=float, default=d.mask_ratio,
+                   help="share of a [MASK] sample's text covered by its spans (the paper's 0.15)")
+    p.add_argument("--mip-ratio", type=float, default=d.mip_ratio,
+                   help="share of rows (= of tokens) from instruction data when MIP is on (the paper's 0.05)")
     p.add_argument("--val-batches", type=_positive_int, default=d.val_batches, help="batches per validation")
     p.add_argument("--keep-checkpoints", type=_non_negative_int, default=d.keep_checkpoints,
                    help="newest checkpoints kept (0: keep all)")

@@ -38,8 +38,10 @@ from glm_mini.exercises.nb02_objective import (check_glm_mask, check_gmask_sampl
                                                check_part_b_positions)
 from glm_mini.exercises.nb02_objective import part_a as package_part_a
 from glm_mini.objective import (ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
-                                gmask_sample, mask_sample, mip_pairs_from_records, sample_batch, sample_mask_spans,
-                                sample_prefix_len, sample_row, span_length_probs)
+                                gmask_sample, mask_sample, mip_pairs_from_records, objective_config,
+                                right_context_share, sample_batch, sample_mask_spans, sample_prefix_len, sample_row,
+                                span_length_probs)
+from glm_mini.reference import MASK_RATIO, MASK_SHARE
 from glm_mini.objective.viz import draw_sample, infilling_example, plot_attention_mask, token_label
 
 tok = default_tokenizer()
@@ -356,6 +358,27 @@ print(f"masking rate of [MASK] samples: {mask_rate:.1%} (paper: spans added unti
 print(f"{row_ms:.2f} ms per {SEQ}-token row")
 
 # %% [markdown]
+# **What the mix means for a small model.** Only a `[MASK]` span's tokens can attend to text placed *after* them
+# (the rest of Part A); a `[gMASK]` suffix, an MIP answer and a left-to-right model see only what comes before. The
+# share of supervised tokens that can see right context (`glm_mini.objective.right_context_share`):
+#
+# $$ \frac{\sum_i m_i\,[\exists j:\ A_{ij} \wedge \mathrm{pos}_j > \mathrm{pos}_i]}{\sum_i m_i} $$
+#
+# GLM-130B could spend most of its 400 B tokens on left-to-right text; a model that trains on a few million tokens
+# learns little from a side line this thin, which is why the kit's reference models (notebook 07) use more `[MASK]`
+# rows with more of their text masked, a mix chosen by measurement (`glm_mini/reference.py`, `docs/reference_models.md`).
+
+# %%
+shares = {}
+for name, mix in (("the paper's mix: 30% [MASK] rows, 15% masked", objective_config("glm", 0.3)),
+                  (f"the reference mix: {MASK_SHARE:.0%} [MASK] rows, {MASK_RATIO:.0%} masked",
+                   objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO))):
+    rng = random.Random(5)
+    batches = [sample_batch(windows[8 * k:8 * k + 8], SEQ, special, rng, mix, mip_pairs) for k in range(4)]
+    shares[name] = float(np.mean([right_context_share(b) for b in batches]))
+    print(f"{name}: {shares[name]:.1%} of supervised tokens see right context")
+
+# %% [markdown]
 # ## 9. Play: the objective visualizer
 # Text, mask ratio, `[MASK]` or `[gMASK]`, seed → Part A/B, positions, the loss mask and the attention mask
 # (`glm_mini.objective.viz.infilling_example` and `draw_sample`). First the default settings as a plain figure:
@@ -384,6 +407,7 @@ print(f"span lengths: mean {mean_len:.3f} by the formula (truncated Poisson, λ=
 print(f"over {N_ROWS} rows: [MASK] {mask_share:.1%} of self-supervised rows (paper 30%), MIP {mip_share:.1%} of "
       f"tokens (paper 5%)")
 print(f"masking rate of packed [MASK] samples: {mask_rate:.1%} (paper: >= 15%)")
+print("supervised tokens that see right context: " + "; ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 print(f"untrained nano GLM loss on Part B {loss:.3f} vs ln V {np.log(len(tok)):.3f}")
 print(f"building a row: {row_ms:.2f} ms per {SEQ} tokens")
 print("exercises passed:", {"2.1": ok_21, "2.2": ok_22, "2.3": ok_23, "2.4": ok_24})

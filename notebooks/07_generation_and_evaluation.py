@@ -4,61 +4,97 @@
 # Budget: 90 s (FAST, 2-core CPU).
 #
 # GLM-130B is used in two ways: it *fills blanks* (`[MASK]`, a short span anywhere in the text) and it *generates*
-# left to right after `[gMASK]`. It was evaluated zero-shot by cloze (LAMBADA), multiple choice (MMLU), bits per byte
-# (Pile) and held-out instruction tasks. This notebook builds each of these on the model notebook 06 trained, and
-# measures it beside the rule baselines a skeptic would try first.
+# left to right after `[gMASK]`. The paper evaluated it by cloze (LAMBADA, zero-shot), multiple choice (MMLU, 5-shot:
+# 44.8, the paper's number), bits per byte (Pile) and held-out instruction tasks. This notebook builds the generation
+# and scoring rules, then asks three questions of small models, each a comparison of like with like:
+#
+# - **bidirectional**: does GLM use the text to the *right* of a blank, which a left-to-right model cannot read?
+# - **mip**: does instruction data mixed into pre-training (MIP) teach a model to *answer* questions about facts it only
+#   read in documents, for people it was never asked about?
+# - **gmask**: does `[gMASK]` training let GLM complete a long text *and stop* where the text ends?
+#
+# A notebook's budget cannot train a model that learned any of this, so the lessons use the kit's **reference
+# models** (`glm_mini/reference.py`, files in `data/reference/`): three models trained identically but for one
+# factor, `glm` (blank infilling with MIP), `causal` (the same model, data and steps, trained left to right) and
+# `no-mip` (GLM without MIP), each for two seeds. Seed 0 is shipped and re-measured here; the other seeds' numbers come
+# from the manifests. `make reference` retrains them all from the recipe.
 #
 # | piece | package file | test |
 # |---|---|---|
 # | the official blank-filling rules, splicing answers back | `glm_mini/generate.py` | `tests/test_generate.py` |
 # | KV-cache decoding, padded batches, sampling, beam search | `glm_mini/decoding.py` | `tests/test_generate.py` |
-# | LM loss and bits per byte, cloze, multiple choice | `glm_mini/evaluate.py` | `tests/test_evaluate.py` |
-# | the evaluation splits, scored | `glm_mini/zero_shot.py` | `tests/test_zero_shot.py` |
-# | rule baselines for every split | `glm_mini/data/baselines.py` | `tests/test_baselines.py` |
+# | LM loss and bits per byte, multiple choice | `glm_mini/evaluate.py` | `tests/test_evaluate.py` |
+# | the reference models: recipe, manifest, loading | `glm_mini/reference.py` | `tests/test_reference.py` |
+# | the lessons' data and measurements | `glm_mini/data/sounds.py`, `people.py`, `countdown.py`, `glm_mini/lessons/` | `tests/test_lesson_data.py`, `tests/test_lessons.py` |
 #
 # The facts, with their sources (the official `generate.py`, `generation/strategies.py`, `evaluation/dataset.py`
-# and the paper's §5–§6) are in `docs/glm130b_facts.md` §1.5 and §6.
+# and the paper's §2, §5–§6) are in `docs/glm130b_facts.md` §1.5, §2 and §6.
 
 # %%
 import os
+import random
 import time
-from dataclasses import replace
-from pathlib import Path
+from statistics import mean
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
-from glm_mini import default_tokenizer
 from glm_mini.data import load_corpus
 from glm_mini.data.baselines import baseline_table
 from glm_mini.decoding import nucleus_mask, penalized_score
 from glm_mini.evaluate import choice_mask, language_model_eval
 from glm_mini.exercises import use
 from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generation_layout, check_nucleus_mask,
-                                                check_penalized_score)
+                                                check_penalized_score, check_prompt_layout,
+                                                check_right_context_share)
 from glm_mini.generate import blank_prompt, fill_blanks, fill_blanks_batch_ids, generation_layout, official_inputs
+from glm_mini.lessons.generation import generate, prompt_layout
+from glm_mini.lessons.right_context import clean_items, left_rules
+from glm_mini.lessons.verdict import bidirectional_line, gmask_line, mip_line, spread
+from glm_mini.objective import objective_config, right_context_share, sample_batch
 from glm_mini.objective.viz import plot_attention_mask, token_label
-from glm_mini.train import TrainConfig, load_model, read_run_config, train
-from glm_mini.zero_shot import cloze_scores, format_scores, infill_scores, task_scores
+from glm_mini.reference import MASK_RATIO, MASK_SHARE, load_reference, measure, read_manifest, seed_values
+from glm_mini.training.data import DataCursor, load_train_data, window
+from glm_mini.zero_shot import task_scores
 
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 NOTEBOOK_START = time.perf_counter()
-REPO = Path.cwd().parent  # the notebook runs in notebooks/
-TOUR_RUN = REPO / "build" / "tour" / "06_mini"
-N_ITEMS = 100 if FAST else 1000  # evaluation items per split
+torch.manual_seed(0)
 
-if (TOUR_RUN / "config.json").is_file():
-    model, source = load_model(TOUR_RUN), f"notebook 06's model ({TOUR_RUN.relative_to(REPO)})"
-else:  # notebook 06 has not run: train a small stand-in so this notebook still runs top to bottom
-    stand_in = TrainConfig(preset="mini", out=str(REPO / "build" / "tour" / "07_stand_in"), max_steps=60,
-                           batch_size=8, seq_len=128, lr=3e-3, eval_every=60, val_batches=2, seed=0)
-    train(stand_in, progress=False)
-    model, source = load_model(stand_in.out), "a 60-step stand-in (run notebook 06 for the real one)"
-tokenizer = default_tokenizer(vocab_size=model.config.vocab_size)
+models, manifests = {}, {}
+for variant in ("glm", "causal", "no-mip"):
+    models[variant], tokenizer = load_reference(variant)
+    manifests[variant] = read_manifest(variant)
+model = models["glm"]  # sections 1-3 use the GLM reference model
 special = tokenizer.special
 corpus = load_corpus()
-print(f"model: {source}; {sum(p.numel() for p in model.parameters()):,} parameters")
+recipe = manifests["glm"]["recipe"]
+print(f"reference models: {sum(p.numel() for p in model.parameters()):,} parameters each, "
+      f"{recipe['max_steps']} steps of {recipe['batch_size']} x {recipe['seq_len']} tokens, "
+      f"seeds {[r['seed'] for r in manifests['glm']['seeds']]}")
+for variant, m in manifests.items():
+    print(f"  {variant:<7} differs by {m['differs_by']}; final validation loss {m['metrics']['val_loss']:.3f} nats "
+          f"(its own objective); trained in {m['seeds'][0]['train_seconds'] / 60:.1f} min")
+
+# %% [markdown]
+# The three training curves, from the manifests (validation loss on each model's own objective: GLM's mixes short
+# blanks, long suffixes and MIP answers; the causal twin's is plain next-token loss, so the levels are not comparable
+# across objectives, only the shapes):
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for variant, m in manifests.items():
+    for record in m["seeds"]:
+        ax.plot(record["curve"]["val_step"], record["curve"]["val_loss"], marker="o", ms=3,
+                label=f"{variant}, seed {record['seed']}", alpha=0.8)
+ax.set_xlabel("optimizer step")
+ax.set_ylabel("validation loss (nats/token)")
+ax.set_title("reference models: validation loss while training")
+ax.legend(fontsize=8, ncol=2)
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ## 1. How GLM fills a blank
@@ -225,50 +261,28 @@ print(f"{n_new} new tokens after a {len(prompt_ids[0])}-token prompt: {timings[T
 #
 # $$ \mathrm{BPB} = \frac{\mathcal{L}}{B \ln 2}, \qquad \mathrm{PPL} = \exp\big(\mathcal{L} / N_{\text{tokens}}\big) $$
 #
-# Each text is scored in the official windows: `prompt + [gMASK] [sop] + text`, every token once.
+# Each text is scored in the official windows: `prompt + [gMASK] [sop] + text`, every token once. Both reference models
+# read the same validation texts; at this size a causal model is expected to be the better pure language model: it
+# trained on every token left to right, GLM on a mix.
 
 # %%
-baselines = baseline_table(corpus, tokenizer)
-by_name = {(r.split, r.baseline): r for r in baselines}
-lm = language_model_eval(model, tokenizer, val_texts[:N_ITEMS], seq_len=min(256, model.config.max_sequence_length))
-print(f"validation, {lm.tokens} tokens / {lm.bytes} bytes: loss {lm.loss:.3f} nats/token, perplexity "
-      f"{lm.perplexity:.1f}, {lm.bits_per_byte:.3f} bits per byte")
-print(f"baselines (nats/token): unigram {by_name['validation', 'unigram (nats/token)'].accuracy:.3f}, "
-      f"Kneser-Ney bigram {by_name['validation', 'Kneser-Ney bigram (nats/token)'].accuracy:.3f}")
+val_texts = [r["text"] for r in corpus["validation"]][: 40 if FAST else 400]
+baselines = baseline_table({k: corpus[k] for k in ("train", "validation")}, tokenizer)
+by_name = {r.baseline: r.accuracy for r in baselines}
+lm = {v: language_model_eval(models[v], tokenizer, val_texts, seq_len=128) for v in ("glm", "causal")}
+for v, r in lm.items():
+    print(f"{v:<7} {r.tokens} tokens / {r.bytes} bytes: {r.loss:.3f} nats/token, perplexity {r.perplexity:.1f}, "
+          f"{r.bits_per_byte:.3f} bits per byte")
+print(f"baselines (nats/token, whole validation split): unigram {by_name['unigram (nats/token)']:.3f}, "
+      f"Kneser-Ney bigram {by_name['Kneser-Ney bigram (nats/token)']:.3f}")
 
 # %% [markdown]
-# ## 5. Evaluation 2: cloze, bidirectional vs unidirectional
+# ## 5. Scoring candidates in one pass
 #
-# LAMBADA asks for the last word of a passage that only the wider context fixes. The kit's `cloze_test` items are told
-# from a small world (who holds the book now, who went where), with several entities of the answer's type in the
-# passage, so no fixed rule solves them (the baselines below). GLM reads the context both ways before `[gMASK]`; the
-# paper's ablation reads it left to right only, and at 130B scored **80.2 vs 75.3** (paper Fig. 6, the paper's
-# numbers). We score both ways with the same model, by ranking the passage's candidates and by the official
-# generate-and-compare-the-first-word metric:
-
-# %%
-cloze_items = corpus["cloze_test"][:N_ITEMS]
-cloze = cloze_scores(model, tokenizer, cloze_items)
-print(format_scores(cloze))
-print("rule baselines on the whole split:")
-for r in baselines:
-    if r.split == "cloze_test":
-        print(f"  {r.baseline:<42} {100 * r.accuracy:5.1f}%")
-
-# %% [markdown]
-# ## 6. Evaluation 3: a blank whose answer comes later
+# A zero-shot test often asks which of a few candidates fills a blank. GLM scores them as the official multiple-choice
+# evaluation does: the context (with its `[MASK]`) once, then each candidate as `[sop]` + its tokens at the
+# `[MASK]`'s position, and a candidate's score is the sum of its tokens' log-probabilities.
 #
-# The `infill_test` items blank a span in mid-passage, and what fixes it is told *after* the blank ("Now Anna had 7
-# apples in all"). Only a model that reads the text after the blank can use it: GLM's `[MASK]` does. Each candidate is
-# scored as a multiple choice (all candidates in one forward, each causal to itself and blind to the others):
-
-# %%
-infill = infill_scores(model, tokenizer, corpus["infill_test"][:N_ITEMS])
-print(format_scores(infill))
-for r in baselines:
-    if r.split == "infill_test":
-        print(f"  {r.baseline:<42} {100 * r.accuracy:5.1f}%")
-
 # %% [markdown]
 # ### Your turn — Exercise 7.4: the multiple-choice mask
 # All choices are scored in one forward pass: the context (`division` tokens: the text and `[MASK]`) is seen by every
@@ -299,80 +313,272 @@ plot_attention_mask(mc_mask(4, [3, 2, 3]), division=4, ax=ax, title="context 4, 
 plt.show()
 
 # %% [markdown]
-# ## 7. Evaluation 4: held-out instruction families
+# ## 6. Lesson "bidirectional": a blank fixed by the text to its right
 #
-# GLM-130B mixed 5% instruction data (MIP) into pre-training and kept whole task *families* out, so zero-shot
-# accuracy on them measures transfer. The kit's `topic` and `entailment` families never appear in training, but their
-# answer words do. Each item ranks its family's labels after the prompt; the majority baseline is the best constant
-# answer. Whether MIP helps is a comparison with the same model trained without MIP: `make tour FULL=1` trains that
-# twin here (`build/tour/07_no_mip`); in FAST mode it is used when present.
+# **Why.** GLM reads the text on both sides of a blank; a left-to-right model reads only what precedes it. The paper's
+# own comparison (LAMBADA, 80.2 for GLM-130B's bidirectional prefix vs 75.3 read left to right, paper Fig. 2, §2.1: the
+# paper's numbers) is on items whose evidence is on the *left*, a margin far too small to resolve at a million
+# parameters. What a small model can show is the structural difference: a blank whose answer is fixed by text to its
+# right. The kit's `right_context_test` split blanks an animal whose sound comes right after it:
+#
+# > At dawn, the \_\_\_ barked by the gate.
+#
+# The 15 animals are equally likely from the left, so any reader of the prefix is at about 1/15. Four readers rank the
+# same 15 candidates:
+#
+# | reader | reads | forward passes |
+# |---|---|---|
+# | GLM, one pass | `prefix [MASK] suffix`, candidates after `[sop]` | 1 |
+# | GLM, right context removed (control) | `prefix [MASK]` | 1 |
+# | causal twin, from the left | `prefix`, then the candidate | K |
+# | causal twin, rescoring | each whole sentence `prefix + candidate + suffix` | K |
+#
+# The causal twin *can* use the right context by rescoring all K = 15 candidate sentences, at K passes; the blank
+# is where GLM does it in one. Only items whose candidates are whole tokens are scored (the Chinese animal and its
+# sound fuse into one piece in this 2048-token vocabulary, so the Chinese half is left out: printed below).
+#
+# First, how much of GLM's training even *sees* text to the right: a `[MASK]` span's tokens attend to the text after
+# the blank, a `[gMASK]` suffix, an MIP answer and every causal token do not:
+#
+# $$ \text{right-context share} = \frac{\sum_i m_i\,[\exists j:\ A_{ij} \wedge \mathrm{pos}_j > \mathrm{pos}_i]}{\sum_i m_i} $$
+#
+# with $m$ the loss mask and $A$ the attention mask (`glm_mini/objective/causal.py`, `right_context_share`).
+#
+# ### Your turn — Exercise 7.5: the right-context share
+# Write `my_right_context_share(batch)` from the equation (positions may be `[B, 2, L]`: the text position is the
+# first row). Predict first: for the causal twin, what is it?
 
 # %%
-heldout = corpus["mip_heldout"][:N_ITEMS]
-mip_rows = task_scores(model, tokenizer, heldout)
-no_mip_run = REPO / "build" / "tour" / "07_no_mip"
-if not FAST and not (no_mip_run / "config.json").is_file():
-    twin = replace(read_run_config(TOUR_RUN), out=str(no_mip_run), mip=False, resume=False)  # one switch differs
-    train(twin, progress=False)
-if (no_mip_run / "config.json").is_file():
-    no_mip_rows = task_scores(load_model(no_mip_run), tokenizer, heldout)
-    for a, b in zip(mip_rows, no_mip_rows):
-        print(f"{a.method:<32} with MIP {100 * a.accuracy:5.1f}%   without MIP {100 * b.accuracy:5.1f}%   (n={a.n})")
-else:
-    no_mip_rows = None
-    print(format_scores(mip_rows))
-    print("(no model trained without MIP yet: run `make tour FULL=1` for the comparison)")
-for r in baselines:
-    if r.split == "mip_heldout":
-        print(f"  {r.baseline:<42} {100 * r.accuracy:5.1f}%")
+def my_right_context_share(batch):
+    ### BEGIN SOLUTION
+    ### HINT: compare every key's position with every query's, and keep only pairs the attention mask allows
+    pos = batch["position_ids"]
+    pos = pos[:, 0] if pos.dim() == 3 else pos
+    sees_later = (batch["attention_mask"][:, 0] & (pos[:, None, :] > pos[:, :, None])).any(-1)
+    m = batch["loss_mask"]
+    return float((sees_later & m).sum()) / int(m.sum())
+    ### END SOLUTION
+
+
+# %%
+share_fn = use(my_right_context_share, check_right_context_share(my_right_context_share), right_context_share)
+data = load_train_data("default", model.config.vocab_size, recipe["seq_len"], True)
+mixes = {"paper: 30% [MASK] rows, 15% masked": objective_config("glm", 0.3),
+         f"reference: {MASK_SHARE:.0%} [MASK] rows, {MASK_RATIO:.0%} masked":
+         objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO), "causal twin": objective_config("causal")}
+shares = {}
+for name, cfg in mixes.items():
+    rng, cursor = random.Random(0), DataCursor(len(data.train), 0)
+    batches = [sample_batch([window(data.train, i) for i in cursor.next_indices(8)], recipe["seq_len"], special, rng,
+                            cfg, data.mip_pairs) for _ in range(6 if FAST else 40)]
+    shares[name] = mean(share_fn(b) for b in batches)
+fig, ax = plt.subplots(figsize=(6, 2.6))
+ax.barh(list(shares), [100 * v for v in shares.values()], color=["tab:gray", "tab:blue", "tab:orange"])
+ax.set_xlabel("supervised tokens that can see text to their right (%)")
+ax.set_title("right-context share of the training targets")
+fig.tight_layout()
+plt.show()
+for name, v in shares.items():
+    print(f"{name:<24} {100 * v:5.1f}% of supervised tokens see text to their right")
 
 # %% [markdown]
-# ## 8. Play: your own prompt
-#
-# Type a prompt with `[MASK]` (or none, for a `[gMASK]` continuation). The static example below is what the widget
-# shows first.
+# At the paper's mix only a small share of what a model trains on can see text to its right: GLM-130B could afford
+# that over 400 B tokens; a model trained on about ten million tokens cannot, so the reference recipe uses more
+# `[MASK]` rows and masks more of each (chosen by measurement: `docs/reference_models.md`). Now the four readers, seed 0 measured live, the
+# other seed from the manifest:
 
 # %%
-def show_fill(prompt="Tom went to the [MASK] and bought three apples.", beams=1, max_new_tokens=10):
+live = {v: measure(models[v], tokenizer, v, quick=FAST) for v in ("glm", "causal", "no-mip")}
+items = clean_items(tokenizer, corpus["right_context_test"])
+n_zh = sum(r["lang"] == "zh" for r in items)
+print(f"right_context_test: {len(items)} of {len(corpus['right_context_test'])} items are clean ({n_zh} Chinese); "
+      f"scored live on {live['glm']['right_context_n']}")
+train_text = "\n".join(r["text"] for r in corpus["train"])
+rules = left_rules(items[: live["glm"]["right_context_n"]], train_text)
+best_rule = max(rules, key=rules.get)
+
+
+def per_seed(variant, *keys):
+    """Seed 0 measured live here, the other seeds from the manifest."""
+    value = live[variant]
+    for k in keys:
+        value = value[k]
+    return [value] + seed_values(variant, *keys)[1:]
+
+
+readers = {"GLM, one pass": per_seed("glm", "right_context", "GLM, one pass"),
+           "GLM, right context removed": per_seed("glm", "right_context", "GLM, right context removed"),
+           "causal, from the left": per_seed("causal", "right_context", "causal, from the left"),
+           "causal, rescoring (K passes)": per_seed("causal", "right_context", "causal, rescoring")}
+fill = {"GLM [MASK] fill": per_seed("glm", "right_neighbour_fill", "GLM [MASK]"),
+        "GLM [MASK], right removed": per_seed("glm", "right_neighbour_fill", "GLM [MASK], right removed"),
+        "causal, next token": per_seed("causal", "right_neighbour_fill", "causal")}
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), gridspec_kw={"width_ratios": [5, 3]})
+for ax, (title, bars) in zip(axes, (("right_context_test: rank 15 animals", readers),
+                                    ("validation tokens fixed by their right neighbour", fill))):
+    names = list(bars)
+    means = [100 * mean(v) for v in bars.values()]
+    errs = [100 * (max(v) - min(v)) / 2 for v in bars.values()]
+    ax.bar(names, means, yerr=errs, capsize=4, color="tab:blue", alpha=0.8, label="mean over seeds (± half range)")
+    for i, v in enumerate(bars.values()):
+        ax.plot([i] * len(v), [100 * x for x in v], "k.", ms=6)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=20)
+axes[0].axhline(100 * rules[best_rule], color="tab:red", ls="--", label=f"best left rule: {best_rule}")
+axes[0].axhline(100 / 15, color="gray", ls=":", label="chance (1/15)")
+axes[0].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+for name, v in {**readers, **fill}.items():
+    print(f"{name:<30} {spread(v)}")
+print("left-context rules:", {k: f"{100 * v:.1f}%" for k, v in rules.items()})
+print(f"validation positions fixed by their right neighbour: {live['glm']['right_neighbour_n']} scored live")
+
+# %% [markdown]
+# Read the bars from the left. GLM in one pass against GLM with the right context removed is the within-model control:
+# the same weights, only the text after the blank differs. The causal twin from the left cannot do better than the
+# left rules; rescoring whole sentences it reads the right context too, at 15 passes. On ordinary validation text, the
+# single-token `[MASK]` fill is compared with the causal twin's next-token guess on tokens that their right
+# neighbour fixes (by the training split's bigram counts) and their left one does not.
+#
+# ## 7. Lesson "mip": answering questions about facts read only in documents
+#
+# **Why.** GLM-130B mixed instruction data into pre-training (MIP, 5% of tokens; paper §2.2). At a million parameters
+# transfer to new task *families* is not expected (instruction tuning helps held-out families only at scale); what
+# can transfer is the *format* of an answer, and the use of facts read in pre-training. The kit's corpus describes
+# 100 people in biographies ("Li Wei works as a teacher.", in several templates); MIP asks about 60 of them ("Question:
+# What is the job of Li Wei?\nAnswer: teacher"). `facts_test` asks about the other 40, in a question template seen in
+# MIP or one never seen. A generated answer is *in format* when it is one of the attribute's values, *correct* when it
+# is the person's. GLM generates in the MIP layout:
+#
+# $$ \underbrace{\text{prompt}\;[\mathrm{MASK}]}_{\text{bidirectional, positions } 0..n}\;[\mathrm{sop}]\;y_1\,y_2\ldots\;[\mathrm{eop}] $$
+#
+# ### Your turn — Exercise 7.6: generation prompts in three layouts
+# Write `my_prompt_layout(ids, special, layout)` returning `(ids, position_ids, prefix_len)` for `"mip"` (above),
+# `"gmask"` (`prompt [gMASK] [sop]`, prompt and `[gMASK]` bidirectional) and `"causal"` (`[gMASK] [sop] prompt`,
+# nothing bidirectional). Positions count 0, 1, 2, ... in all three. Predict first: what is `prefix_len` for
+# `"causal"`?
+
+# %%
+def my_prompt_layout(ids, special, layout):
+    ### BEGIN SOLUTION
+    ### HINT: the bidirectional part ends right before [sop] in the two GLM layouts
+    if layout == "causal":
+        full = [special.gmask, special.sop] + list(ids)
+        return full, list(range(len(full))), 0
+    blank = special.mask if layout == "mip" else special.gmask
+    full = list(ids) + [blank, special.sop]
+    return full, list(range(len(full))), len(ids) + 1
+    ### END SOLUTION
+
+
+# %%
+layout_fn = use(my_prompt_layout, check_prompt_layout(my_prompt_layout), prompt_layout)
+example = next(r for r in corpus["facts_test"] if r["lang"] == "en" and r["template"] == "held-out")
+for variant in ("glm", "no-mip"):
+    (ids, ended), = generate(models[variant], tokenizer, [example["prompt"].rstrip(" ")], "mip", 6)
+    print(f"{variant:<7} {example['prompt'].strip()!r} -> {tokenizer.decode(ids).strip()!r} "
+          f"(the person's: {example['answer']!r})")
+
+# %%
+measures = {f"{what}, {kind} template": ("facts_" + kind + "_template", what)
+            for kind in ("train", "held-out") for what in ("format", "correct")}
+with_mip = {name: per_seed("glm", *keys) for name, keys in measures.items()}
+without = {name: per_seed("no-mip", *keys) for name, keys in measures.items()}
+fig, ax = plt.subplots(figsize=(9, 3.6))
+x = np.arange(len(measures))
+for offset, (label, values) in zip((-0.2, 0.2), (("GLM with MIP", with_mip), ("GLM without MIP", without))):
+    means = [100 * mean(v) for v in values.values()]
+    errs = [100 * (max(v) - min(v)) / 2 for v in values.values()]
+    ax.bar(x + offset, means, 0.4, yerr=errs, capsize=4, label=label)
+ax.set_xticks(x, list(measures), rotation=12)
+ax.set_ylabel("share of answers (%)")
+ax.set_title(f"facts_test: 40 held-out people (n={live['glm']['facts_held-out_template']['n']} live per template kind)")
+ax.legend()
+fig.tight_layout()
+plt.show()
+for name in measures:
+    print(f"{name:<30} with MIP {spread(with_mip[name])}   without {spread(without[name])}")
+
+# %% [markdown]
+# The held-out task *families* of the corpus (`topic`, `entailment`) ask for labels the model never produced as an
+# answer; at this size expect the majority-class level with or without MIP (ranked here over each family's labels):
+
+# %%
+heldout = corpus["mip_heldout"][: 60 if FAST else 400]
+for variant in ("glm", "no-mip"):
+    print(variant, {s.method.split(":")[0]: f"{100 * s.accuracy:.1f}%" for s in task_scores(models[variant],
+                                                                                           tokenizer, heldout)})
+
+# %% [markdown]
+# ## 8. Lesson "gmask": complete a long text, and stop
+#
+# **Why.** `[MASK]` rows only ever ask for short spans (Poisson λ = 3 tokens); GLM-130B gives 70% of its
+# self-supervised rows to `[gMASK]`, a suffix of 20-100% of the text, so that the same model also writes long texts.
+# The `completion_test` split gives the start of a countdown ("Anna counted down from 14: 14, 13,") and asks for the
+# rest, 20-50 tokens, ending with "Liftoff!" and the end of the document. A model *completes* an item when its greedy
+# generation equals the rest and then emits an end token (`<eod>`, `[eop]` or `eos`). The causal twin, trained only
+# for left-to-right generation, is the comparison: parity is the claim.
+
+# %%
+sample = corpus["completion_test"][0]
+for variant, layout in (("glm", "gmask"), ("causal", "causal")):
+    (ids, ended), = generate(models[variant], tokenizer, [sample["prompt"]], layout, 60)
+    print(f"{variant:<7} {sample['prompt']!r} -> {tokenizer.decode(ids)!r} (ended: {ended})")
+completion = {"GLM, [gMASK]": per_seed("glm", "completion", "completed"),
+              "causal twin": per_seed("causal", "completion", "completed")}
+stopped = {"GLM, [gMASK]": per_seed("glm", "completion", "stopped"),
+           "causal twin": per_seed("causal", "completion", "stopped")}
+fig, ax = plt.subplots(figsize=(6, 3.2))
+x = np.arange(2)
+for offset, (label, values) in zip((-0.2, 0.2), (("completed exactly, then stopped", completion),
+                                                 ("stopped within the limit", stopped))):
+    ax.bar(x + offset, [100 * mean(v) for v in values.values()], 0.4,
+           yerr=[100 * (max(v) - min(v)) / 2 for v in values.values()], capsize=4, label=label)
+ax.set_xticks(x, list(completion))
+ax.set_ylabel("share of countdowns (%)")
+ax.set_title(f"completion_test (n={live['glm']['completion']['n']} live)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 9. Play: your own prompt
+#
+# Type a prompt with `[MASK]` (or none, for a `[gMASK]` continuation) and press Enter: the reference GLM fills it.
+# The static example below is what the widget shows first.
+
+# %%
+def show_fill(prompt="In the yard, the [MASK] barked again and again.", beams=1, max_new_tokens=10):
     filled, answers = fill_blanks(model, tokenizer, prompt, max_new_tokens=max_new_tokens, num_beams=beams)
     print(f"answers: {answers}\nfilled : {filled}")
 
 
 show_fill()
+show_fill("In the yard, the [MASK] quacked again and again.")
 
 # %% tags=["widget"]
-widgets.interact(show_fill, prompt=widgets.Text(value="Tom went to the [MASK] and bought three apples.",
-                                                layout=widgets.Layout(width="90%")),
-                 beams=(1, 8), max_new_tokens=(1, 32));
+widgets.interact(show_fill, prompt=widgets.Text(value="In the yard, the [MASK] barked again and again.",
+                                                continuous_update=False, layout=widgets.Layout(width="90%")),
+                 beams=widgets.IntSlider(1, 1, 8, continuous_update=False),
+                 max_new_tokens=widgets.IntSlider(10, 1, 32, continuous_update=False));
 
 # %% [markdown]
 # ## What the numbers say
 #
-# A 4-layer model trained for minutes is not GLM-130B; what carries over is the *method*: the same blank-filling
-# rules, the same evaluation layouts, the same comparisons. Read the summary against the rule baselines: a model
-# score at or below them means the model has not learned that skill at this size and training length, whatever the
-# layout.
+# Each lesson line is computed from the measurements above against a margin fixed before measuring
+# (`glm_mini/lessons/verdict.py`: 15 points). A small model shows *mechanisms*: GLM-130B's own margins are the
+# paper's, at 130B parameters and 400B tokens.
 
 # %% tags=["summary"]
-def _row(rows, method):
-    return next(r for r in rows if r.method == method)
-
-
-bi, uni = _row(cloze, "rank candidates, bidirectional [gMASK]"), _row(cloze, "rank candidates, unidirectional (causal)")
-best_cloze_rule = max((r for r in baselines if r.split == "cloze_test"), key=lambda r: r.accuracy)
-with_suffix = _row(infill, "[MASK], text after the blank visible")
-causal_prefix = _row(infill, "prefix only, unidirectional (causal)")
-best_infill_rule = max((r for r in baselines if r.split == "infill_test"), key=lambda r: r.accuracy)
-print(f"model: {source}")
+print(f"reference models: {', '.join(manifests)}; seeds {[r['seed'] for r in manifests['glm']['seeds']]} "
+      f"(seed 0 re-measured live, {'FAST' if FAST else 'FULL'} item counts)")
 print(f"KV cache: same tokens, {speedup:.1f}x faster for {n_new} tokens")
-print(f"validation: {lm.bits_per_byte:.3f} bits/byte, {lm.loss:.3f} nats/token (bigram baseline "
-      f"{by_name['validation', 'Kneser-Ney bigram (nats/token)'].accuracy:.3f})")
-print(f"cloze (n={bi.n}): bidirectional {100 * bi.accuracy:.1f}% vs causal {100 * uni.accuracy:.1f}% "
-      f"(best rule: {best_cloze_rule.baseline} {100 * best_cloze_rule.accuracy:.1f}%; paper at 130B: 80.2 vs 75.3)")
-print(f"infill (n={with_suffix.n}): [MASK] with right context {100 * with_suffix.accuracy:.1f}% vs causal prefix "
-      f"{100 * causal_prefix.accuracy:.1f}% (best rule: {best_infill_rule.baseline} "
-      f"{100 * best_infill_rule.accuracy:.1f}%)")
-for i, r in enumerate(mip_rows):
-    extra = f", without MIP {100 * no_mip_rows[i].accuracy:.1f}%" if no_mip_rows else ""
-    print(f"held-out {r.method.split(':')[0]} (n={r.n}): with MIP {100 * r.accuracy:.1f}%{extra}")
+print(f"validation: GLM {lm['glm'].bits_per_byte:.3f} vs causal {lm['causal'].bits_per_byte:.3f} bits/byte")
+print(f"right-context share of training targets: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items()))
+print(bidirectional_line(readers["GLM, one pass"], readers["causal, from the left"], rules[best_rule], best_rule,
+                         fill["GLM [MASK] fill"], fill["causal, next token"]))
+print(mip_line(with_mip, without))
+print(gmask_line(completion["GLM, [gMASK]"], completion["causal twin"]))
 print(f"notebook time: {time.perf_counter() - NOTEBOOK_START:.0f} s")

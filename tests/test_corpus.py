@@ -35,7 +35,8 @@ def test_sizes_and_languages():
         langs = {r["lang"] for r in corpus[split]}
         assert langs >= ({"en+zh"} if split == "parallel_test" else {"en", "zh"}), (split, langs)
     kinds = {r["kind"] for r in corpus["train"]}
-    assert kinds == {"story", "town_facts", "word_problem", "dialog", "schedule", "cloze", "parallel"}
+    assert kinds == {"story", "town_facts", "word_problem", "dialog", "schedule", "cloze", "parallel", "sounds",
+                     "biography", "countdown"}
 
 
 def test_language_of_each_document():

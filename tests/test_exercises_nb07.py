@@ -5,7 +5,10 @@ import torch
 from glm_mini.decoding import nucleus_mask, penalized_score
 from glm_mini.evaluate import choice_mask
 from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generation_layout, check_nucleus_mask,
-                                                check_penalized_score)
+                                                check_penalized_score, check_prompt_layout,
+                                                check_right_context_share)
+from glm_mini.lessons.generation import prompt_layout
+from glm_mini.objective import right_context_share
 from glm_mini.generate import generation_layout
 
 
@@ -14,7 +17,9 @@ def test_checks_pass_on_the_package(capsys):
     assert check_nucleus_mask(nucleus_mask)
     assert check_penalized_score(penalized_score)
     assert check_choice_mask(choice_mask)
-    assert capsys.readouterr().out.count("PASS") == 4
+    assert check_right_context_share(right_context_share)
+    assert check_prompt_layout(prompt_layout)
+    assert capsys.readouterr().out.count("PASS") == 6
 
 
 def test_checks_fail_on_wrong_functions(capsys):
@@ -59,3 +64,23 @@ def test_nucleus_mask_keeps_the_smallest_set_reaching_top_p():
 def test_penalized_score_equation():
     assert penalized_score(-6.0, 7, 1.0) == -6.0 / 2.0  # ((5 + 7) / 6) ** 1 = 2
     assert penalized_score(-6.0, 13, 0.5) == -6.0 / 3.0 ** 0.5
+
+
+def test_lesson_checks_fail_on_wrong_functions(capsys):
+    def counts_every_later_key(batch):  # forgets the attention mask: a [gMASK] suffix token "sees" later positions
+        pos = batch["position_ids"][:, 0] if batch["position_ids"].dim() == 3 else batch["position_ids"]
+        later = (pos[:, None, :] > pos[:, :, None]).any(-1)
+        m = batch["loss_mask"]
+        return float((later & m).sum()) / int(m.sum())
+
+    assert not check_right_context_share(counts_every_later_key)
+    assert "Exercise 7.5: FAIL" in capsys.readouterr().out
+
+    def mip_without_the_mask(ids, special, layout):  # the answer follows [sop] directly after the prompt
+        if layout == "mip":
+            full = list(ids) + [special.sop]
+            return full, list(range(len(full))), len(ids)
+        return prompt_layout(ids, special, layout)
+
+    assert not check_prompt_layout(mip_without_the_mask)
+    assert "Exercise 7.6: FAIL" in capsys.readouterr().out

@@ -9,12 +9,18 @@ machines), and the same seed gives a byte-identical corpus. Splits (each record 
 
 =================  ==============================================================================================
 ``train``          pretraining documents: stories, town facts, word problems, dialogues, schedules, cloze-shaped
-                   passages and parallel EN+ZH documents; half English, half Chinese
+                   passages, parallel EN+ZH documents and the lesson kinds (animal sounds, biographies,
+                   countdowns: ``kinds.LESSON_KINDS``); half English, half Chinese
 ``validation``     the same mixture, for held-out loss
 ``cloze_test``     LAMBADA-like items: ``context``, ``target`` (``text`` = context + target), ``form``, ``candidates``;
                    items come in EN/ZH pairs (``cloze.py``)
 ``infill_test``    a blank mid-passage fixed by what follows: ``prefix``, ``target``, ``suffix``, ``form``,
                    ``candidates``; EN/ZH pairs (``infill.py``)
+``right_context_test``  an animal blanked in a ``sounds`` document, fixed by its sound to the right: the fields of
+                   ``infill_test`` (``sounds.py``)
+``facts_test``     questions about the held-out people of ``people.py`` (their facts only in biographies):
+                   ``prompt``, ``answer``, ``attribute``, ``template`` ("train"/"held-out"), ``candidates``
+``completion_test``  a countdown to complete and end: ``prompt``, ``target`` (``countdown.py``)
 ``parallel_test``  the same document in both languages: ``en``, ``zh``
 ``mip_train``      prompted examples of the training task families (mixed into pretraining, as GLM's 5% MIP)
 ``mip_validation`` new examples of the training families
@@ -46,15 +52,18 @@ from typing import Callable, Iterator
 from glm_mini.data.cloze import cloze_item
 from glm_mini.data.documents import join
 from glm_mini.data.infill import infill_case
-from glm_mini.data.kinds import DOCUMENT_KINDS
+from glm_mini.data.countdown import completion_item
+from glm_mini.data.kinds import DOCUMENT_KINDS, LESSON_KINDS
+from glm_mini.data.people import facts_test_records
+from glm_mini.data.sounds import sound_item
 from glm_mini.data.tasks import HELDOUT_FAMILIES, TRAIN_FAMILIES, task_example
 from glm_mini.manifest import manifest_problem, open_permissions, replace_folder, warn_rebuild, write_manifest
 
 Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a list of candidates
-SPLITS = ("train", "validation", "cloze_test", "infill_test", "parallel_test", "mip_train", "mip_validation",
-          "mip_heldout")
+SPLITS = ("train", "validation", "cloze_test", "infill_test", "right_context_test", "facts_test", "completion_test",
+          "parallel_test", "mip_train", "mip_validation", "mip_heldout")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GENERATOR_VERSION = 3  # bump whenever a change to the generators changes their output: it is part of the cache key
+GENERATOR_VERSION = 7  # bump whenever a change to the generators changes their output: it is part of the cache key
 
 
 def cache_dir() -> Path:
@@ -80,11 +89,14 @@ class CorpusConfig:
     mip_fraction: float = 0.1  # mip_train bytes / train bytes
     cloze_items: int = 500  # per language
     infill_items: int = 500  # per language
+    right_context_items: int = 500  # per language
+    completion_items: int = 200  # per language
     parallel_items: int = 500
     mip_eval_items: int = 100  # per family and language, in mip_validation and mip_heldout
     # share of each document kind in train/validation; "cloze" and "parallel" are the evaluation formats
-    mixture: tuple[tuple[str, float], ...] = (("story", 0.35), ("town_facts", 0.15), ("word_problem", 0.12),
-                                              ("dialog", 0.1), ("schedule", 0.05), ("cloze", 0.13), ("parallel", 0.1))
+    mixture: tuple[tuple[str, float], ...] = (("story", 0.2), ("town_facts", 0.08), ("word_problem", 0.06),
+                                              ("dialog", 0.06), ("schedule", 0.03), ("cloze", 0.06), ("parallel", 0.06),
+                                              ("sounds", 0.3), ("biography", 0.09), ("countdown", 0.06))
 
     def key(self) -> str:
         fields = {**dataclasses.asdict(self), "generator_version": GENERATOR_VERSION}
@@ -100,7 +112,7 @@ def _pretraining_record(rng: random.Random, kinds: list[str], cum: list[float]) 
         doc = join(DOCUMENT_KINDS[rng.choice(sorted(DOCUMENT_KINDS))](rng))
         first, second = (doc.en, doc.zh) if rng.random() < 0.5 else (doc.zh, doc.en)
         return {"text": first + "\n" + second, "kind": "parallel", "lang": "en+zh", "en": doc.en, "zh": doc.zh}
-    doc = join(DOCUMENT_KINDS[kind](rng))
+    doc = join({**DOCUMENT_KINDS, **LESSON_KINDS}[kind](rng))
     lang = rng.choice(("en", "zh"))
     return {"text": doc.en if lang == "en" else doc.zh, "kind": kind, "lang": lang}
 
@@ -137,6 +149,20 @@ def _infill_stream(rng: random.Random) -> Iterator[Record]:
             yield {"text": item.text, "kind": "infill", "lang": item.lang, "prefix": item.prefix,
                    "target": item.target, "suffix": item.suffix, "form": item.form,
                    "candidates": list(item.candidates)}
+
+
+def _sound_stream(rng: random.Random) -> Iterator[Record]:
+    """Each right-context item in English, then the same item in Chinese."""
+    while True:
+        for item in sound_item(rng):
+            yield {"text": item.text, "kind": "sounds", "lang": item.lang, "prefix": item.prefix,
+                   "target": item.target, "suffix": item.suffix, "form": item.form,
+                   "candidates": list(item.candidates)}
+
+
+def _completion_stream(rng: random.Random) -> Iterator[Record]:
+    while True:
+        yield from completion_item(rng)
 
 
 def _task_stream(rng: random.Random, families: tuple[str, ...]) -> Iterator[Record]:
@@ -181,6 +207,13 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Rec
         return {"text": doc.en + "\n" + doc.zh, "kind": kind, "lang": "en+zh", "en": doc.en, "zh": doc.zh}
 
     out["parallel_test"] = _fill(parallel, taken, n_records=config.parallel_items)
+    sounds = _sound_stream(streams["right_context_test"])
+    out["right_context_test"] = _fill(lambda: next(sounds), taken, n_records=2 * config.right_context_items)
+    questions = facts_test_records(streams["facts_test"])
+    facts = iter(questions)
+    out["facts_test"] = _fill(lambda: next(facts), taken, n_records=len(questions))
+    countdowns = _completion_stream(streams["completion_test"])
+    out["completion_test"] = _fill(lambda: next(countdowns), taken, n_records=2 * config.completion_items)
     for split, families in (("mip_validation", TRAIN_FAMILIES), ("mip_heldout", HELDOUT_FAMILIES)):
         stream = _task_stream(streams[split], families)
         out[split] = _fill(stream.__next__, taken, n_records=2 * len(families) * config.mip_eval_items)
@@ -220,7 +253,7 @@ def check_corpus_config(config) -> None:
             raise ValueError(f"CorpusConfig.{field.name}: expected a number >= 0, got {value!r}")
     if not config.size_mb > 0:
         raise ValueError(f"CorpusConfig.size_mb: expected a positive size in MB, got {config.size_mb!r}")
-    known = {*DOCUMENT_KINDS, "cloze", "parallel"}
+    known = {*DOCUMENT_KINDS, *LESSON_KINDS, "cloze", "parallel"}
     pairs = config.mixture if isinstance(config.mixture, tuple) else ()
     if not pairs or any(not (isinstance(p, tuple) and len(p) == 2 and p[0] in known and isinstance(p[1], (int, float))
                              and not isinstance(p[1], bool) and math.isfinite(p[1]) and p[1] >= 0) for p in pairs) \

@@ -5,9 +5,17 @@ How it works
 ``story`` is told from a world state (``world.py``: people, places, objects and a clock that only moves forward);
 the others are fact sheets, word problems, dialogues and schedules (``documents.py``). ``join`` turns the list into
 a parallel English/Chinese document.
+
+``LESSON_KINDS`` are the documents the evaluation lessons need (notebook 07): animal sounds, whose blanks are fixed
+by the text to their right (``sounds.py``), biographies, whose facts MIP questions ask about (``people.py``), and
+countdowns, long completions that must end (``countdown.py``). They are pretraining kinds like the others, but the
+held-out ``topic`` task and the parallel split draw only from ``DOCUMENT_KINDS``.
 """
 
 from glm_mini.data.documents import dialog, schedule, town_facts, word_problem
+from glm_mini.data.countdown import countdown_sentences
+from glm_mini.data.people import biography
+from glm_mini.data.sounds import sounds_sentences
 from glm_mini.data.world import world_story
 
 DOCUMENT_KINDS = {
@@ -16,4 +24,10 @@ DOCUMENT_KINDS = {
     "word_problem": word_problem,
     "dialog": dialog,
     "schedule": schedule,
+}
+
+LESSON_KINDS = {
+    "sounds": sounds_sentences,
+    "biography": biography,
+    "countdown": countdown_sentences,
 }

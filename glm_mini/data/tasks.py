@@ -16,6 +16,7 @@ sentiment       a review -> positive / negative                    train
 translation     an English sentence -> its Chinese twin, or back   train
 extraction      a story -> the people it names, in order           train
 arithmetic      "What is 23 + 45?" -> 68                           train
+facts           "What is the job of Li Wei?" -> teacher             train (60 people; ``people.py``)
 topic           a document -> story / facts / dialog / ...         held out
 entailment      town facts + a claim -> yes / no                   held out
 ==============  ================================================  ==========
@@ -36,9 +37,10 @@ from glm_mini.data import lexicon as lx
 from glm_mini.data.documents import PLACES, STORY_SENTENCES, join, meet, new_scene, town_facts
 from glm_mini.data.kinds import DOCUMENT_KINDS
 from glm_mini.data.lexicon import Pair
+from glm_mini.data.people import facts_question
 from glm_mini.data.sampling import RIVERS, Zipf
 
-TRAIN_FAMILIES = ("qa", "sentiment", "translation", "extraction", "arithmetic")
+TRAIN_FAMILIES = ("qa", "sentiment", "translation", "extraction", "arithmetic", "facts")
 HELDOUT_FAMILIES = ("topic", "entailment")
 
 GOOD, BAD, REVIEW_TOPICS = Zipf(lx.GOOD_WORDS, 0.3), Zipf(lx.BAD_WORDS, 0.3), Zipf(lx.REVIEW_TOPICS, 0.3)
@@ -135,6 +137,12 @@ def arithmetic(rng: random.Random, lang: str) -> TaskExample:
                 Pair(str(result), str(result)), e=expr)
 
 
+def facts(rng: random.Random, lang: str) -> TaskExample:
+    """A question about a train person of ``people.py`` (the held-out people are only in ``facts_test``)."""
+    record = facts_question(rng, lang)
+    return TaskExample("", lang, record["prompt"], record["answer"])
+
+
 TOPIC_LABELS = {"story": Pair("story", "故事"), "town_facts": Pair("facts", "介绍"), "word_problem": Pair("math", "数学"),
                 "dialog": Pair("dialog", "对话"), "schedule": Pair("schedule", "日程")}
 
@@ -187,7 +195,7 @@ def entailment(rng: random.Random, lang: str) -> TaskExample:
     ], Pair("yes", "是") if true else Pair("no", "否"), d=doc, c=claim)
 
 
-FAMILIES = {f.__name__: f for f in (qa, sentiment, translation, extraction, arithmetic, topic, entailment)}
+FAMILIES = {f.__name__: f for f in (qa, sentiment, translation, extraction, arithmetic, facts, topic, entailment)}
 # Wording that only held-out prompts use: tests check that no training text contains it.
 HELDOUT_MARKERS = ("What kind of text is this", "这是哪一类文本", "Hypothesis:", "假设：", "Premise:", "前提：")
 

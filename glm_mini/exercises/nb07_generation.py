@@ -8,6 +8,10 @@
   length normalization (``glm_mini.decoding.penalized_score``).
 - Exercise 7.4 ``check_choice_mask(fn)``: ``fn(division, choice_lengths) -> bool [L, L]``, the one-pass
   multiple-choice mask (``glm_mini.evaluate.choice_mask``).
+- Exercise 7.5 ``check_right_context_share(fn)``: ``fn(batch) -> float``, the share of supervised tokens that can
+  attend to a later text position (``glm_mini.objective.right_context_share``).
+- Exercise 7.6 ``check_prompt_layout(fn)``: ``fn(ids, special, layout) -> (ids, position_ids, prefix_len)``, a
+  generation prompt in the MIP, ``[gMASK]`` or causal layout (``glm_mini.lessons.generation.prompt_layout``).
 
 Inputs are seeded; every check has several sizes and one edge case.
 """
@@ -22,6 +26,11 @@ from glm_mini.decoding import nucleus_mask, penalized_score
 from glm_mini.evaluate import choice_mask
 from glm_mini.exercises.harness import Case, run_check
 from glm_mini.generate import generation_layout
+from glm_mini.lessons.generation import prompt_layout
+from glm_mini.objective import (ObjectiveConfig, SpecialTokens, objective_config, right_context_share,
+                                sample_batch)
+
+_SPECIAL = SpecialTokens(mask=100, gmask=101, smask=102, eod=103, sop=104, eop=105, eos=2, pad=0)
 
 
 def check_generation_layout(fn) -> bool:
@@ -55,3 +64,22 @@ def check_choice_mask(fn) -> bool:
              Case("context 5, four choices", (5, [1, 3, 2, 4])),
              Case("edge: a single one-token choice", (1, [1]))]
     return run_check("Exercise 7.4", fn, choice_mask, cases)
+
+
+def check_right_context_share(fn) -> bool:
+    def batch(seed, cfg, n=4, seq=48):
+        windows = [torch.arange(200 + k, 200 + k + seq) for k in range(n)]
+        return sample_batch(windows, seq, _SPECIAL, random.Random(seed), cfg)
+
+    cases = [Case("the paper's 30/70 mix", (batch(0, objective_config("glm")),)),
+             Case("70% [MASK] rows", (batch(1, objective_config("glm", 0.7)),)),
+             Case("2-D positions, all [MASK] rows", (batch(2, ObjectiveConfig(gmask_prob=0.0, two_d=True)),)),
+             Case("edge: the causal twin (no token sees its right)", (batch(3, objective_config("causal")),))]
+    return run_check("Exercise 7.5", fn, right_context_share, cases, rtol=1e-9)
+
+
+def check_prompt_layout(fn) -> bool:
+    cases = [Case(f"{layout}, {n} prompt tokens", (list(range(10, 10 + n)), _SPECIAL, layout))
+             for layout, n in (("mip", 5), ("gmask", 7), ("causal", 4))]
+    cases.append(Case("edge: a one-token prompt in the MIP layout", ([42], _SPECIAL, "mip")))
+    return run_check("Exercise 7.6", fn, prompt_layout, cases)

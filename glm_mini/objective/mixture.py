@@ -16,6 +16,11 @@ GLM-130B's pre-training (paper §2.2, Tab.11; docs/glm130b_facts.md §2.1; the o
 - A ``[gMASK]`` row is one sample over the whole window: ``n = seq_len − 1`` text tokens (the sample adds one), of
   which a suffix of ``randint(int(0.2·n), n)`` tokens is generated (``min_gmask_ratio``), so the bidirectional
   prefix is 0–80% of the text.
+- ``causal=True`` (the causal twin, ``causal.py``): every self-supervised row is a ``[gMASK]`` row with an empty
+  prefix (left to right) and MIP rows read prompt and answer left to right; the MIP share is unchanged.
+
+``objective_config(objective, mask_share)`` builds the config the trainer uses from its two flags: ``"glm"`` with
+``[MASK]`` on ``mask_share`` of the self-supervised rows (the paper's 0.3 unless told otherwise), or ``"causal"``.
 
 All randomness comes from the ``random.Random`` passed in, so a trainer can save and restore it and replay a run.
 """
@@ -29,12 +34,15 @@ from typing import Sequence
 
 from torch import Tensor
 
+from glm_mini.objective.causal import causal_mip_sample, causal_sample
 from glm_mini.objective.sample import (GLMSample, collate, gmask_sample, mask_sample, mip_sample, pack_samples,
                                        _check_special)
 from glm_mini.objective.spans import MAX_SPAN_LENGTH, place_spans, sample_span_lengths
 from glm_mini.special_tokens import SpecialTokens
 
 OBJECTIVES = ("mask", "gmask", "mip")
+TRAINING_OBJECTIVES = ("glm", "causal")  # the trainer's --objective
+PAPER_MASK_SHARE = 0.3  # share of GLM-130B's self-supervised rows that are [MASK] rows (1 - gpt_prob)
 MipPair = tuple[list[int], list[int]]
 
 
@@ -52,6 +60,7 @@ class ObjectiveConfig:
     short_seq_min_len: int = 32  # ... of at least this many tokens (the official randrange(32, n))
     two_d: bool = False  # False: GLM-130B's 1-D positions; True: the original GLM's 2-D position ids
     max_sequence_length: int | None = None  # the model's maximum; sample_batch refuses a longer seq_len
+    causal: bool = False  # the causal twin: every row left to right (causal.py)
 
     def __post_init__(self):
         def need(ok: bool, field: str, what: str):
@@ -71,8 +80,25 @@ class ObjectiveConfig:
              "mask_samples_per_sequence", "an int >= 1")
         need(is_int(self.short_seq_min_len) and self.short_seq_min_len >= 1, "short_seq_min_len", "an int >= 1")
         need(isinstance(self.two_d, bool), "two_d", "a bool")
+        need(isinstance(self.causal, bool), "causal", "a bool")
         need(self.max_sequence_length is None or (is_int(self.max_sequence_length) and self.max_sequence_length > 0),
              "max_sequence_length", "None or a positive int")
+
+
+def objective_config(objective: str = "glm", mask_share: float | None = None, **fields) -> ObjectiveConfig:
+    """The trainer's ``--objective glm|causal`` and ``--mask-share`` as an ``ObjectiveConfig`` (``fields``: any other
+    ``ObjectiveConfig`` field, e.g. ``two_d``). ``mask_share`` (None: the paper's 0.3) is the share of self-supervised
+    rows that are ``[MASK]`` rows; a causal objective takes none."""
+    if objective not in TRAINING_OBJECTIVES:
+        raise ValueError(f"objective: expected one of {TRAINING_OBJECTIVES}, got {objective!r}")
+    if objective == "causal":
+        if mask_share not in (None, 0, 0.0):
+            raise ValueError(f"mask_share: the causal objective has no [MASK] rows, got mask_share={mask_share!r}")
+        return ObjectiveConfig(gmask_prob=1.0, causal=True, **fields)
+    share = PAPER_MASK_SHARE if mask_share is None else mask_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise ValueError(f"mask_share: expected a share of rows in [0, 1], got {mask_share!r}")
+    return ObjectiveConfig(gmask_prob=1.0 - share, **fields)
 
 
 def choose_objective(rng: random.Random, cfg: ObjectiveConfig = ObjectiveConfig(), with_mip: bool = True) -> str:
@@ -137,6 +163,7 @@ def _fit_pair(prompt: list[int], answer: list[int], length: int) -> MipPair:
 def _mip_row(pairs: Sequence[MipPair], seq_len: int, special: SpecialTokens, rng: random.Random,
              cfg: ObjectiveConfig) -> GLMSample:
     samples, used = [], 0
+    make = causal_mip_sample if cfg.causal else mip_sample  # both layouts take len(prompt) + len(answer) + 2
     while True:
         i = rng.randrange(len(pairs))
         if not (isinstance(pairs[i], (tuple, list)) and len(pairs[i]) == 2 and len(pairs[i][1]) > 0):
@@ -146,9 +173,9 @@ def _mip_row(pairs: Sequence[MipPair], seq_len: int, special: SpecialTokens, rng
         need = len(prompt) + len(answer) + 2
         if used + need > seq_len:
             if not samples:  # one pair longer than the row: cut it
-                samples.append(mip_sample(*_fit_pair(prompt, answer, seq_len), special, cfg.two_d))
+                samples.append(make(*_fit_pair(prompt, answer, seq_len), special, cfg.two_d))
             break
-        samples.append(mip_sample(prompt, answer, special, cfg.two_d))
+        samples.append(make(prompt, answer, special, cfg.two_d))
         used += need
     return pack_samples(samples, seq_len, special)
 
@@ -188,6 +215,8 @@ def sample_row(window: list[int], seq_len: int, special: SpecialTokens, rng: ran
     """One ``seq_len`` row with the given objective (``window`` holds at least ``seq_len`` tokens)."""
     if objective == "mip":
         return _mip_row(mip_pairs, seq_len, special, rng, cfg)
+    if cfg.causal:
+        return causal_sample(window[:seq_len - 1], special, cfg.two_d)
     if objective == "gmask":
         n = seq_len - 1
         return gmask_sample(window[:n], sample_prefix_len(n, rng, cfg), special, cfg.two_d)
@@ -208,7 +237,8 @@ def sample_batch(windows: Sequence[Tensor], seq_len: int, special: SpecialTokens
 
 
 def mip_pairs_from_records(tokenizer, records: Sequence[dict]) -> list[MipPair]:
-    """``(prompt_ids, answer_ids)`` for the corpus's ``mip_train`` records (each has "prompt" and "answer" text)."""
+    """``(prompt_ids, answer_ids)`` for the corpus's ``mip_train`` records (each has "prompt" and "answer" text);
+    a prompt's trailing spaces are tokenized with the answer."""
     for i, r in enumerate(records):
         for key in ("prompt", "answer"):
             if not isinstance(r, dict) or not isinstance(r.get(key), str):
@@ -216,6 +246,10 @@ def mip_pairs_from_records(tokenizer, records: Sequence[dict]) -> list[MipPair]:
                                  f"got {r!r}"[:300])
         if not r["answer"]:
             raise ValueError(f"records[{i}]: expected a non-empty 'answer', got ''")
-    prompts = tokenizer.encode_batch([r["prompt"] for r in records], parse_special=False)  # corpus text: plain
-    answers = tokenizer.encode_batch([r["answer"] for r in records], parse_special=False)
+    # a prompt's trailing spaces move onto the answer, so the answer is tokenized as running text ("▁teacher"),
+    # the pieces the model reads in documents, not as letters after a bare space
+    prompts = [r["prompt"].rstrip(" ") for r in records]
+    answers = [r["prompt"][len(p):] + r["answer"] for p, r in zip(prompts, records)]
+    prompts = tokenizer.encode_batch(prompts, parse_special=False)  # corpus text: plain
+    answers = tokenizer.encode_batch(answers, parse_special=False)
     return list(zip(prompts, answers))

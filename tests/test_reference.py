@@ -1,0 +1,108 @@
+"""The shipped reference models (data/reference/): they load, they still measure what their manifests record, and
+their recipe retrains the recorded curve.
+
+Tolerances: the manifest's numbers were measured on the bf16 weights as shipped, so reloading them gives the same
+fp32 tensors; only the CPU's float summation order can differ (AVX2 vs AVX-512 kernels, thread count). That moves a
+loss by ~1e-6 relative, so the validation loss is checked at rtol 1e-4, and an accuracy may flip an item sitting on a
+tie, so accuracies are checked within 2 items. Retraining compares the first ``CURVE_STEPS_CHECKED`` (5) steps at
+rtol 1e-3: differences in summation order grow with every step, and five steps keep them far below that (a wrong
+recipe, corpus or seed moves the first loss by more than 1e-2).
+"""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from glm_mini.reference import (CURVE_STEPS_CHECKED, REFERENCE_DIR, VARIANTS, load_reference, measure,
+                                read_manifest, recipe, validation_loss)
+
+SHIPPED = [v for v in VARIANTS if (REFERENCE_DIR / f"{v}.json").is_file()]
+needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no reference model shipped in data/reference/")
+
+
+def _accuracies(metrics: dict) -> dict[str, tuple[float, int]]:
+    """Every accuracy in a ``measure`` dict, with the number of items it is over."""
+    counts = {"right_context": metrics.get("right_context_n"), "right_neighbour_fill": metrics.get("right_neighbour_n")}
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            n = value.get("n", counts.get(key))
+            out.update({f"{key}/{k}": (v, n) for k, v in value.items() if k not in ("n", "mean_new_tokens")})
+    return out
+
+
+@needs_shipped
+@pytest.mark.parametrize("variant", SHIPPED)
+def test_shipped_model_loads_on_cpu_in_eval_mode(variant):
+    model, tokenizer = load_reference(variant)
+    manifest = read_manifest(variant)
+    assert not model.training
+    assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in model.parameters())
+    assert dataclasses.asdict(model.config) == manifest["model"]
+    assert len(tokenizer) == model.config.vocab_size
+    assert manifest["recipe"]["seed"] == 0 and len(manifest["seeds"]) >= 2, "effect sizes need two seeds or more"
+
+
+@needs_shipped
+@pytest.mark.parametrize("variant", SHIPPED)
+def test_shipped_model_still_measures_its_recorded_metrics(variant):
+    model, tokenizer = load_reference(variant)
+    manifest = read_manifest(variant)
+    check, tol = manifest["check"], manifest["check_tolerance"]
+    cfg = recipe(variant, 0)
+    assert validation_loss(model, cfg) == pytest.approx(check["val_loss"], rel=tol["val_loss_rtol"])
+    again = measure(model, tokenizer, variant, quick=True)
+    recorded = _accuracies({k: v for k, v in check.items() if k != "val_loss"})
+    measured = _accuracies(again)
+    assert recorded.keys() == measured.keys()
+    for key, (value, n) in recorded.items():
+        assert abs(measured[key][0] - value) <= tol["accuracy_atol_items"] / n + 1e-9, (key, measured[key][0], value)
+
+
+@needs_shipped
+@pytest.mark.parametrize("variant", SHIPPED)
+def test_recipe_retrains_the_recorded_curve(variant, tmp_path):
+    from glm_mini.train import train
+
+    manifest = read_manifest(variant)
+    cfg = dataclasses.replace(recipe(variant, 0, tmp_path), stop_after_step=CURVE_STEPS_CHECKED)
+    recorded = {k: v for k, v in manifest["recipe"].items()}
+    assert {k: v for k, v in cfg.to_json().items() if k not in ("out", "resume", "stop_after_step")} == \
+        {k: v for k, v in recorded.items() if k != "stop_after_step"}, "the recipe in the code is the shipped one"
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train(cfg, progress=False)
+    finally:
+        torch.set_num_threads(previous)
+    expected = manifest["curve"]["loss"][:CURVE_STEPS_CHECKED]
+    assert result.losses == pytest.approx(expected, rel=manifest["curve_rtol"])
+
+
+@needs_shipped
+def test_a_missing_or_damaged_reference_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make reference"):
+        load_reference("glm", reference_dir=tmp_path)
+    with pytest.raises(ValueError, match="variant"):
+        load_reference("bert")
+    manifest = read_manifest(SHIPPED[0])
+    (tmp_path / f"{SHIPPED[0]}.json").write_text(json.dumps(manifest))
+    (tmp_path / f"{SHIPPED[0]}.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        load_reference(SHIPPED[0], reference_dir=tmp_path)
+
+
+def test_a_failed_run_never_replaces_a_shipped_file(tmp_path):
+    from glm_mini.reference import ship
+
+    shipped = tmp_path / "reference"
+    shipped.mkdir()
+    (shipped / "glm.json").write_text('{"good": true}')
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the runs folder should be")  # the training run cannot create its folder
+    with pytest.raises(OSError):
+        ship("glm", seeds=1, out_root=blocked, reference_dir=shipped)
+    assert (shipped / "glm.json").read_text() == '{"good": true}'
+    assert sorted(p.name for p in shipped.iterdir()) == ["glm.json"]
