@@ -34,19 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from glm_mini.config import PRESETS, GLMConfig
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, rng_state,
                                           save_checkpoint, set_rng_state, write_atomic)
-from glm_mini.training.grad_norms import clip_gradients, grad_norms
 from glm_mini.training.metrics import MetricsLog, read_metrics
 from glm_mini.training.optimizer import build_adamw
-from glm_mini.training.precision import PRECISIONS, autocast, check_precision, grad_scaler
-from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
+from glm_mini.training.precision import PRECISIONS, check_precision, grad_scaler
+from glm_mini.training.schedule import batch_size_at, egs_alpha_at
 from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
-from glm_mini.training.update_norms import snapshot, update_norms
+from glm_mini.training.step import LocalModel, forward_loss, masked_cross_entropy, train_step  # noqa: F401
 
 CONFIG_FILE = "config.json"
 # fields a resumed run may change: they decide when to stop, save, evaluate or skip, never what a step computes
@@ -161,20 +159,6 @@ class TrainResult:
 
 # ------------------------------------------------------------------------------------------------------------------
 # pieces of the loop
-
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """Token mean of the cross-entropy over positions where ``loss_mask`` is True (in fp32)."""
-    selected = loss_mask.reshape(-1)  # [b*s]
-    flat = logits.reshape(-1, logits.shape[-1])[selected]  # [b, s, V] -> [n_loss_tokens, V]
-    return F.cross_entropy(flat.float(), targets.reshape(-1)[selected])
-
-
-def forward_loss(model: GLM, batch: dict[str, torch.Tensor], precision: str, device: torch.device) -> torch.Tensor:
-    with autocast(precision, device):
-        logits = model(batch["input_ids"], position_ids=batch["position_ids"],
-                       attention_mask=batch["attention_mask"]).logits  # [b, s, V]
-    return masked_cross_entropy(logits, batch["targets"], batch["loss_mask"])
-
 
 @torch.no_grad()
 def evaluate(model: GLM, batches: list[dict[str, torch.Tensor]], precision: str, device: torch.device) -> float:
@@ -293,6 +277,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     bar = tqdm(total=cfg.max_steps, initial=start, disable=not progress, desc=f"train {model_config.num_layers}L",
                unit="step", dynamic_ncols=True)
     tokens_seen, seconds, done = 0, 0.0, start
+    local = LocalModel(model, cfg.precision, device)
     model.train()
     try:
         for step in range(start + 1, last + 1):
@@ -305,40 +290,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
                 bar.update(1)
                 continue
             batch = {k: v.to(device) for k, v in batch.items()}
-            lr = lr_at(step, cfg.lr, cfg.warmup, cfg.max_steps, cfg.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            alpha = egs_alpha_at(step, model_config.embedding_gradient_shrink_alpha, cfg.egs_ramp)
-            if alpha != model.config.embedding_gradient_shrink_alpha:
-                model.config = model.config.replace(embedding_gradient_shrink_alpha=alpha)
-
-            loss = forward_loss(model, batch, cfg.precision, device)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)  # gradients divided by S (a no-op unless fp16)
-            norms = grad_norms(model)
-            loss_value = float(loss.detach())
-            spike = detector.update(loss_value)
-            finite = math.isfinite(norms["total"])
-            skipped = (spike and cfg.spike_action == "skip") or (not finite and not scaler.is_enabled())
-            before = snapshot(model)
-            if not skipped:
-                if finite:
-                    clip_gradients(model, cfg.clip_grad, norms["total"])
-                scaler.step(optimizer)  # under fp16, skips the step if a gradient is inf/NaN
-            scaler.update()
-            updates = update_norms(model, before)
-            n_tokens = b * cfg.seq_len
-            dt = time.perf_counter() - t0
-            tokens_seen, seconds = tokens_seen + n_tokens, seconds + dt
-
-            row = {"step": step, "loss": loss_value, "lr": lr, "batch_size": b, "tokens": n_tokens,
-                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"],
-                   "grad_norm_embedding": norms["embedding"], "grad_norm_rest": norms["rest"],
-                   **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
-                   "update_norm": updates["total"], "update_ratio": updates["ratio"],
-                   **{f"update_norm_{k}": v for k, v in updates.items() if k not in ("total", "ratio")},
-                   "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
+            row = train_step(local, optimizer, scaler, detector, cfg, step, batch,
+                             model_config.embedding_gradient_shrink_alpha, t0)
+            loss_value, spike, skipped = row["loss"], row["spike"], row["skipped"]
+            tokens_seen, seconds = tokens_seen + row["tokens"], seconds + row["seconds"]
             if spike:
                 bar.write(f"step {step}: loss {loss_value:.3f} is a spike (> {cfg.spike_factor} x the median of the "
                           f"last {cfg.spike_window}); {'update dropped' if skipped else 'kept'}. The paper's remedy: "
@@ -346,7 +301,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             if (cfg.eval_every and step % cfg.eval_every == 0) or step == last:
                 row["val_loss"] = evaluate(model, val, cfg.precision, device)
             log.write(row)
-            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", refresh=False)
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{row['lr']:.2e}", refresh=False)
             bar.update(1)
             if (cfg.save_every and step % cfg.save_every == 0) or step == last:
                 checkpoint(step)
