@@ -104,8 +104,9 @@ class TrainConfig:
         need(self.batch_size_start is None or 1 <= self.batch_size_start <= self.batch_size, "batch_size_start",
              f"None or in [1, batch_size={self.batch_size}]")
         need(self.batch_rampup_steps is None or self.batch_rampup_steps >= 0, "batch_rampup_steps", "None or >= 0")
-        need(self.weight_decay >= 0, "weight_decay", "a value >= 0")
-        need(self.clip_grad > 0, "clip_grad", "a positive norm")
+        need(0 <= self.weight_decay < math.inf, "weight_decay", "a finite value >= 0")
+        need(0 < self.clip_grad < math.inf, "clip_grad", "a positive finite norm")
+        need(1 < self.spike_factor < math.inf, "spike_factor", "a finite factor > 1")
         need(self.spike_action in ("warn", "skip"), "spike_action", "'warn' or 'skip'")
         need(self.device in ("auto", "cpu", "cuda"), "device", "'auto', 'cpu' or 'cuda'")
         need(isinstance(self.config_overrides, dict), "config_overrides", "a dict of GLMConfig fields")

@@ -66,6 +66,23 @@ def _load_optimizer_state_by_name(model: nn.Module, optimizer, saved: dict) -> N
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
+PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def _check_plain(value, where: str) -> None:
+    """``value`` holds only what ``weights_only=True`` loads back (containers of numbers, strings and tensors)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key, f"{where} key")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif not isinstance(value, PLAIN):
+        raise ValueError(f"{where}: a {type(value).__name__} would not load back safely (only numbers, strings, "
+                         "tensors and lists/dicts of them are saved)")
+
+
 def save_sharded_checkpoint(folder, step: int, model: nn.Module, optimizer=None, extra: dict | None = None,
                             writer: bool = True) -> Path:
     """Every TP rank saves its shard of ``model`` (and ``optimizer``) as ``FOLDER/<step>``; returns that folder.
@@ -75,6 +92,7 @@ def save_sharded_checkpoint(folder, step: int, model: nn.Module, optimizer=None,
     """
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError(f"step: expected an int >= 0, got {step!r}")
+    _check_plain(extra or {}, "extra")
     folder = Path(folder)
     tp, rank, group = _tp_of(model)
     if not writer:

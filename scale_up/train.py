@@ -36,6 +36,7 @@ import os
 import random
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -47,7 +48,7 @@ from glm_mini.train import (TrainConfig, _check_out_dir, _check_same_run, _posit
                             _write_config, build_parser as single_process_parser)
 from glm_mini.training.checkpoint import CheckpointError, rng_state, set_rng_state
 from glm_mini.training.grad_norms import clip_gradients
-from glm_mini.training.metrics import MetricsLog, read_metrics
+from glm_mini.training.metrics import METRICS_FILE, MetricsLog, read_metrics
 from glm_mini.training.optimizer import build_adamw
 from glm_mini.training.precision import check_precision, grad_scaler
 from glm_mini.training.schedule import batch_size_at
@@ -60,6 +61,7 @@ from .pipeline.checkpoint import PipelineCheckpointError, load_pipeline_checkpoi
 from .pipeline.grad_norm import counted_parameters, pipeline_grad_norms, pipeline_update_norms
 from .pipeline.mesh import build_parallel_pipeline, check_layout
 from .pipeline.schedule import SCHEDULES, Pipeline
+from .tp_layout import check_tp_degree
 
 LAYOUT_FLAGS = ("dp", "tp", "pp", "schedule", "micro_batches", "virtual_stages", "timeout_s")
 # every TrainConfig field this trainer acts on; any other field set away from its default is refused
@@ -125,6 +127,7 @@ def parse(argv=None) -> tuple[TrainConfig, dict]:
     try:
         cfg = TrainConfig(**options)
         check_layout(layout["dp"], layout["tp"], layout["pp"], int(os.environ.get("WORLD_SIZE", "1")))
+        check_tp_degree(cfg.model_config(), layout["tp"])
         layout["counts"] = micro_batch_counts(cfg, layout)
     except ValueError as err:
         parser.error(str(err))
@@ -138,7 +141,12 @@ def parse(argv=None) -> tuple[TrainConfig, dict]:
         parser.error("--precision fp16: not implemented by scale_up.train (its dynamic loss scaler would need every "
                      "rank to agree on each overflow); use --precision bf16 or fp32")
     pp, v = layout["pp"], layout["virtual_stages"]
-    stages = pp * ((v or 2) if layout["schedule"] == "interleaved-1f1b" else 1)
+    interleaved = layout["schedule"] == "interleaved-1f1b"
+    if v is not None and (v < 2 if interleaved else v != 1):
+        expected = ("at least 2 stages per rank for interleaved-1f1b" if interleaved
+                    else "1 (only interleaved-1f1b holds several stages per rank)")
+        parser.error(f"--virtual-stages: expected {expected}, got {v}")
+    stages = pp * ((v or 2) if interleaved else 1)
     if cfg.model_config().num_layers < stages:
         parser.error(f"--pp: {stages} pipeline stages need at least as many layers, the model has "
                      f"{cfg.model_config().num_layers}")
@@ -182,6 +190,15 @@ class PipelineModel:
         return total / count
 
 
+def _refuse_foreign_outputs(cfg: TrainConfig) -> None:
+    """A fresh run never writes over files it would make (metrics.jsonl, plots.png) that another run left behind."""
+    out = Path(cfg.out)
+    found = [name for name in (METRICS_FILE, "plots.png") if (out / name).exists()]
+    if found and not cfg.resume and not (out / "config.json").exists():
+        raise FileExistsError(f"out: {out} already holds {found} of another run (and no config.json); choose "
+                              "another --out (nothing was overwritten)")
+
+
 def zero1(adamw: torch.optim.AdamW, dp_group) -> ZeroRedundancyOptimizer:
     """The same AdamW (same groups and hyper-parameters) with its state sharded over the data-parallel group."""
     first, *others = adamw.param_groups
@@ -200,6 +217,7 @@ def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list
     from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
 
     out = _check_out_dir(cfg)  # every rank checks the same folder, so every rank refuses alike
+    _refuse_foreign_outputs(cfg)
     dist.barrier()  # ... before rank 0 writes into it
     model_config = cfg.model_config()
     data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip)
