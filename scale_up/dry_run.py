@@ -112,15 +112,26 @@ def format_part(part: RankPart, layer_keys: int = 1) -> str:
     return "\n".join(lines)
 
 
+def _divides(config: GLMConfig, tp: int) -> bool:
+    try:
+        check_tp_degree(config, tp)
+    except ValueError:
+        return False
+    return True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="scale_up.dry_run", description=__doc__.splitlines()[0])
-    ap.add_argument("--tp", type=int, default=8, help="tensor-parallel degree (GPUs per stage)")
+    ap.add_argument("--tp", type=int, default=None,
+                    help="tensor-parallel degree (GPUs per stage; default: the largest of 1..8 the preset allows)")
     ap.add_argument("--pp", type=int, default=1, help="pipeline stages")
     ap.add_argument("--bits", type=int, default=16, choices=(16, 8, 4), help="weight bits (8/4: weight-only)")
     ap.add_argument("--preset", default="glm-130b", choices=sorted(PRESETS), help="model configuration")
     ap.add_argument("--all-ranks", action="store_true", help="print every rank (default: TP rank 0 of each stage)")
     args = ap.parse_args(argv)
     config = PRESETS[args.preset]
+    if args.tp is None:
+        args.tp = max(t for t in range(1, 9) if _divides(config, t))
     try:
         parts = dry_run(config, args.tp, args.pp, args.bits, None if args.all_ranks else [0])
     except ValueError as err:

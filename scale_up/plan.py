@@ -176,6 +176,7 @@ class TrainingPlan:
     micro_batch_size: int
     seq_len: int
     recompute: bool
+    stage_layers: tuple[int, ...]  # transformer layers of each pipeline stage (the pipeline's own partition)
     parameters: int  # bytes of FP16 weights on the fullest GPU
     gradients: int
     optimizer: int
@@ -258,7 +259,7 @@ def training_plan(config: GLMConfig, dp: int, tp: int, pp: int, micro_batches: i
         activations = layers[fullest] * 2 * b * s * h * in_flight + full_layer
     else:
         activations = layers[fullest] * full_layer * in_flight
-    return TrainingPlan(config, gpu, dp, tp, pp, micro_batches, micro_batch_size, seq_len, recompute,
+    return TrainingPlan(config, gpu, dp, tp, pp, micro_batches, micro_batch_size, seq_len, recompute, tuple(layers),
                         parameters=weights, gradients=weights, optimizer=-(-12 * n_params // dp),
                         activations=int(activations))
 
