@@ -17,7 +17,11 @@ Each check runs a path that only a GPU exercises and compares it with the refere
 5. ``training steps``: ``torchrun --nproc-per-node N -m scale_up.pipeline --device cuda`` (N pipeline stages, one
    per GPU, NCCL), 2 SGD steps of the nano model on seeded GLM batches, against
    ``pipeline.reference.single_process_run`` on one GPU: every parameter within 10⁻⁴ relative.
-6. ``int4 generation``: a random-weight GLM-130B of full width and 2 layers, INT4, generating a few tokens through
+6. ``generation``: the README's serving path on the nano model: an official-layout FP16 checkpoint at TP=N, read by
+   ``torchrun --nproc-per-node N -m scale_up.generate --device cuda`` (``rank_loading``, NCCL), generates the tokens
+   one process generates from the same weights; then the checkpoint converted to INT4 (``scale_up.convert``) is
+   served the same way (its tokens are shown: per-shard INT4 scales differ from one process's, so no verdict).
+7. ``int4 generation``: a random-weight GLM-130B of full width and 2 layers, INT4, generating a few tokens through
    ``glm_mini.generate.fill_blanks_ids``: time per token and peak memory, a measurement.
 
 A check that raises becomes a FAIL row naming the error, so one broken path does not hide the others.
@@ -178,6 +182,45 @@ def check_training(device: torch.device, nproc: int, work: Path) -> list[Row]:
                 f"<= {FP32_BOUND:.0e}", time.perf_counter() - t0)]
 
 
+def check_generation(device: torch.device, nproc: int, work: Path) -> list[Row]:
+    """``scale_up.generate`` on ``nproc`` ranks from an official-layout checkpoint, FP16 then INT4."""
+    import json
+
+    from .convert import SHARD, convert
+    from .generate import greedy_continuation
+    from .pipeline.launch import run_torchrun
+    from .tp_layout import shard_state_dict
+
+    t0 = time.perf_counter()
+    config, prompt = PRESETS["nano"], [5, 17, 42, 7]
+    torch.manual_seed(0)
+    model = GLM(config).half()
+    folder = work / "official"
+    (folder / "1").mkdir(parents=True)
+    for r in range(nproc):
+        torch.save({"module": shard_state_dict(model.state_dict(), nproc, r, config)}, folder / "1" / SHARD.format(r))
+    (folder / "latest").write_text("1")
+    expected = greedy_continuation(model.float().to(device).eval(), prompt, 8)
+
+    def served(checkpoint: Path, *flags: str) -> list[int]:
+        out = work / f"{checkpoint.name}.json"
+        run_torchrun(nproc, "scale_up.generate", "--checkpoint", str(checkpoint), "--preset", "nano", "--device",
+                     device.type, "--prompt-ids", ",".join(map(str, prompt)), "--max-new-tokens", "8", "--out",
+                     str(out), *flags, timeout=240)
+        return json.loads(out.read_text())["output_ids"]
+
+    got = served(folder, "--dtype", "float32")
+    rows = [Row(f"generate: official FP16 checkpoint at TP={nproc} vs one process", got == expected,
+                f"{sum(a == b for a, b in zip(got, expected))}/{len(expected)} tokens equal", "all equal",
+                time.perf_counter() - t0)]
+    t1 = time.perf_counter()
+    convert(folder, work / "int4", nproc, 4, num_attention_heads=config.num_attention_heads)
+    int4 = served(work / "int4", "--quantization-bit-width", "4")
+    rows.append(Row(f"generate: converted INT4 checkpoint at TP={nproc}", None, f"tokens {int4}", "-",
+                    time.perf_counter() - t1))
+    return rows
+
+
 @torch.no_grad()
 def int4_generation(device: torch.device, num_layers: int = 2, new_tokens: int = 8) -> list[Row]:
     """A random GLM-130B of full width and ``num_layers`` layers, INT4, generating ``new_tokens``: a measurement."""
@@ -222,6 +265,7 @@ def run_checks(device: torch.device, nproc: int, generation_layers: int = 2) -> 
                   ("half-precision forward", check_half_forward, device),
                   ("tensor parallel", check_tensor_parallel, device, nproc, work),
                   ("training steps", check_training, device, nproc, work),
+                  ("generation", check_generation, device, nproc, work),
                   ("int4 generation", int4_generation, device, generation_layers)]
         return [row for name, fn, *args in checks for row in _guarded(name, fn, *args)]
 

@@ -15,7 +15,7 @@ def test_every_cuda_path_passes_on_the_gpus(capsys):
     assert main([]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     for check in ("int8 kernel (aten)", "int4 kernel (aten)", "float16 forward vs fp32", "(nccl) vs one process",
-                  "training: 2 steps", "int4 generation, glm-130b width"):
+                  "training: 2 steps", "generate: official FP16", "int4 generation, glm-130b width"):
         assert check in out, check
 
 
@@ -49,8 +49,9 @@ def test_every_check_runs_in_a_cpu_rehearsal():
     rows = run_checks(torch.device("cpu"), nproc=2)
     table = format_table(rows, "cpu")
     print(table)
-    assert [r.passed for r in rows if r.passed is not None] == [True] * 5, table
-    assert {r.check.split(" ")[0].rstrip(":") for r in rows} >= {"int8", "int4", "bfloat16", "tensor", "training"}
+    assert [r.passed for r in rows if r.passed is not None] == [True] * 6, table
+    names = {r.check.split(" ")[0].rstrip(":") for r in rows}
+    assert names >= {"int8", "int4", "bfloat16", "tensor", "training", "generate"}
 
 
 def test_a_failing_check_is_a_fail_row_not_a_crash():

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 
 from glm_mini.data import PackedSequences, load_corpus, load_text_corpus, pack_corpus
-from glm_mini.data.corpus_tokenizer import corpus_tokenizer
+from glm_mini.data.corpus_tokenizer import corpus_tokenizer, default_tokenizer
 from glm_mini.objective import ObjectiveConfig, SpecialTokens, mip_pairs_from_records, sample_batch
-from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
+from glm_mini.tokenizer import GLMTokenizer
 
 VALIDATION_SHARE = 0.05  # of a user corpus's documents
 
