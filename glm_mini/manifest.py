@@ -24,6 +24,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from glm_mini.atomic_write import write_atomic
+
 MANIFEST_FORMAT = "glm_mini-manifest-1"
 
 
@@ -45,14 +47,7 @@ def file_sha256(path: Path) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path``, then rename it over ``path`` (never a half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(Path(path), lambda f: f.write(data))
 
 
 def write_manifest(manifest: Path, files: list[Path], **extra) -> None:

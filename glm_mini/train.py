@@ -42,9 +42,10 @@ from glm_mini.training.checkpoint import (CheckpointError, latest_checkpoint, lo
 from glm_mini.training.metrics import MetricsLog, read_metrics
 from glm_mini.training.optimizer import build_adamw
 from glm_mini.training.precision import PRECISIONS, check_precision, grad_scaler
-from glm_mini.training.schedule import batch_size_at, egs_alpha_at
+from glm_mini.training.schedule import egs_alpha_at
 from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
-from glm_mini.training.step import LocalModel, forward_loss, masked_cross_entropy, train_step  # noqa: F401
+from glm_mini.training.step import (LocalModel, forward_loss, masked_cross_entropy,  # noqa: F401
+                                    next_batch, train_step)
 
 CONFIG_FILE = "config.json"
 # fields a resumed run may change: they decide when to stop, save, evaluate or skip, never what a step computes
@@ -225,8 +226,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring."""
     from tqdm.auto import tqdm
 
-    from glm_mini.objective import ObjectiveConfig, sample_batch
-    from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
+    from glm_mini.objective import ObjectiveConfig
+    from glm_mini.training.data import DataCursor, load_train_data, validation_batches
 
     out = _check_out_dir(cfg)
     device = resolve_device(cfg.device)
@@ -283,9 +284,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     try:
         for step in range(start + 1, last + 1):
             t0 = time.perf_counter()
-            b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
-            windows = [window(data.train, i) for i in cursor.next_indices(b)]
-            batch = sample_batch(windows, cfg.seq_len, special, objective_rng, objective, data.mip_pairs)
+            batch = next_batch(step, cfg, data, cursor, objective_rng, objective)
             if in_ranges(step, skip_ranges):
                 done = step
                 bar.update(1)

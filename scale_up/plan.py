@@ -47,6 +47,7 @@ from glm_mini.config import GLMConfig
 from scale_up.gpus import GPU, get_gpu
 from scale_up.pipeline.partition import layers_per_stage
 from scale_up.pipeline.recording import bubble_formula
+from scale_up.tp_layout import check_tp_degree
 
 BITS = (16, 8, 4)
 FP16 = 2  # bytes
@@ -56,14 +57,6 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
     return value
-
-
-def _check_tp(config: GLMConfig, tp: int, name: str = "num_gpus") -> None:
-    _positive_int(name, tp)
-    for field, size in (("num_attention_heads", config.num_attention_heads),
-                        ("inner_hidden_size", config.ffn_hidden_size), ("vocab_size", config.vocab_size)):
-        if size % tp:
-            raise ValueError(f"{name}={tp}: tensor parallelism needs it to divide {field}={size}")
 
 
 def local_linear_shapes(config: GLMConfig, tp: int) -> dict[str, tuple[int, int]]:
@@ -78,7 +71,7 @@ def weight_bytes_per_gpu(config: GLMConfig, tp: int = 1, bits: int = 16, layers:
     """Bytes of one tensor-parallel rank's weights: ``layers`` blocks (all by default), the embedding if asked."""
     if bits not in BITS:
         raise ValueError(f"bits: expected one of {BITS}, got {bits!r}")
-    _check_tp(config, tp, "tp")
+    check_tp_degree(config, tp)
     h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
     layers = config.num_layers if layers is None else layers
     linear = sum(rows * cols * bits // 8 + (FP16 * rows if bits < 16 else 0)
@@ -125,7 +118,7 @@ def inference_plan(config: GLMConfig, gpu: str | GPU, num_gpus: int, bits: int, 
                    seq_len: int = 2048) -> InferencePlan:
     """Per-GPU memory of ``config`` served tensor-parallel on ``num_gpus`` cards with ``bits``-bit weights."""
     gpu = get_gpu(gpu)
-    _check_tp(config, num_gpus)
+    check_tp_degree(config, num_gpus, "num_gpus")
     b, s = _positive_int("batch_size", batch_size), _positive_int("seq_len", seq_len)
     if s > config.max_sequence_length:
         raise ValueError(f"seq_len: at most max_sequence_length={config.max_sequence_length}, got {s}")
@@ -243,7 +236,7 @@ def training_plan(config: GLMConfig, dp: int, tp: int, pp: int, micro_batches: i
     for name, value in (("dp", dp), ("pp", pp), ("micro_batches", micro_batches),
                         ("micro_batch_size", micro_batch_size), ("seq_len", seq_len)):
         _positive_int(name, value)
-    _check_tp(config, tp, "tp")
+    check_tp_degree(config, tp)
     if seq_len > config.max_sequence_length:
         raise ValueError(f"seq_len: at most max_sequence_length={config.max_sequence_length}, got {seq_len}")
     if pp > config.num_layers:

@@ -53,7 +53,7 @@ from glm_mini.training.optimizer import build_adamw
 from glm_mini.training.precision import check_precision, grad_scaler
 from glm_mini.training.schedule import batch_size_at
 from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
-from glm_mini.training.step import NonFiniteLoss, train_step
+from glm_mini.training.step import NonFiniteLoss, next_batch, train_step
 
 from .devices import backend_for, rank_device
 from .fault_tolerance import end_worker, fail_fast, init_distributed, shutdown_distributed
@@ -213,8 +213,8 @@ def zero1(adamw: torch.optim.AdamW, dp_group) -> ZeroRedundancyOptimizer:
 def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list[float]:
     """Train (or continue) the run in ``cfg.out`` on this rank's share of the layout; the losses of this call's
     steps (on every rank)."""
-    from glm_mini.objective import ObjectiveConfig, sample_batch
-    from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
+    from glm_mini.objective import ObjectiveConfig
+    from glm_mini.training.data import DataCursor, load_train_data, validation_batches
 
     out = _check_out_dir(cfg)  # every rank checks the same folder, so every rank refuses alike
     _refuse_foreign_outputs(cfg)
@@ -271,9 +271,7 @@ def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list
     try:
         for step in range(start + 1, last + 1):
             t0 = time.perf_counter()
-            b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
-            windows = [window(data.train, i) for i in cursor.next_indices(b)]
-            batch = sample_batch(windows, cfg.seq_len, special, objective_rng, objective, data.mip_pairs)
+            batch = next_batch(step, cfg, data, cursor, objective_rng, objective)
             if in_ranges(step, skip_ranges):
                 continue
             row = train_step(model, optimizer, scaler, detector, cfg, step, batch,

@@ -114,6 +114,18 @@ def crafted_official_rank(ctx):
     return refused_safely(lambda: load_rank(SMALL, ctx["tmp"] / "official"), ctx["marker"])
 
 
+def modes_like_open(folder) -> bool:
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    files = [p for p in folder.parent.rglob("*") if p.is_file()]
+    dirs = [folder.parent] + [p for p in folder.parent.rglob("*") if p.is_dir()]
+    return files != [] and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in files) and \
+        all(stat.S_IMODE(p.stat().st_mode) == 0o777 & ~umask for p in dirs)
+
+
 CASES = [
     error("sharded-crafted-shard", crafted_sharded, UnreadableTensorFile, SHARD.format(0), "could run code"),
     error("sharded-latest-parent", latest_says("../1"), ValueError, "latest", "digits only"),
@@ -149,6 +161,7 @@ CASES = [
     right("sharded-stale-partial-not-reused", stale_partial_then_save,
           lambda result, ctx: latest_step(ctx["tmp"] / "ckpt") == 1 and not result[1].exists()
           and torch.load(result[0] / SHARD.format(0), weights_only=True)["step"] == 1),
+    right("sharded-files-readable-like-ordinary-ones", lambda ctx: saved(ctx), lambda path, ctx: modes_like_open(path)),
     right("pipeline-tp-shards-merge-not-overwrite", two_tp_ranks_one_name,
           lambda result, ctx: all(torch.equal(result[0][k], v) for k, v in result[1].items())),
 ]

@@ -2,7 +2,10 @@
 
 How it works
 ------------
-Step t, given its batch (docs/glm130b_facts.md §2.1-§2.6):
+``next_batch`` draws step t's batch: B(t) windows of ``seq_len`` corpus tokens (the batch-size ramp-up,
+``schedule.batch_size_at``) turned into GLM samples (``glm_mini.objective.sample_batch``: [MASK]/[gMASK] sequences,
+MIP); it is drawn even for a step the run skips, so the data position moves on as in the official code. Then step t
+(docs/glm130b_facts.md §2.1-§2.6):
 
 1. set lr(t) on every parameter group and the EGS α(t) on the model (``schedule.py``);
 2. forward and backward of the token mean of the cross-entropy over the loss mask (Part B, the [gMASK] suffix, the
@@ -35,7 +38,7 @@ from torch import Tensor
 
 from glm_mini.training.grad_norms import clip_gradients, grad_norms
 from glm_mini.training.precision import autocast
-from glm_mini.training.schedule import egs_alpha_at, lr_at
+from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
 from glm_mini.training.spikes import SpikeDetector
 from glm_mini.training.update_norms import snapshot, update_norms
 
@@ -71,6 +74,16 @@ def forward_loss(model: GLM, batch: dict[str, Tensor], precision: str, device: t
         logits = model(batch["input_ids"], position_ids=batch["position_ids"],
                        attention_mask=batch["attention_mask"]).logits  # [b, s, V]
     return masked_cross_entropy(logits, batch["targets"], batch["loss_mask"])
+
+
+def next_batch(step: int, cfg: TrainConfig, data, cursor, objective_rng, objective) -> dict[str, Tensor]:
+    """Step ``step``'s batch of B(step) GLM samples drawn from ``data.train`` at ``cursor`` with ``objective_rng``."""
+    from glm_mini.objective import sample_batch
+    from glm_mini.training.data import window
+
+    b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
+    windows = [window(data.train, i) for i in cursor.next_indices(b)]
+    return sample_batch(windows, cfg.seq_len, data.tokenizer.special, objective_rng, objective, data.mip_pairs)
 
 
 class StepModel(Protocol):
