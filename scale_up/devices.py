@@ -2,7 +2,9 @@
 
 How it works
 ------------
-``auto`` is CUDA when torch sees a GPU, else the CPU (``glm_mini.train.resolve_device``, the single-process rule).
+``auto`` is CUDA when torch sees a GPU for every process on this machine (``LOCAL_WORLD_SIZE``, set by torchrun, at
+most the GPU count), else the CPU: one process alone follows the single-process rule (``glm_mini.train.
+resolve_device``), and 4 processes on a 1-GPU machine run on the CPU rather than share the GPU, which NCCL refuses.
 Under torchrun each rank takes the GPU of its local rank, ``cuda:LOCAL_RANK``, and makes it current, so NCCL and
 every tensor created without a device land there. The collective backend follows the device: NCCL moves CUDA
 tensors only and gloo CPU tensors (it has CUDA support for a few collectives only), so a CPU run uses gloo and a CUDA
@@ -25,6 +27,8 @@ def rank_device(name: str) -> torch.device:
     """This rank's device for ``--device name`` (``cuda:LOCAL_RANK`` on a GPU, made current)."""
     if name not in DEVICES:
         raise ValueError(f"--device: expected one of {DEVICES}, got {name!r}")
+    if name == "auto" and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > torch.cuda.device_count():
+        return torch.device("cpu")
     device = resolve_device(name)
     if device.type != "cuda":
         return device

@@ -114,8 +114,9 @@ def main(argv=None) -> int:
                              "(default: GLM-130B's icetk ids)")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"),
                         help="compute dtype (default: the checkpoint's; float32 is faster on CPU)")
-    parser.add_argument("--device", default="cpu", choices=DEVICES,
-                        help="where each rank computes (cuda: cuda:LOCAL_RANK; auto: CUDA when present)")
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="where each rank computes (cuda: cuda:LOCAL_RANK; auto: CUDA when there is a GPU for "
+                             "every process)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="torch.distributed backend (auto: "
                         "nccl on CUDA, gloo on the CPU; nccl moves CUDA tensors only)")
     for field, flag in MODEL_ARGS.items():

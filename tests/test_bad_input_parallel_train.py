@@ -17,7 +17,7 @@ from scale_up.pipeline.__main__ import main as pipeline_main
 from scale_up.pipeline.checkpoint import PipelineCheckpointError
 from scale_up.train import parse, train_parallel
 
-BASE = ["--preset", "nano", "--batch-size", "4", "--seq-len", "32", "--val-batches", "1"]
+BASE = ["--preset", "nano", "--batch-size", "4", "--seq-len", "32", "--val-batches", "1", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def test_tp2_torchrun_generates_what_one_process_does(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
            "scale_up.generate", "--checkpoint", str(tmp_path / "ckpt"), "--prompt-ids", ",".join(map(str, PROMPT)),
-           "--max-new-tokens", "6", "--out", str(tmp_path / "out.json")]
+           "--max-new-tokens", "6", "--out", str(tmp_path / "out.json"), "--device", "cpu"]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "out.json").read_text())

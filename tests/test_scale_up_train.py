@@ -12,10 +12,11 @@ from glm_mini.train import TrainConfig, train
 from scale_up.pipeline.launch import run_torchrun
 from scale_up.train import micro_batch_counts, parse
 
-FLAGS = ["--preset", "nano", "--max-steps", "3", "--batch-size", "4", "--seq-len", "32", "--batch-rampup-steps", "0"]
+FLAGS = ["--preset", "nano", "--max-steps", "3", "--batch-size", "4", "--seq-len", "32", "--batch-rampup-steps", "0",
+         "--device", "cpu"]
 # a ramp 4 -> 6 -> 8 sequences (more micro-batches of one sequence each), validation at steps 2 and 4
 RAMP = ["--preset", "nano", "--max-steps", "4", "--batch-size", "8", "--batch-size-start", "4",
-        "--batch-rampup-steps", "2", "--seq-len", "32", "--eval-every", "2", "--val-batches", "2"]
+        "--batch-rampup-steps", "2", "--seq-len", "32", "--eval-every", "2", "--val-batches", "2", "--device", "cpu"]
 COMPARED = ("loss", "grad_norm", "grad_norm_embedding", "grad_norm_rest", "grad_norm_layer_1", "update_norm", "lr",
             "batch_size", "val_loss")
 
@@ -81,7 +82,7 @@ def test_resume_is_exact_and_equals_one_process(layout, tmp_path):
 @pytest.mark.slow
 def test_dp_tp_pp_all_above_one_on_eight_processes(tmp_path):
     flags = ["--preset", "nano", "--max-steps", "2", "--batch-size", "8", "--seq-len", "16",
-             "--batch-rampup-steps", "0", "--val-batches", "1"]
+             "--batch-rampup-steps", "0", "--val-batches", "1", "--device", "cpu"]
     launch(8, tmp_path / "par", flags, "--dp", "2", "--tp", "2", "--pp", "2", timeout=600)
     got = rows(tmp_path / "par")
     assert all((r["dp"], r["tp"], r["pp"]) == (2, 2, 2) for r in got)
