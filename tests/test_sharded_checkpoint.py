@@ -120,3 +120,23 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "4").mkdir()
     with pytest.raises(FileNotFoundError, match="no complete set of mp_rank_XX shards"):
         load_sharded_checkpoint(tmp_path, model)
+
+
+def existing_step_worker(rank, world, folder):
+    """Every rank must refuse an existing step at once (it used to be rank 0 alone, the others hanging)."""
+    import time
+
+    model, opt = fresh(tp=True)
+    save_sharded_checkpoint(folder, 1, model, opt)
+    start = time.monotonic()
+    try:
+        save_sharded_checkpoint(folder, 1, model, opt)
+    except FileExistsError as err:
+        (folder / f"refused_{rank}.txt").write_text(f"{time.monotonic() - start:.3f} {err}")
+
+
+def test_every_rank_refuses_an_existing_step(tmp_path):
+    run_workers(existing_step_worker, 2, tmp_path, timeout=60)
+    for rank in range(2):
+        seconds, message = (tmp_path / f"refused_{rank}.txt").read_text().split(" ", 1)
+        assert "already exists" in message and float(seconds) < 10
