@@ -47,6 +47,7 @@ from glm_mini.config import GLMConfig
 from scale_up.gpus import GPU, get_gpu
 from scale_up.pipeline.partition import layers_per_stage
 from scale_up.pipeline.recording import bubble_formula
+from scale_up.quantization.measure import FORMAT_OF_BITS, stored_bytes
 from scale_up.tp_layout import check_tp_degree
 
 BITS = (16, 8, 4)
@@ -74,7 +75,7 @@ def weight_bytes_per_gpu(config: GLMConfig, tp: int = 1, bits: int = 16, layers:
     check_tp_degree(config, tp)
     h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
     layers = config.num_layers if layers is None else layers
-    linear = sum(rows * cols * bits // 8 + (FP16 * rows if bits < 16 else 0)
+    linear = sum(stored_bytes(rows, cols, FORMAT_OF_BITS[bits])
                  for rows, cols in local_linear_shapes(config, tp).values())
     biases = FP16 * (3 * h // tp + h + 2 * f // tp + h)
     norms = FP16 * 2 * h * (4 if config.normalization == "sandwich" else 2)

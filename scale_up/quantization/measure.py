@@ -26,6 +26,7 @@ from glm_mini.decoding import decode
 from .format import check_bits
 
 FORMATS = ("fp32", "bf16", "fp16", "int8", "int4")
+FORMAT_OF_BITS = {16: "fp16", 8: "int8", 4: "int4"}  # the official serving formats by weight bits
 
 
 def stored_bytes(out_features: int, in_features: int, fmt: str) -> int:
