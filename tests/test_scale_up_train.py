@@ -46,16 +46,15 @@ def launch(nproc, out, flags, *layout, timeout=420):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("nproc,layout,precision,rel", [
-    (2, ["--pp", "2", "--micro-batches", "2"], "bf16", 2e-2),
-    (4, ["--pp", "2", "--dp", "2", "--micro-batches", "1"], "fp32", 1e-5)], ids=["pp2_bf16", "dp2xpp2_zero1"])
-def test_parallel_training_equals_single_process(nproc, layout, precision, rel, tmp_path):
-    flags = FLAGS + ["--precision", precision]
+def test_bf16_pipeline_training_equals_single_process(tmp_path):
+    """bf16 autocast around every stage's forward, as glm_mini.train wraps its forward (ZeRO-1 and fp32 DP, TP and PP
+    are compared below)."""
+    flags = FLAGS + ["--precision", "bf16"]
     expected = single_process(flags, tmp_path / "single")
-    launch(nproc, tmp_path / "par", flags, *layout)
+    launch(2, tmp_path / "par", flags, "--pp", "2", "--micro-batches", "2")
     got = rows(tmp_path / "par")
-    assert_same_metrics(got, expected, rel)
-    assert all((r["dp"], r["tp"], r["pp"]) != (1, 1, 1) for r in got)
+    assert_same_metrics(got, expected, 2e-2)
+    assert all((r["dp"], r["tp"], r["pp"]) == (1, 1, 2) for r in got)
 
 
 @pytest.mark.slow
@@ -81,6 +80,7 @@ def test_resume_is_exact_and_equals_one_process(layout, tmp_path):
 
 @pytest.mark.slow
 def test_dp_tp_pp_all_above_one_on_eight_processes(tmp_path):
+    """DP2 × TP2 × PP2: ZeRO-1 over the replicas, vocab-parallel loss, 1F1B; equal to one process."""
     flags = ["--preset", "nano", "--max-steps", "2", "--batch-size", "8", "--seq-len", "16",
              "--batch-rampup-steps", "0", "--val-batches", "1", "--device", "cpu"]
     launch(8, tmp_path / "par", flags, "--dp", "2", "--tp", "2", "--pp", "2", timeout=600)
