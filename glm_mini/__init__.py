@@ -15,7 +15,17 @@ from .grad_shrink import shrink_gradient
 from .masks import causal_mask, prefix_causal_mask
 from .model import GLM, GLMOutput
 from .special_tokens import SpecialTokens
-from .tokenizer import GLMTokenizer, default_tokenizer
+from .tokenizer import GLMTokenizer
 
 __all__ = ["GLM", "GLMConfig", "GLMOutput", "GLMTokenizer", "NORMALIZATIONS", "PRESETS", "SpecialTokens",
            "causal_mask", "default_tokenizer", "prefix_causal_mask", "shrink_gradient"]
+
+
+def __getattr__(name):
+    """``glm_mini.default_tokenizer`` lives with the data it is trained on (``glm_mini.data.corpus_tokenizer``); it
+    is imported on first use, because importing ``glm_mini.data`` imports ``datasets`` (about a second)."""
+    if name == "default_tokenizer":
+        from .data.corpus_tokenizer import default_tokenizer
+
+        return default_tokenizer
+    raise AttributeError(f"module 'glm_mini' has no attribute {name!r}")

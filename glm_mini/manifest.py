@@ -24,6 +24,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from glm_mini.atomic_write import open_permissions, write_atomic  # noqa: F401 (open_permissions: used by the caches)
+
 MANIFEST_FORMAT = "glm_mini-manifest-1"
 
 
@@ -43,25 +45,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_permissions(path: Path) -> None:
-    """Give ``path`` the mode ``open()`` (a file) or ``mkdir()`` (a folder) would have given it under the process's
-    umask: ``mkstemp``/``mkdtemp`` make 0600/0700, which others on a shared course machine cannot read."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path``, then rename it over ``path`` (never a half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            open_permissions(Path(tmp))
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(Path(path), lambda f: f.write(data))
 
 
 def write_manifest(manifest: Path, files: list[Path], **extra) -> None:

@@ -12,9 +12,12 @@ Parameter names are exactly the official ones (``transformer.word_embeddings.wei
 ``attention.rotary_emb.inv_freq`` buffers are dropped: the kit's RoPE table is a non-persistent buffer, built once
 per forward at the transformer level instead of once per layer.
 
-Layers live in a ``ModuleDict`` keyed by ``str(layer_number)`` (torchtitan's layout), so a pipeline stage is this
-model with some layers deleted and every remaining name unchanged; each layer keeps its own ``layer_number`` for
-query-key layer scaling.
+Layers live in a ``ModuleDict`` keyed by ``str(layer_number)`` (torchtitan's layout), and ``forward`` runs whatever
+the model still holds: the embedding lookup when it is given token ids (a model without ``word_embeddings`` takes
+the hidden states ``[b, s, h]`` of the layers before it), the layers present, ``final_layernorm`` and the tied
+``output_head`` (``output_head.py``) when they are there, else it returns the hidden states. So a pipeline stage is
+this model with modules deleted, every remaining name unchanged, running this very forward; each layer keeps its own
+``layer_number`` for query-key layer scaling.
 
 Conventions: ``attention_mask`` is bool, True = may attend, ``[b, 1, s, t]`` or ``[b, s, t]`` (t = past + s);
 ``None`` means causal. ``position_ids`` are ``[b, s]`` (1-D RoPE) or ``[b, 2, s]`` (2-D); ``None`` means
@@ -26,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import GLMConfig
@@ -34,6 +36,7 @@ from .grad_shrink import shrink_gradient
 from .init import init_weights_
 from .layer import GLMLayer
 from .masks import causal_mask
+from .output_head import TiedOutputHead
 from .rope import RotaryEmbedding
 
 KVCache = tuple[tuple[Tensor, Tensor], ...]  # per layer (k, v), each [b, nh, t, d], RoPE already applied to k
@@ -41,8 +44,9 @@ KVCache = tuple[tuple[Tensor, Tensor], ...]  # per layer (k, v), each [b, nh, t,
 
 @dataclass
 class GLMOutput:
-    logits: Tensor  # [b, s, V]
+    logits: Tensor | None  # [b, s, V]; None for a model without output_head (a pipeline stage before the last)
     past_key_values: KVCache | None = None  # filled when use_cache=True
+    hidden_states: Tensor | None = None  # [b, s, h], the output of a model without output_head
 
 
 class GLMTransformer(nn.Module):
@@ -53,6 +57,7 @@ class GLMTransformer(nn.Module):
         self.rotary = RotaryEmbedding(config.head_dim, two_d=config.position_encoding_2d)
         self.layers = nn.ModuleDict({str(i): GLMLayer(config, i) for i in range(config.num_layers)})
         self.final_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layernorm_epsilon)
+        self.output_head = TiedOutputHead()  # logits = final_layernorm(h) · word_embeddingsᵀ
 
 
 class GLM(nn.Module):
@@ -64,27 +69,44 @@ class GLM(nn.Module):
 
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 past_key_values: KVCache | None = None, use_cache: bool = False) -> GLMOutput:
+        """``input_ids``: token ids ``[b, s]``, or hidden states ``[b, s, h]`` for a model without the layers before."""
         cfg, tr = self.config, self.transformer
-        b, s = self._check_input_ids(input_ids)
+        embedding, norm, head = (getattr(tr, name, None) for name in ("word_embeddings", "final_layernorm",
+                                                                      "output_head"))
+        hidden_input = isinstance(input_ids, Tensor) and input_ids.is_floating_point()
+        b, s = self._check_hidden_states(input_ids) if hidden_input else self._check_input_ids(input_ids)
         past = self._check_cache(past_key_values, b)
         if not isinstance(use_cache, bool):
             raise TypeError(f"use_cache: expected a bool, got {type(use_cache).__name__} {use_cache!r}")
         if past + s > cfg.max_sequence_length:
             raise ValueError(f"input_ids: {past} cached + {s} new tokens exceed max_sequence_length="
                              f"{cfg.max_sequence_length} of the config")
-        position_ids = self._positions(position_ids, b, s, past, input_ids.device)
+        # positions arriving with hidden states come from the model part before, which checked their values
+        position_ids = self._positions(position_ids, b, s, past, input_ids.device, check_values=not hidden_input)
         allowed = self._allowed(attention_mask, b, s, past, input_ids.device)
 
         egs = cfg.embedding_gradient_shrink_alpha
-        h = tr.embedding_dropout(shrink_gradient(tr.word_embeddings(input_ids), egs))  # [b, s, h]
+        if hidden_input:
+            h = input_ids  # [b, s, h] from the layers before (the previous pipeline stage)
+        else:
+            if embedding is None:
+                raise ValueError("input_ids: this model holds no word_embeddings (its first layers live elsewhere, "
+                                 f"e.g. a later pipeline stage); pass hidden states [b, s, {cfg.hidden_size}]")
+            h = tr.embedding_dropout(shrink_gradient(embedding(input_ids), egs))  # [b, s, h]
         rope = tr.rotary(position_ids, h.dtype)
         caches = []
         for i, layer in enumerate(tr.layers.values()):
             h, kv = layer(h, rope, allowed, past_key_values[i] if past_key_values else None)
             caches.append(kv)
-        head = shrink_gradient(tr.word_embeddings.weight, egs if cfg.shrink_logit_embedding_gradient else 1.0)
-        logits = F.linear(tr.final_layernorm(h), head)  # [b, s, V]
-        return GLMOutput(logits, tuple(caches) if use_cache else None)
+        if norm is not None:
+            h = norm(h)
+        caches = tuple(caches) if use_cache else None
+        if head is None:
+            return GLMOutput(None, caches, hidden_states=h)
+        if embedding is None:
+            raise ValueError("output_head: the tied head needs word_embeddings, which this model no longer holds")
+        logits = head(h, embedding.weight, egs if cfg.shrink_logit_embedding_gradient else 1.0)  # [b, s, V]
+        return GLMOutput(logits, caches)
 
     # --- input checks: a wrong shape or dtype is named here, not deep inside a matmul ------------------------------
     # Shapes and dtypes are always checked (free: no data is read). Value ranges (token ids in [0, V), positions in
@@ -105,6 +127,14 @@ class GLM(nn.Module):
             raise ValueError(f"input_ids: expected at least one sequence of at least one token, got shape [{b}, {s}]")
         _check_range("input_ids", input_ids, 0, self.config.vocab_size, "vocab_size")
         return b, s
+
+    def _check_hidden_states(self, hidden) -> tuple[int, int]:
+        h = self.config.hidden_size
+        if hidden.dim() != 3 or hidden.shape[-1] != h or hidden.shape[0] == 0 or hidden.shape[1] == 0:
+            raise ValueError(f"input_ids: a floating-point input is read as hidden states [batch, seq, {h}], got "
+                             f"shape {list(hidden.shape)} of dtype {hidden.dtype} (token ids must be torch.long or "
+                             "torch.int32 [batch, seq])")
+        return hidden.shape[0], hidden.shape[1]
 
     def _check_cache(self, past_key_values, b) -> int:
         """The cached length t, after checking the cache holds one (k, v) pair [b, nh, t, d] per layer."""
@@ -128,7 +158,7 @@ class GLM(nn.Module):
             first = k.shape
         return first[2]
 
-    def _positions(self, position_ids, b, s, past, device) -> Tensor:
+    def _positions(self, position_ids, b, s, past, device, check_values: bool = True) -> Tensor:
         two_d = self.config.position_encoding_2d
         if position_ids is None:
             pos = torch.arange(past, past + s, device=device).expand(b, s)  # [b, s]
@@ -141,7 +171,8 @@ class GLM(nn.Module):
             raise ValueError(f"position_ids: expected shape {expected} for {kind}, got {tuple(position_ids.shape)}")
         if position_ids.dtype.is_floating_point or position_ids.dtype.is_complex or position_ids.dtype == torch.bool:
             raise ValueError(f"position_ids: expected an integer dtype, got {position_ids.dtype}")
-        _check_range("position_ids", position_ids, 0, self.config.max_sequence_length, "max_sequence_length")
+        if check_values:
+            _check_range("position_ids", position_ids, 0, self.config.max_sequence_length, "max_sequence_length")
         return position_ids
 
     @staticmethod

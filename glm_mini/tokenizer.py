@@ -41,16 +41,13 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
-from glm_mini.manifest import (atomic_write_bytes, file_sha256, manifest_problem, read_manifest, warn_rebuild,
-                               write_manifest)
+from glm_mini.manifest import atomic_write_bytes
 from glm_mini.special_tokens import SpecialTokens
 
-if TYPE_CHECKING:
-    from glm_mini.data.corpus import CorpusConfig
 
 SPECIAL_TOKENS = ("[MASK]", "[gMASK]", "[sMASK]", "<eod>", "[sop]", "[eop]")
 NEWLINE = "<n>"
@@ -315,36 +312,3 @@ def _explain_training_error(message: str, vocab_size: int) -> str:
         return (f"vocab_size={vocab_size} is too small for this training text: its characters and byte pieces need "
                 f"at least {int(too_low.group(2)) + len(SPECIAL_TOKENS)}")
     return f"sentencepiece could not train a vocab_size={vocab_size} model on this text: {message}"
-
-
-def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None) -> GLMTokenizer:
-    """The kit's tokenizer for the default corpus, trained on first use and cached under ``data/cache/tokenizer/``
-    with a manifest (size, SHA-256, and which corpus cache it was trained on); a missing, damaged or stale cached
-    model is reported (``CacheRebuildWarning``) and trained again."""
-    # imported here: importing glm_mini.data imports datasets, which takes ~1 s
-    from glm_mini.data.corpus import CorpusConfig, cache_dir, corpus_path, load_corpus
-
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__} {vocab_size!r}")
-    corpus = corpus or CorpusConfig()
-    if not isinstance(corpus, CorpusConfig):
-        raise TypeError(f"corpus: expected a CorpusConfig, got {type(corpus).__name__}")
-    path = cache_dir() / "tokenizer" / f"glm-mini-v{vocab_size}-t{TRAINER_VERSION}-{corpus.key()}.model"
-    manifest = path.with_suffix(".manifest.json")
-    source = file_sha256(corpus_path(corpus) / "manifest.json")  # the corpus content (checked) it is trained on
-    problem = manifest_problem(manifest, (path.name,))
-    if problem is None and read_manifest(manifest).get("corpus_manifest_sha256") != source:
-        problem = "it was trained on a different corpus cache"
-    if problem is None:
-        try:
-            return GLMTokenizer.from_file(path)
-        except ValueError as err:
-            problem = str(err)
-    if path.exists() or manifest.exists():
-        warn_rebuild("the tokenizer", path, problem)
-    tokenizer = GLMTokenizer.train((r["text"] for r in load_corpus(corpus)["train"]), vocab_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, tokenizer.model_proto)  # the kit's own cache file: replaced even when damaged
-    write_manifest(manifest, [path], corpus_manifest_sha256=source)  # last: the model is complete
-    return tokenizer
-

@@ -15,7 +15,7 @@ One optimizer step t (docs/glm130b_facts.md §2.1-§2.6; each piece lives in ``g
    total norm at 1.0, AdamW step (β 0.9/0.95, wd 0.1 except LayerNorms and biases);
 4. append the step's row to ``metrics.jsonl``, evaluate on fixed validation batches every ``--eval-every`` steps,
    and checkpoint atomically every ``--save-every`` steps (and at the end, and at ``--stop-after-step``). A step
-   whose loss is NaN or infinite writes its row and stops the run (``NonFiniteLossError``, exit 2 from the CLI).
+   whose loss is NaN or infinite writes its row and stops the run (``NonFiniteLoss``, exit 2 from the CLI).
 
 Every random draw comes from state that the checkpoint saves (torch's generator for init and dropout, the objective's
 ``random.Random``, the data cursor), so a run stopped at step k and resumed with ``--resume`` computes exactly the
@@ -37,19 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from glm_mini.config import PRESETS, GLMConfig
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, rng_state,
                                           save_checkpoint, set_rng_state, write_atomic)
-from glm_mini.training.grad_norms import clip_gradients, grad_norms
 from glm_mini.training.metrics import MetricsLog, read_metrics
 from glm_mini.training.optimizer import build_adamw
-from glm_mini.training.precision import PRECISIONS, autocast, check_precision, grad_scaler
-from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
-from glm_mini.training.spikes import NonFiniteLossError, SpikeDetector, in_ranges, parse_skip_ranges
-from glm_mini.training.update_norms import snapshot, update_norms
+from glm_mini.training.precision import PRECISIONS, check_precision, grad_scaler
+from glm_mini.training.schedule import egs_alpha_at
+from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
+from glm_mini.training.step import (LocalModel, NonFiniteLoss, forward_loss,  # noqa: F401
+                                    masked_cross_entropy, next_batch, train_step)
 
 CONFIG_FILE = "config.json"
 # fields a resumed run may change: they decide where the run lives, when to stop, save, evaluate or skip, never what
@@ -199,20 +198,6 @@ class TrainResult:
 # ------------------------------------------------------------------------------------------------------------------
 # pieces of the loop
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """Token mean of the cross-entropy over positions where ``loss_mask`` is True (in fp32)."""
-    selected = loss_mask.reshape(-1)  # [b*s]
-    flat = logits.reshape(-1, logits.shape[-1])[selected]  # [b, s, V] -> [n_loss_tokens, V]
-    return F.cross_entropy(flat.float(), targets.reshape(-1)[selected])
-
-
-def forward_loss(model: GLM, batch: dict[str, torch.Tensor], precision: str, device: torch.device) -> torch.Tensor:
-    with autocast(precision, device):
-        logits = model(batch["input_ids"], position_ids=batch["position_ids"],
-                       attention_mask=batch["attention_mask"]).logits  # [b, s, V]
-    return masked_cross_entropy(logits, batch["targets"], batch["loss_mask"])
-
-
 @torch.no_grad()
 def evaluate(model: GLM, batches: list[dict[str, torch.Tensor]], precision: str, device: torch.device) -> float:
     """Loss-token mean of the validation loss over ``batches`` (eval mode: no dropout)."""
@@ -306,8 +291,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring."""
     from tqdm.auto import tqdm
 
-    from glm_mini.objective import sample_batch
-    from glm_mini.training.data import DataCursor, load_train_data, validation_batches, window
+    from glm_mini.training.data import DataCursor, load_train_data, validation_batches
 
     out = _check_out_dir(cfg)
     device = resolve_device(cfg.device)
@@ -359,52 +343,21 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     bar = tqdm(total=cfg.max_steps, initial=start, disable=not progress, desc=f"train {model_config.num_layers}L",
                unit="step", dynamic_ncols=True)
     tokens_seen, seconds, done = 0, 0.0, start
+    local = LocalModel(model, cfg.precision, device)
     model.train()
     try:
         for step in range(start + 1, last + 1):
             t0 = time.perf_counter()
-            b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
-            windows = [window(data.train, i) for i in cursor.next_indices(b)]
-            batch = sample_batch(windows, cfg.seq_len, special, objective_rng, objective, data.mip_pairs)
+            batch = next_batch(step, cfg, data, cursor, objective_rng, objective)
             if in_ranges(step, skip_ranges):
                 done = step
                 bar.update(1)
                 continue
             batch = {k: v.to(device) for k, v in batch.items()}
-            lr = lr_at(step, cfg.lr, cfg.warmup, cfg.max_steps, cfg.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            alpha = egs_alpha_at(step, model_config.embedding_gradient_shrink_alpha, cfg.egs_ramp)
-            if alpha != model.config.embedding_gradient_shrink_alpha:
-                model.config = model.config.replace(embedding_gradient_shrink_alpha=alpha)
-
-            loss = forward_loss(model, batch, cfg.precision, device)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)  # gradients divided by S (a no-op unless fp16)
-            norms = grad_norms(model)
-            loss_value = float(loss.detach())
-            spike = detector.update(loss_value)
-            finite = math.isfinite(norms["total"])
-            skipped = (spike and cfg.spike_action == "skip") or (not finite and not scaler.is_enabled())
-            before = snapshot(model)
-            if not skipped:
-                if finite:
-                    clip_gradients(model, cfg.clip_grad, norms["total"])
-                scaler.step(optimizer)  # under fp16, skips the step if a gradient is inf/NaN
-            scaler.update()
-            updates = update_norms(model, before)
-            n_tokens = b * cfg.seq_len
-            dt = time.perf_counter() - t0
-            tokens_seen, seconds = tokens_seen + n_tokens, seconds + dt
-
-            row = {"step": step, "loss": loss_value, "lr": lr, "batch_size": b, "tokens": n_tokens,
-                   "loss_tokens": int(batch["loss_mask"].sum()), "seconds": dt, "grad_norm": norms["total"],
-                   "grad_norm_embedding": norms["embedding"], "grad_norm_rest": norms["rest"],
-                   **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
-                   "update_norm": updates["total"], "update_ratio": updates["ratio"],
-                   **{f"update_norm_{k}": v for k, v in updates.items() if k not in ("total", "ratio")},
-                   "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
+            row = train_step(local, optimizer, scaler, detector, cfg, step, batch,
+                             model_config.embedding_gradient_shrink_alpha, t0)
+            loss_value, spike, skipped = row["loss"], row["spike"], row["skipped"]
+            tokens_seen, seconds = tokens_seen + row["tokens"], seconds + row["seconds"]
             if spike:
                 bar.write(f"step {step}: loss {loss_value:.3f} is a spike (> {cfg.spike_factor} x the median of the "
                           f"last {cfg.spike_window}); {'update dropped' if skipped else 'kept'}. The paper's remedy: "
@@ -413,11 +366,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
                 row["val_loss"] = evaluate(model, val, cfg.precision, device)
             log.write(row)
             if not math.isfinite(loss_value):  # the weights or the forward went bad: nothing after this step is real
-                raise NonFiniteLossError(f"step {step}: the training loss is {loss_value}; the run stopped after "
-                                         f"writing this step's row to {log.path} and saved no checkpoint of it. "
-                                         f"Resume from a checkpoint saved before the loss went bad, with --skip-steps "
-                                         f"covering step {step}, or start again with a lower --lr")
-            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", refresh=False)
+                raise NonFiniteLoss(step, loss_value, log.path)
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{row['lr']:.2e}", refresh=False)
             bar.update(1)
             if (cfg.save_every and step % cfg.save_every == 0) or step == last:
                 checkpoint(step)
@@ -599,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     options["egs_ramp"] = tuple(options["egs_ramp"]) if options["egs_ramp"] else None
     try:
         result = train(TrainConfig(**options), progress=not args.no_progress)
-    except (ValueError, OSError, CheckpointError, NonFiniteLossError) as err:
+    except (ValueError, OSError, CheckpointError, NonFiniteLoss) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     val = f", val loss {result.final_val_loss:.4f}" if result.final_val_loss is not None else ""

@@ -40,7 +40,8 @@ from matplotlib.patches import Patch
 from glm_mini.data import HELDOUT_FAMILIES, SPLITS, TRAIN_FAMILIES, CorpusConfig, load_corpus, pack_documents
 from glm_mini.exercises import use
 from glm_mini.exercises.nb01_tokenizer import check_encode, check_pack
-from glm_mini.tokenizer import SPECIAL_TOKENS, GLMTokenizer, default_tokenizer
+from glm_mini.data.corpus_tokenizer import default_tokenizer
+from glm_mini.tokenizer import SPECIAL_TOKENS, GLMTokenizer
 
 passed = {}  # exercise -> did its check pass
 

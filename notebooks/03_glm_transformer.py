@@ -325,8 +325,9 @@ plt.show()
 #
 # $$\mathrm{logits} = \mathrm{LN_{final}}(h_N)\; W_{\mathrm{emb}}^\top$$
 #
-# (`glm_mini/model.py`, `GLM.forward`: `F.linear(tr.final_layernorm(h), head)`). Below, the model is run layer by
-# layer with your DeepNorm layer from Exercise 3.4 and compared with `GLM.forward`.
+# (`glm_mini/model.py`, `GLM.forward`: `head(final_layernorm(h), word_embeddings.weight)`, the head in
+# `glm_mini/output_head.py`). Below, the model is run layer by layer with your DeepNorm layer from Exercise 3.4 and
+# compared with `GLM.forward`.
 
 # %%
 model = GLM(config).eval()

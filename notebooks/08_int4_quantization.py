@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS
 from glm_mini.exercises.harness import use
-from glm_mini.exercises.nb08_quantization import check_absmax_scale, check_dequantize_int4, check_pack_int4
+from scale_up.exercises.nb08_quantization import check_absmax_scale, check_dequantize_int4, check_pack_int4
 from scale_up.quantization import (QUANTIZED_LINEARS, QuantizedLinear, dequantize_weight, pack_int4, quantize_,
                                    quantize_weight, unpack_int4)
 from scale_up.quantization.measure import greedy_decode, linear_weight_bytes, median_times, stored_bytes

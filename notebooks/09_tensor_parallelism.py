@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS
 from glm_mini.exercises import use
-from glm_mini.exercises.nb09_tensor_parallel import (check_column_parallel, check_geglu_shard,
+from scale_up.exercises.nb09_tensor_parallel import (check_column_parallel, check_geglu_shard,
                                                      check_interleaved_qkv_shard, check_row_parallel)
 from scale_up.tensor_parallel.check import launch_check
 from scale_up.tp_layout import merge_state_dicts, reshard_state_dicts, shard_state_dict, shard_tensor

@@ -33,8 +33,9 @@ import torch
 
 from glm_mini import GLM, PRESETS
 from glm_mini.exercises import use
-from glm_mini.exercises.nb10_pipeline import check_bubble_fraction, check_layers_per_stage, check_one_f_one_b_order
-from scale_up.pipeline import (Event, bubble_formula, build_stage_module, glm_loss, load_events, measured_bubble,
+from scale_up.exercises.nb10_pipeline import check_bubble_fraction, check_layers_per_stage, check_one_f_one_b_order
+from glm_mini.training.step import masked_cross_entropy as glm_loss
+from scale_up.pipeline import (Event, bubble_formula, build_stage_module, load_events, measured_bubble,
                                partition_layers, stage_costs, sum_tied_embedding_grads)
 from scale_up.pipeline.example_batch import example_batch
 from scale_up.pipeline.launch import REPO_ROOT, read_rank_tensors, run_pipeline

@@ -33,8 +33,8 @@ import torch
 
 from glm_mini import GLM, PRESETS, GLMConfig, SpecialTokens
 from glm_mini.exercises import use
-from glm_mini.exercises import nb11_full_scale as reference
-from glm_mini.exercises.nb11_full_scale import check_kv_cache, check_mfu, check_weight_bytes
+from scale_up.exercises import nb11_full_scale as reference
+from scale_up.exercises.nb11_full_scale import check_kv_cache, check_mfu, check_weight_bytes
 from glm_mini.generate import fill_blanks_ids
 from scale_up.convert import convert
 from scale_up.dry_run import dry_run, format_part

@@ -21,12 +21,17 @@ shard being built. With ``--quantization-bit-width`` the four block linears of e
 quantized per output row in FP16 (``quantize_weight``; ``pack_int4`` for INT4) and get their ``weight_scale``, as the
 official converter does, so the bytes are identical to its.
 
-Writing is atomic: everything goes to a hidden temporary folder beside DST, renamed to DST at the end, with a
-marker file ``scale_up_convert.json``. A non-empty DST is refused unless it holds that marker (a previous
-conversion, whose listed files are then replaced). ``--input-folder``/``--output-folder`` may also be a single
-``.pt`` file holding a ``glm_mini.GLM`` state dict (the kit's TP=1 format): in, it is one TP=1 shard; out, the
-merged model is saved as such a file (``--target-tp 1``, RoPE's ``inv_freq`` buffers dropped so ``GLM`` loads it
-with ``strict=True``).
+Writing is atomic: everything goes to a hidden temporary folder beside DST (given the permissions an ordinary
+``mkdir`` would), renamed to DST at the end, with a marker file ``scale_up_convert.json``. A non-empty DST is
+refused unless it holds that marker (a previous conversion, whose listed files are then replaced). Nothing outside
+DST is ever written or removed: ``latest`` must name one path component (no ``/``, ``..`` or absolute path), every
+file a marker lists is resolved and must lie inside DST (else nothing is removed), and DST may not be SRC, lie
+inside it, or contain it. Before anything is written the source is checked: every layer holds the same keys as
+layer 0, layers are numbered 0..N-1 with nothing missing, the embedding and final LayerNorm are there, and the
+head count gives whole heads whose size matches RoPE's ``inv_freq`` (when the checkpoint carries it).
+``--input-folder``/``--output-folder`` may also be a single ``.pt`` file holding a ``glm_mini.GLM`` state dict (the
+kit's TP=1 format): in, it is one TP=1 shard; out, the merged model is saved as such a file (``--target-tp 1``, RoPE's
+``inv_freq`` buffers dropped so ``GLM`` loads it with ``strict=True``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,7 +47,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from glm_mini.training.checkpoint import write_atomic
+
+from .collective_save import make_dir_like_mkdir
 from .quantization import QUANTIZED_LINEARS, pack_int4, quantize_weight
+from .safe_load import load_tensor_file
 from .tp_layout import parameter_role
 
 SHARD = "mp_rank_{:02d}_model_states.pt"
@@ -63,7 +73,7 @@ def source_shards(src: Path) -> tuple[list[Path], str]:
     latest = src / "latest"
     if not latest.is_file():
         raise FileNotFoundError(f"--input-folder: missing {latest} (it names the iteration folder to convert)")
-    iteration = latest.read_text().strip()
+    iteration = check_iteration(latest.read_text().strip(), latest)
     files = sorted((src / iteration).glob("mp_rank_*_model_states.pt"))
     expected = [src / iteration / SHARD.format(r) for r in range(len(files))]
     if not files or files != expected:
@@ -72,12 +82,21 @@ def source_shards(src: Path) -> tuple[list[Path], str]:
     return files, iteration
 
 
+def check_iteration(name: str, where: Path) -> str:
+    """The iteration named by ``latest``: one path component, so it can only name a folder beside ``latest``."""
+    if not name or name in (".", "..") or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise ConversionError(f"--input-folder: {where} must name one iteration folder (letters, digits, '.', '_', "
+                              f"'-'; no '/', '..' or absolute path), got {name[:80]!r}")
+    return name
+
+
 def load_state(path: Path) -> dict[str, Tensor]:
-    """One shard's state dict, memory-mapped when the file allows it (pages are read as they are touched)."""
+    """One shard's state dict (``weights_only=True``), memory-mapped when the file allows it (pages are read as they
+    are touched)."""
     try:
-        payload = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-    except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = load_tensor_file(path, "--input-folder", mmap=True)
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
     state = payload["module"] if isinstance(payload, dict) and "module" in payload else payload
     if not isinstance(state, dict) or not all(torch.is_tensor(t) for t in state.values()):
         raise ConversionError(f"--input-folder: {path} does not hold a state dict (or {{'module': state dict}})")
@@ -116,15 +135,64 @@ def target_shape(shape: torch.Size, role: str, src_tp: int, tgt_tp: int) -> list
 
 
 # --- checks ------------------------------------------------------------------------------------------------------
+def check_layers(first: dict[str, Tensor], path: Path) -> None:
+    """Every key a GLM parameter, every layer the same keys as layer 0, layers 0..N-1, the ends present."""
+    layers: dict[int, set[str]] = {}
+    for key in first:
+        try:
+            parameter_role(key)
+        except ValueError as err:
+            raise ConversionError(f"--input-folder: {path}: {err}") from None
+        found = re.fullmatch(r"transformer\.layers\.(\d+)\.(.+)", key)
+        if found:
+            layers.setdefault(int(found.group(1)), set()).add(found.group(2))
+    for key in ("transformer.word_embeddings.weight", "transformer.final_layernorm.weight",
+                "transformer.final_layernorm.bias"):
+        if key not in first:
+            raise ConversionError(f"--input-folder: {path} has no {key}; expected a whole GLM state dict")
+    if not layers or sorted(layers) != list(range(len(layers))):
+        raise ConversionError(f"--input-folder: {path} has layers {sorted(layers)[:8]}...; expected layers "
+                              "0..N-1 with none missing")
+    for n, keys in layers.items():
+        if keys != layers[0]:
+            missing, extra = sorted(layers[0] - keys), sorted(keys - layers[0])
+            raise ConversionError(f"--input-folder: {path}: layer {n} lacks {missing} / has extra {extra} compared "
+                                  "with layer 0 (a missing layer weight cannot be converted)")
+    required = {"attention.query_key_value.weight", "attention.dense.weight", "mlp.dense_h_to_4h.weight",
+                "mlp.dense_4h_to_h.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}
+    if not required <= layers[0]:
+        raise ConversionError(f"--input-folder: {path}: layer 0 lacks {sorted(required - layers[0])}")
+
+
+def check_heads(first: dict[str, Tensor], src_tp: int, heads: int) -> None:
+    """Whole [q; k; v] heads, of the size RoPE's ``inv_freq`` was built for (when the checkpoint has it)."""
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ConversionError(f"--num-attention-heads: expected a positive int, got {heads!r}")
+    rows = first["transformer.layers.0.attention.query_key_value.weight"].shape[0] * src_tp
+    if rows % (3 * heads):
+        raise ConversionError(f"--num-attention-heads: {heads} heads do not divide the {rows} query_key_value rows "
+                              "into whole [q; k; v] heads")
+    head_dim = rows // (3 * heads)
+    inv_freq = first.get("transformer.layers.0.attention.rotary_emb.inv_freq")
+    if inv_freq is not None and inv_freq.numel() not in (head_dim // 2, head_dim // 4):  # 1-D RoPE, 2-D RoPE
+        raise ConversionError(f"--num-attention-heads: {heads} heads make a head size of {head_dim}, but the "
+                              f"checkpoint's RoPE inv_freq has {inv_freq.numel()} entries (head size "
+                              f"{2 * inv_freq.numel()}, or {4 * inv_freq.numel()} with 2-D RoPE); pass the model's "
+                              "real head count")
+
+
 def check_target(first: dict[str, Tensor], src_tp: int, tgt_tp: int, heads: int, path: Path) -> None:
     if isinstance(tgt_tp, bool) or not isinstance(tgt_tp, int) or tgt_tp < 1:
         raise ConversionError(f"--target-tp: expected a positive int, got {tgt_tp!r}")
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ConversionError(f"--num-attention-heads: expected a positive int, got {heads!r}")
     if heads % tgt_tp:
         raise ConversionError(f"--target-tp: {tgt_tp} does not divide --num-attention-heads={heads}; every rank "
                               "must hold whole heads")
     if is_quantized(first):
         raise ConversionError(f"--input-folder: {path} is already quantized (it has weight_scale keys); convert "
                               "the FP16 checkpoint instead")
+    check_layers(first, path)
     dtypes = {t.dtype for t in first.values()}
     if len(dtypes) != 1:
         raise ConversionError(f"--input-folder: {path} mixes dtypes {sorted(map(str, dtypes))}; expected one "
@@ -139,10 +207,7 @@ def check_target(first: dict[str, Tensor], src_tp: int, tgt_tp: int, heads: int,
         if full % unit:
             raise ConversionError(f"--target-tp: {key} has {full} {'columns' if dim else 'rows'} in all, which "
                                   f"do not split into {tgt_tp} equal {what}")
-    qkv = [t for k, t in first.items() if k.endswith("attention.query_key_value.weight")]
-    if qkv and (qkv[0].shape[0] * src_tp) % (3 * heads):
-        raise ConversionError(f"--num-attention-heads: {heads} heads do not divide the {qkv[0].shape[0] * src_tp} "
-                              "query_key_value rows into whole [q; k; v] heads")
+    check_heads(first, src_tp, heads)
 
 
 def quantize_state(state: dict[str, Tensor], bits: int) -> dict[str, Tensor]:
@@ -193,25 +258,51 @@ def build_target_shard(files: list[Path], tgt_rank: int, tgt_tp: int,
 
 
 def _save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
-def _check_output(dst: Path) -> None:
+def _check_paths(src: Path, dst: Path) -> None:
+    """DST may not be SRC, lie inside it, or contain it: a conversion never writes over or removes its input."""
+    s, d = src.resolve(), dst.resolve()
+    if s == d or s in d.parents or d in s.parents:
+        raise ConversionError(f"--output-folder: {dst} is, lies inside, or contains --input-folder {src}; write "
+                              "the conversion to a separate folder (the input is never overwritten)")
+
+
+def _previous_files(dst: Path) -> list[Path]:
+    """The files a previous conversion's marker lists, resolved and checked to lie inside ``dst``."""
+    marker = dst / MARKER
+    try:
+        listed = json.loads(marker.read_text()).get("files", [])
+    except (json.JSONDecodeError, AttributeError, OSError) as err:
+        raise ConversionError(f"--output-folder: {marker} is not a conversion marker ({err}); remove it or choose "
+                              "a new folder") from None
+    root, files = dst.resolve(), []
+    for rel in listed:
+        path = (dst / rel).resolve() if isinstance(rel, str) and rel else None
+        if path is None or root not in path.parents:
+            raise ConversionError(f"--output-folder: {marker} lists {rel!r}, which is not a file inside {dst}; "
+                                  "nothing was removed (remove the marker or choose a new folder)")
+        files.append(path)
+    return files
+
+
+def _check_output(dst: Path) -> list[Path]:
+    """The previous conversion's files to replace ([] for a new or empty folder); refuses a foreign folder."""
     if dst.is_file() or (dst.is_dir() and any(dst.iterdir()) and not (dst / MARKER).is_file()):
         raise FileExistsError(f"--output-folder: {dst} exists and is not empty (and holds no {MARKER} of a "
                               "previous conversion); choose a new folder")
+    return _previous_files(dst) if (dst / MARKER).is_file() else []
 
 
-def _install(tmp: Path, dst: Path) -> None:
+def _install(tmp: Path, dst: Path, previous: list[Path]) -> None:
     """Move the finished conversion into place; a previous conversion's own files are removed, nothing else."""
-    if dst.is_dir() and (dst / MARKER).is_file():
-        previous = json.loads((dst / MARKER).read_text())
-        for rel in previous.get("files", []) + [MARKER]:
-            (dst / rel).unlink(missing_ok=True)
-        for folder in sorted({(dst / rel).parent for rel in previous.get("files", [])}, reverse=True):
-            if folder != dst and folder.is_dir() and not any(folder.iterdir()):
+    if previous or (dst / MARKER).is_file():
+        root = dst.resolve()
+        for path in previous + [root / MARKER]:
+            path.unlink(missing_ok=True)
+        for folder in sorted({p.parent for p in previous}, reverse=True):
+            if folder != root and root in folder.parents and folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
     if dst.is_dir():  # empty now (or left with the user's own files: then move ours in beside them)
         for item in tmp.iterdir():
@@ -234,8 +325,8 @@ def convert(input_folder, output_folder, target_tp: int, quantization_bit_width:
                               "--target-tp 1 without quantization, or a folder")
     if single_out and dst.exists():
         raise FileExistsError(f"--output-folder: {dst} exists; refusing to overwrite it")
-    if not single_out:
-        _check_output(dst)
+    _check_paths(src, dst)
+    previous = [] if single_out else _check_output(dst)
     first = load_state(files[0])
     check_target(first, len(files), target_tp, num_attention_heads, files[0])
     layout = {key: (t.shape, t.dtype) for key, t in first.items()}
@@ -248,6 +339,7 @@ def convert(input_folder, output_folder, target_tp: int, quantization_bit_width:
         _save({k: t for k, t in state.items() if not k.endswith("rotary_emb.inv_freq")}, dst)
         return dst
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
+    make_dir_like_mkdir(tmp)  # mkdtemp makes 0700: the converted checkpoint is for everyone the umask allows
     try:
         (tmp / iteration).mkdir()
         written = []
@@ -260,11 +352,11 @@ def convert(input_folder, output_folder, target_tp: int, quantization_bit_width:
             del state
             if progress:
                 progress(rank)
-        (tmp / "latest").write_text(iteration)
+        write_atomic(tmp / "latest", lambda f: f.write(iteration.encode()))
         info = {"source": str(src), "source_tp": len(files), "target_tp": target_tp,
                 "quantization_bit_width": quantization_bit_width, "files": written + ["latest"]}
-        (tmp / MARKER).write_text(json.dumps(info, indent=1))
-        _install(tmp, dst)
+        write_atomic(tmp / MARKER, lambda f: f.write(json.dumps(info, indent=1).encode()))
+        _install(tmp, dst, previous)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)  # our own unfinished temporary folder only

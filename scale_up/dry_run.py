@@ -6,9 +6,10 @@ How it works
 For each pipeline stage p and tensor-parallel rank r of a (TP, PP, bits) layout:
 
 1. ``GLM(config)`` is built under ``torch.device("meta")``: shapes and dtypes, no storage, no init cost.
-2. Stage p keeps only its layers, as GLM-130B's pipeline did (``plan.stage_layers``: the embedding and the tied head
-   count as one layer each, docs/glm130b_facts.md §3): the other layers are deleted from ``transformer.layers``, the
-   ``final_layernorm`` survives on the last stage only and ``word_embeddings`` on the first and the last (tied head).
+2. Stage p is made by the pipeline's own stage builder (``pipeline.build_stage_module``, split by
+   ``partition_layers``: the embedding and the tied head count as one layer each, docs/glm130b_facts.md §3): the
+   other layers are deleted, ``final_layernorm`` and the output head survive on the last stage only and
+   ``word_embeddings`` on the first and the last (tied head).
 3. ``apply_tensor_parallel`` runs as on a real rank r, inside a single-process ``fake`` process group of world size
    TP (torch's testing backend: ``get_rank() = r``, collectives are no-ops, nothing is sent), so the shard shapes come
    from ``tp_layout.shard_state_dict`` itself.
@@ -29,7 +30,8 @@ import torch.distributed as dist
 
 from glm_mini import GLM, PRESETS, GLMConfig
 
-from .plan import stage_layers
+from .pipeline.stage_module import build_stage_module
+from .quantization.measure import tensor_bytes
 from .quantized_parallel import quantize_parallel_
 from .tensor_parallel import apply_tensor_parallel
 from .tp_layout import check_tp_degree
@@ -61,33 +63,22 @@ def fake_rank(rank: int, world_size: int):
         dist.destroy_process_group()
 
 
-def build_stage(config: GLMConfig, stage: int, pp: int) -> GLM:
-    """The whole GLM on ``meta`` in FP16 with every other stage's layers, head and embedding deleted."""
-    counts = stage_layers(config.num_layers, pp)
-    first = sum(counts[:stage])
+def meta_model(config: GLMConfig) -> GLM:
+    """The whole GLM on ``meta`` in FP16: every shape and dtype, no storage."""
     with torch.device("meta"):
-        model = GLM(config).half()
-    tr = model.transformer
-    for key in list(tr.layers.keys()):
-        if not first <= int(key) < first + counts[stage]:
-            del tr.layers[key]
-    if stage != pp - 1:
-        del tr.final_layernorm
-    if stage not in (0, pp - 1):
-        del tr.word_embeddings
-    return model
+        return GLM(config).half()
 
 
-def rank_part(config: GLMConfig, tp: int, pp: int, bits: int, stage: int, tp_rank: int) -> RankPart:
-    """Build (stage, tp_rank)'s part on ``meta`` as a real rank would and describe its state dict."""
-    model = build_stage(config, stage, pp)
+def rank_part(model: GLM, tp: int, pp: int, bits: int, stage: int, tp_rank: int) -> RankPart:
+    """Build (stage, tp_rank)'s part of the meta ``model`` as a real rank would and describe its state dict."""
+    model = build_stage_module(model, stage, pp)
     with fake_rank(tp_rank, tp):
         apply_tensor_parallel(model, gather_logits=False)
         if bits != 16:
             quantize_parallel_(model, bits)
         state = model.state_dict()
     shapes = {k: (tuple(t.shape), t.dtype) for k, t in state.items()}
-    size = sum(t.numel() * t.element_size() for t in state.values())
+    size = tensor_bytes(state.values())
     return RankPart(stage, tp_rank, tuple(int(k) for k in model.transformer.layers.keys()), shapes, size)
 
 
@@ -102,7 +93,11 @@ def dry_run(config: GLMConfig, tp: int, pp: int = 1, bits: int = 16,
     if not isinstance(pp, int) or isinstance(pp, bool) or not 1 <= pp <= config.num_layers:
         raise ValueError(f"pp: expected an int in [1, num_layers={config.num_layers}], got {pp!r}")
     ranks = range(tp) if tp_ranks is None else tp_ranks
-    return [rank_part(config, tp, pp, bits, stage, r) for stage in range(pp) for r in ranks]
+    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < tp]
+    if bad:
+        raise ValueError(f"tp_ranks: expected ranks in [0, tp={tp}), got {bad}")
+    model = meta_model(config)
+    return [rank_part(model, tp, pp, bits, stage, r) for stage in range(pp) for r in ranks]
 
 
 def format_part(part: RankPart, layer_keys: int = 1) -> str:
@@ -117,15 +112,26 @@ def format_part(part: RankPart, layer_keys: int = 1) -> str:
     return "\n".join(lines)
 
 
+def _divides(config: GLMConfig, tp: int) -> bool:
+    try:
+        check_tp_degree(config, tp)
+    except ValueError:
+        return False
+    return True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="scale_up.dry_run", description=__doc__.splitlines()[0])
-    ap.add_argument("--tp", type=int, default=8, help="tensor-parallel degree (GPUs per stage)")
+    ap.add_argument("--tp", type=int, default=None,
+                    help="tensor-parallel degree (GPUs per stage; default: the largest of 1..8 the preset allows)")
     ap.add_argument("--pp", type=int, default=1, help="pipeline stages")
     ap.add_argument("--bits", type=int, default=16, choices=(16, 8, 4), help="weight bits (8/4: weight-only)")
     ap.add_argument("--preset", default="glm-130b", choices=sorted(PRESETS), help="model configuration")
     ap.add_argument("--all-ranks", action="store_true", help="print every rank (default: TP rank 0 of each stage)")
     args = ap.parse_args(argv)
     config = PRESETS[args.preset]
+    if args.tp is None:
+        args.tp = max(t for t in range(1, 9) if _divides(config, t))
     try:
         parts = dry_run(config, args.tp, args.pp, args.bits, None if args.all_ranks else [0])
     except ValueError as err:
@@ -133,9 +139,9 @@ def main(argv=None) -> int:
     for part in parts:
         print(format_part(part))
     per_gpu = max(p.bytes for p in parts)
-    print(f"{args.preset} TP={args.tp} PP={args.pp} INT{args.bits if args.bits < 16 else ''}"
-          f"{'FP16' if args.bits == 16 else ''}: {args.tp * args.pp} GPUs, largest rank {per_gpu / 2**30:.2f} GiB "
-          f"of weights")
+    label = "FP16" if args.bits == 16 else f"INT{args.bits}"
+    print(f"{args.preset} TP={args.tp} PP={args.pp} {label}: {args.tp * args.pp} GPUs, largest rank "
+          f"{per_gpu / 2**30:.2f} GiB ({per_gpu / 2**20:.1f} MiB) of weights")
     return 0
 
 

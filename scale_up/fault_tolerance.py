@@ -12,11 +12,14 @@ NCCL, wait until the process-group timeout, 30 minutes by default: GLM-130B user
 2. each rank runs a heartbeat thread that writes ``scale_up/heartbeat/<rank>`` = now into the rendezvous store
    (``MASTER_ADDR:MASTER_PORT``: torchrun's agent, or rank 0 without torchrun) every ``interval`` seconds, through
    its own store connection, so it never shares a socket with the process group's own store traffic;
-3. ``fail_fast()`` wraps a training or inference step: when a collective raises, it reads every rank's heartbeat
-   and builds a ``RankFailure`` naming the ranks whose heartbeat stopped (or the store's host, when the store
-   itself is gone). By default it prints that to stderr and leaves with ``os._exit(1)``: a normal interpreter exit
-   would first tear down the broken process group, which waits out the whole timeout (measured: about as long as
-   the timeout itself). ``exit_process=False`` raises the ``RankFailure`` instead, chained to the original error.
+3. ``fail_fast()`` wraps a training or inference step: when a collective raises (a ``torch.distributed.DistError``,
+   or a ``RuntimeError`` whose message is a transport's: gloo's "Connection closed by peer", a timeout, NCCL), it
+   prints the original traceback, reads every rank's heartbeat and builds a ``RankFailure`` naming the ranks whose
+   heartbeat stopped (or the store's host, when the store itself is gone). By default it prints that to stderr and
+   leaves with ``os._exit(1)``: a normal interpreter exit would first tear down the broken process group, which
+   waits out the whole timeout (measured: about as long as the timeout itself). ``exit_process=False`` raises the
+   ``RankFailure`` instead, chained to the original error. Any other error (an out-of-memory, a shape error, a bad
+   input) is not a distributed failure and passes through unchanged, with its own traceback.
 """
 
 from __future__ import annotations
@@ -25,12 +28,23 @@ import os
 import sys
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 
 import torch.distributed as dist
 
 HEARTBEAT_KEY = "scale_up/heartbeat/{}"
+# what a RuntimeError from a collective says when the transport or a peer failed (gloo, NCCL, the c10d store)
+TRANSPORT_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "Connection refused",
+                   "Timed out", "timed out", "Timeout", "NCCL", "gloo", "c10d", "ProcessGroup", "Socket")
+
+
+def is_distributed_failure(error: BaseException) -> bool:
+    """True for an error of the distributed machinery itself, not of the computation around it."""
+    if isinstance(error, dist.DistError):
+        return True
+    return type(error) is RuntimeError and any(sign in str(error) for sign in TRANSPORT_SIGNS)
 
 
 class RankFailure(RuntimeError):
@@ -134,8 +148,10 @@ def fail_fast(exit_process: bool = True):
     try:
         yield
     except (RuntimeError, dist.DistError) as error:
-        if _HEARTBEAT is None or isinstance(error, RankFailure):
+        if _HEARTBEAT is None or isinstance(error, RankFailure) or not is_distributed_failure(error):
             raise
+        traceback.print_exception(error, file=sys.stderr)  # what failed, where: before the rank's verdict
+        sys.stderr.flush()
         rank = _HEARTBEAT.rank
         try:
             dead = _HEARTBEAT.silent_ranks()

@@ -3,20 +3,22 @@
 How it works
 ------------
 Every rank holds its official TP shard (``apply_tensor_parallel``, loaded from a sharded checkpoint in any TP
-degree, resharded on load) and runs the same loop on the same token ids:
+degree, resharded on load) and runs glm_mini's own decoder (``glm_mini.decoding.decode``) on the same token ids:
 
 1. the prompt goes through once with GLM's mask: bidirectional over the prompt, as for a ``[gMASK]`` context
    (docs/glm130b_facts.md §1.5), filling each rank's KV cache for its own heads;
-2. each new token is fed alone with ``past_key_values``; the all-gathered logits are identical on every rank, so
-   every rank's argmax is the same token and the ranks never disagree on what comes next.
+2. each new token is fed alone with the cache; the all-gathered logits are identical on every rank, so every
+   rank's argmax is the same token and the ranks never disagree on what comes next.
 
 ``--mode greedy`` is this plain continuation. ``--mode fill-blanks`` runs GLM-130B's blank filling
 (``[MASK]``/``[gMASK]`` prompts, ``[sop]``/``[eop]``, the official positions) through
 ``glm_mini.generate.fill_blanks_ids`` itself on the tensor-parallel model: it only calls the model, whose gathered
 logits are the same on every rank. An official checkpoint (``scale_up.convert``'s output, FP16 or
 ``--quantization-bit-width 4|8``) at the run's TP degree is loaded one shard per rank (``rank_loading.load_rank``);
-``--preset glm-130b`` or the official model arguments (``--num-layers``, ``--hidden-size``, ...) give the
-configuration. Rank 0 writes the result as JSON.
+a kit checkpoint (``sharded_checkpoint``, recognised by its keys, read with ``weights_only=True``) loads at any TP
+degree. ``--preset`` and the official model arguments (``--num-layers``, ``--hidden-size``, ...) give the
+configuration for both. ``--device`` places every rank (``cuda:LOCAL_RANK`` with NCCL, or the CPU with gloo).
+Rank 0 writes the result as JSON, atomically.
 """
 
 from __future__ import annotations
@@ -24,20 +26,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
-from glm_mini import GLM, PRESETS, GLMTokenizer, SpecialTokens, prefix_causal_mask
+from glm_mini import GLM, PRESETS, GLMConfig, GLMTokenizer, SpecialTokens
+from glm_mini.decoding import decode
 from glm_mini.generate import fill_blanks_ids
+from glm_mini.training.checkpoint import write_atomic
 
 from .convert import source_shards
+from .devices import BACKENDS, DEVICES, backend_for, rank_device
 from .fault_tolerance import end_worker, fail_fast, init_distributed, shutdown_distributed
 from .quantized_parallel import quantize_parallel_
 from .rank_loading import load_rank
+from .safe_load import load_tensor_file
 from .sharded_checkpoint import load_sharded_checkpoint
 from .tensor_parallel import apply_tensor_parallel
 
@@ -47,41 +52,33 @@ MODEL_ARGS = {"num_layers": "--num-layers", "hidden_size": "--hidden-size",
               "vocab_size": "--vocab-size", "max_sequence_length": "--max-sequence-length"}
 
 
-@torch.no_grad()
-def greedy_generate(model: nn.Module, prompt_ids: Tensor, max_new_tokens: int, eos_id: int | None = None) -> Tensor:
-    """``prompt_ids [b, s]`` -> ``[b, s + n]``: greedy tokens with the KV cache (works sharded or not)."""
-    if prompt_ids.dim() != 2 or prompt_ids.shape[1] == 0:
-        raise ValueError(f"prompt_ids: expected a [batch, seq] tensor with seq >= 1, got {tuple(prompt_ids.shape)}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+def greedy_continuation(model: nn.Module, prompt: list[int], max_new_tokens: int,
+                        eos_id: int | None = None) -> list[int]:
+    """The greedy continuation of ``prompt`` (read bidirectionally), by glm_mini's decoder with the KV cache."""
+    if not prompt:
+        raise ValueError("prompt: expected at least one token id, got none")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens: expected an int >= 0, got {max_new_tokens!r}")
-    b, s = prompt_ids.shape
-    mask = prefix_causal_mask(torch.full((b,), s), s).to(prompt_ids.device)  # [b, 1, s, s]: prompt bidirectional
-    out = model(prompt_ids, attention_mask=mask, use_cache=True)
-    tokens, done = [prompt_ids], torch.zeros(b, dtype=torch.bool, device=prompt_ids.device)
-    for _ in range(max_new_tokens):
-        nxt = out.logits[:, -1].argmax(dim=-1)  # [b], identical on every rank (full, gathered logits)
-        tokens.append(nxt.unsqueeze(1))
-        if eos_id is not None:
-            done |= nxt == eos_id
-            if done.all():
-                break
-        out = model(nxt.unsqueeze(1), past_key_values=out.past_key_values, use_cache=True)  # causal over the past
-    return torch.cat(tokens, dim=1)  # [b, s + n]
+    return decode(model, [list(prompt)], [list(range(len(prompt)))], [len(prompt)], [None], max_new_tokens,
+                  () if eos_id is None else (eos_id,), pad_id=0)[0]
 
 
-def build_model(preset: str, seed: int, checkpoint: Path | None, group=None) -> GLM:
-    """This rank's TP shard: the preset seeded alike on every rank, or a sharded checkpoint (any TP degree)."""
+def build_model(config: GLMConfig, seed: int, checkpoint: Path | None, device, group=None) -> GLM:
+    """This rank's TP shard of ``config`` on ``device``: seeded alike on every rank, or a kit sharded checkpoint
+    (any TP degree)."""
     torch.manual_seed(seed)
-    model = apply_tensor_parallel(GLM(PRESETS[preset]), group)
+    model = apply_tensor_parallel(GLM(config).to(device), group)
     if checkpoint is not None:
         load_sharded_checkpoint(checkpoint, model)
     return model.eval()
 
 
-def _is_kit_checkpoint(folder: Path) -> bool:
-    """A ``save_sharded_checkpoint`` folder (it also stores the RNG state), as opposed to the official layout."""
+def is_kit_checkpoint(folder: Path) -> bool:
+    """A ``save_sharded_checkpoint`` folder (its shards also hold ``rng`` and ``extra``) rather than the official
+    layout (``{"module": state dict}`` only); the keys are read with ``weights_only=True``, memory-mapped."""
     files, _ = source_shards(folder)
-    return "rng" in torch.load(files[0], map_location="cpu", mmap=True, weights_only=False)
+    payload = load_tensor_file(files[0], "--checkpoint", mmap=True)
+    return isinstance(payload, dict) and "rng" in payload and "extra" in payload
 
 
 def model_config(args):
@@ -117,8 +114,11 @@ def main(argv=None) -> int:
                              "(default: GLM-130B's icetk ids)")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"),
                         help="compute dtype (default: the checkpoint's; float32 is faster on CPU)")
-    parser.add_argument("--backend", default="gloo", choices=("gloo", "nccl"), help="torch.distributed backend "
-                        "(nccl: one GPU per rank, cuda:LOCAL_RANK)")
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="where each rank computes (cuda: cuda:LOCAL_RANK; auto: CUDA when there is a GPU for "
+                             "every process)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="torch.distributed backend (auto: "
+                        "nccl on CUDA, gloo on the CPU; nccl moves CUDA tensors only)")
     for field, flag in MODEL_ARGS.items():
         parser.add_argument(flag, dest=field, type=int, help=f"official model argument: the preset's {field}")
     args = parser.parse_args(argv)
@@ -148,34 +148,40 @@ def main(argv=None) -> int:
         parser.error(f"--checkpoint: no such folder {args.checkpoint}")
     if not prompt or max(prompt) >= vocab or min(prompt) < 0:
         parser.error(f"--prompt-ids: expected ids in [0, {vocab}), got {prompt}")
+    if not args.timeout_s > 0 or args.timeout_s == float("inf"):
+        parser.error(f"--timeout-s: expected a positive finite number of seconds, got {args.timeout_s}")
+    try:
+        kit = args.checkpoint is not None and is_kit_checkpoint(args.checkpoint)
+        device = rank_device(args.device)
+        backend = backend_for(device, args.backend)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
 
     torch.set_num_threads(1)
-    init_distributed(args.timeout_s, backend=args.backend)
-    device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if args.backend == "nccl" else "cpu"
-    if args.backend == "nccl":
-        torch.cuda.set_device(device)
+    init_distributed(args.timeout_s, backend=backend)
     dtype = getattr(torch, args.dtype) if args.dtype else None
     with fail_fast():
-        if args.checkpoint is not None and not _is_kit_checkpoint(args.checkpoint):
+        if args.checkpoint is not None and not kit:
             model = load_rank(config, args.checkpoint, bits=args.quantization_bit_width, device=device, dtype=dtype)
         else:
-            model = build_model(args.preset, args.seed, args.checkpoint).to(device)
+            model = build_model(config, args.seed, args.checkpoint if kit else None, device)
+            if dtype is not None:
+                model.to(dtype)
             if args.quantization_bit_width:
                 quantize_parallel_(model, args.quantization_bit_width)
         if args.mode == "fill-blanks":
             answers, ids = fill_blanks_ids(model, prompt, special, args.max_new_tokens)
             result = {"tp": dist.get_world_size(), "prompt_ids": prompt, "output_ids": ids, "answers": answers}
         else:
-            ids = greedy_generate(model, torch.tensor([prompt], device=device), args.max_new_tokens)[0].tolist()
-            result = {"tp": dist.get_world_size(), "prompt_ids": prompt, "output_ids": ids[len(prompt):]}
+            ids = greedy_continuation(model, prompt, args.max_new_tokens)
+            result = {"tp": dist.get_world_size(), "prompt_ids": prompt, "output_ids": ids}
         if tokenizer is not None:
             result["text"] = tokenizer.decode(result["output_ids"])
         if dist.get_rank() == 0:
             print(json.dumps(result, ensure_ascii=False))
             if args.out is not None:
-                tmp = args.out.with_name(f".{args.out.name}.tmp{os.getpid()}")
-                tmp.write_text(json.dumps(result, ensure_ascii=False))
-                os.replace(tmp, args.out)
+                text = json.dumps(result, ensure_ascii=False)
+                write_atomic(args.out, lambda f: f.write(text.encode()))
         dist.barrier()
     shutdown_distributed()
     return 0

@@ -21,14 +21,14 @@ L layers, b batch, s sequence:
 
 **Training** (DP × TP × PP as GLM-130B trained: FP16 weights and gradients, FP32 master weights and Adam moments
 sharded over DP by ZeRO-1, one activation checkpoint per layer; §2.5, §3). The pipeline splits L layers plus two
-embedding units into ``pp`` stages of equal unit count (the paper's ``type:transformer|embedding`` rule), and the
-first stage, embedding plus layers, is the fullest. Per GPU: ``2·P + 2·P + 12·P/dp`` bytes for P parameters of its
-stage shard; activations are the checkpointed layer inputs (``2·b·s·h`` per layer per micro-batch in flight, at most
-``pp`` in flight under 1F1B) plus one layer's full set while it is recomputed, ``s·b·h·(10 + 24/t) + 5·a·s²·b/t``
-bytes (Korthikanti et al. 2022, eq. 2; the GeGLU MLP with f = 8h/3 stores as much as a 4h GeLU MLP). FLOPs per
-iteration with B sequences count two FLOPs per multiply-add: per token and layer the four linears (``4h² + 3hf``
-weights) and the two attention products over s keys (``2·s·h``), and per token the tied output layer (``h·V``); a
-backward costs two forwards, and recompute adds one more forward of the layers:
+embedding units into ``pp`` stages of balanced unit count (the paper's ``type:transformer|embedding`` rule, the very
+split the pipeline runs: ``pipeline.partition.partition_layers``), and the plan reports the fullest stage. Per GPU:
+``2·P + 2·P + 12·P/dp`` bytes for P parameters of its stage shard; activations are the checkpointed layer inputs
+(``2·b·s·h`` per layer per micro-batch in flight, at most ``pp`` in flight under 1F1B) plus one layer's full set while
+it is recomputed, ``s·b·h·(10 + 24/t) + 5·a·s²·b/t`` bytes (Korthikanti et al. 2022, eq. 2; the GeGLU MLP with f = 8h/3
+stores as much as a 4h GeLU MLP). FLOPs per iteration with B sequences count two FLOPs per multiply-add: per token and
+layer the four linears (``4h² + 3hf`` weights) and the two attention products over s keys (``2·s·h``), and per token the
+tied output layer (``h·V``); a backward costs two forwards, and recompute adds one more forward of the layers:
 
     model FLOPs    = 6·B·s·(L·(4h² + 3hf + 2sh) + hV)  = 72·B·s·L·h²·(1 + s/(6h) + V/(12hL))   when f = 8h/3
     hardware FLOPs = 8·B·s·L·(4h² + 3hf + 2sh) + 6·B·s·hV = 96·B·s·L·h²·(1 + s/(6h) + V/(16hL))  (Narayanan et
@@ -45,6 +45,10 @@ from dataclasses import dataclass
 
 from glm_mini.config import GLMConfig
 from scale_up.gpus import GPU, get_gpu
+from scale_up.pipeline.partition import layers_per_stage
+from scale_up.pipeline.recording import bubble_formula
+from scale_up.quantization.measure import FORMAT_OF_BITS, stored_bytes
+from scale_up.tp_layout import check_tp_degree
 
 BITS = (16, 8, 4)
 FP16 = 2  # bytes
@@ -54,14 +58,6 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
     return value
-
-
-def _check_tp(config: GLMConfig, tp: int, name: str = "num_gpus") -> None:
-    _positive_int(name, tp)
-    for field, size in (("num_attention_heads", config.num_attention_heads),
-                        ("inner_hidden_size", config.ffn_hidden_size), ("vocab_size", config.vocab_size)):
-        if size % tp:
-            raise ValueError(f"{name}={tp}: tensor parallelism needs it to divide {field}={size}")
 
 
 def local_linear_shapes(config: GLMConfig, tp: int) -> dict[str, tuple[int, int]]:
@@ -76,10 +72,10 @@ def weight_bytes_per_gpu(config: GLMConfig, tp: int = 1, bits: int = 16, layers:
     """Bytes of one tensor-parallel rank's weights: ``layers`` blocks (all by default), the embedding if asked."""
     if bits not in BITS:
         raise ValueError(f"bits: expected one of {BITS}, got {bits!r}")
-    _check_tp(config, tp, "tp")
+    check_tp_degree(config, tp)
     h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
     layers = config.num_layers if layers is None else layers
-    linear = sum(rows * cols * bits // 8 + (FP16 * rows if bits < 16 else 0)
+    linear = sum(stored_bytes(rows, cols, FORMAT_OF_BITS[bits])
                  for rows, cols in local_linear_shapes(config, tp).values())
     biases = FP16 * (3 * h // tp + h + 2 * f // tp + h)
     norms = FP16 * 2 * h * (4 if config.normalization == "sandwich" else 2)
@@ -123,19 +119,29 @@ def inference_plan(config: GLMConfig, gpu: str | GPU, num_gpus: int, bits: int, 
                    seq_len: int = 2048) -> InferencePlan:
     """Per-GPU memory of ``config`` served tensor-parallel on ``num_gpus`` cards with ``bits``-bit weights."""
     gpu = get_gpu(gpu)
-    _check_tp(config, num_gpus)
+    check_tp_degree(config, num_gpus, "num_gpus")
     b, s = _positive_int("batch_size", batch_size), _positive_int("seq_len", seq_len)
     if s > config.max_sequence_length:
         raise ValueError(f"seq_len: at most max_sequence_length={config.max_sequence_length}, got {s}")
     t, h, f, v, a = num_gpus, config.hidden_size, config.ffn_hidden_size, config.vocab_size, config.num_attention_heads
     weights = weight_bytes_per_gpu(config, t, bits)
-    kv_cache = 2 * config.num_layers * b * s * (h // t) * FP16
+    kv_cache = kv_cache_bytes(config.num_layers, h, t, b, s)
     attention = b * s * 3 * h // t * FP16 + b * (a // t) * s * s * (2 + 4 + 2) + b * s * h // t * FP16
     mlp = b * s * 3 * f // t * FP16
     logits = b * s * v // t * FP16 + b * s * v * FP16
     activations = 2 * b * s * h * FP16 + max(attention, mlp, logits)
     dequantize = max(r * c for r, c in local_linear_shapes(config, t).values()) * FP16 if bits < 16 else 0
     return InferencePlan(gpu, num_gpus, bits, b, s, weights, kv_cache, activations, gpu.context_bytes + dequantize)
+
+
+def kv_cache_bytes(num_layers: int, hidden: int, tp: int, batch: int, seq_len: int) -> int:
+    """FP16 keys and values of every layer for ``batch`` sequences of ``seq_len`` tokens, one rank's ``h/tp``."""
+    return 2 * num_layers * batch * seq_len * (hidden // tp) * FP16
+
+
+def utilization(flops: float, seconds: float, num_gpus: int, peak_flops: float) -> float:
+    """Share of what ``num_gpus`` GPUs at ``peak_flops`` could compute in ``seconds`` that ``flops`` is."""
+    return flops / (_seconds(seconds) * num_gpus * peak_flops)
 
 
 def model_flops(config: GLMConfig, sequences: int, seq_len: int, recompute: bool = False) -> float:
@@ -148,19 +154,7 @@ def model_flops(config: GLMConfig, sequences: int, seq_len: int, recompute: bool
 
 def pipeline_bubble(pp: int, micro_batches: int) -> float:
     """Idle share of a 1F1B (or GPipe) pipeline of ``pp`` stages over ``micro_batches``: (p − 1)/(m + p − 1)."""
-    p, m = _positive_int("pp", pp), _positive_int("micro_batches", micro_batches)
-    return (p - 1) / (m + p - 1)
-
-
-def stage_layers(num_layers: int, pp: int) -> list[int]:
-    """Transformer layers per stage when the two ends also hold the embedding (``type:transformer|embedding``)."""
-    units = num_layers + 2
-    if pp > num_layers:
-        raise ValueError(f"pp={pp}: more stages than num_layers={num_layers}")
-    sizes = [units // pp + (1 if i < units % pp else 0) for i in range(pp)]
-    if pp == 1:
-        return [num_layers]
-    return [sizes[0] - 1] + sizes[1:-1] + [sizes[-1] - 1]
+    return bubble_formula(_positive_int("pp", pp), _positive_int("micro_batches", micro_batches))
 
 
 @dataclass(frozen=True)
@@ -176,6 +170,7 @@ class TrainingPlan:
     micro_batch_size: int
     seq_len: int
     recompute: bool
+    stage_layers: tuple[int, ...]  # transformer layers of each pipeline stage (the pipeline's own partition)
     parameters: int  # bytes of FP16 weights on the fullest GPU
     gradients: int
     optimizer: int
@@ -211,11 +206,11 @@ class TrainingPlan:
 
     def mfu(self, iteration_seconds: float) -> float:
         """Model FLOPs utilization at ``iteration_seconds`` per iteration."""
-        return self.flops_per_iteration / (_seconds(iteration_seconds) * self.num_gpus * self.gpu.peak_flops)
+        return utilization(self.flops_per_iteration, iteration_seconds, self.num_gpus, self.gpu.peak_flops)
 
     def hfu(self, iteration_seconds: float) -> float:
         """Hardware FLOPs utilization (recomputed forwards counted) at ``iteration_seconds`` per iteration."""
-        return self.hardware_flops_per_iteration / (_seconds(iteration_seconds) * self.num_gpus * self.gpu.peak_flops)
+        return utilization(self.hardware_flops_per_iteration, iteration_seconds, self.num_gpus, self.gpu.peak_flops)
 
     def table(self) -> str:
         gib = 1 << 30
@@ -242,10 +237,12 @@ def training_plan(config: GLMConfig, dp: int, tp: int, pp: int, micro_batches: i
     for name, value in (("dp", dp), ("pp", pp), ("micro_batches", micro_batches),
                         ("micro_batch_size", micro_batch_size), ("seq_len", seq_len)):
         _positive_int(name, value)
-    _check_tp(config, tp, "tp")
+    check_tp_degree(config, tp)
     if seq_len > config.max_sequence_length:
         raise ValueError(f"seq_len: at most max_sequence_length={config.max_sequence_length}, got {seq_len}")
-    layers = stage_layers(config.num_layers, pp)
+    if pp > config.num_layers:
+        raise ValueError(f"pp={pp}: more stages than num_layers={config.num_layers} (each stage needs a layer)")
+    layers = layers_per_stage(config.num_layers, pp)
     fullest = max(range(pp), key=lambda i: weight_bytes_per_gpu(config, tp, 16, layers[i], i in (0, pp - 1)))
     weights = weight_bytes_per_gpu(config, tp, 16, layers[fullest], fullest in (0, pp - 1))
     n_params = weights // FP16
@@ -256,7 +253,7 @@ def training_plan(config: GLMConfig, dp: int, tp: int, pp: int, micro_batches: i
         activations = layers[fullest] * 2 * b * s * h * in_flight + full_layer
     else:
         activations = layers[fullest] * full_layer * in_flight
-    return TrainingPlan(config, gpu, dp, tp, pp, micro_batches, micro_batch_size, seq_len, recompute,
+    return TrainingPlan(config, gpu, dp, tp, pp, micro_batches, micro_batch_size, seq_len, recompute, tuple(layers),
                         parameters=weights, gradients=weights, optimizer=-(-12 * n_params // dp),
                         activations=int(activations))
 
@@ -276,6 +273,7 @@ def hardware_table(config: GLMConfig, batch_size: int = 1, seq_len: int = 2048) 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import math
 
     from glm_mini.config import PRESETS
     from scale_up.gpus import GPUS
@@ -312,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--gpu / --gpu-memory-gib / --gpu-peak-tflops: give a GPU by name, or by both memory "
                          "and peak FLOP/s")
         if custom[0] is not None:
+            for flag, value in (("--gpu-memory-gib", custom[0]), ("--gpu-peak-tflops", custom[1])):
+                if not math.isfinite(value) or value <= 0:
+                    parser.error(f"{flag}: expected a positive finite number, got {value}")
             try:
                 args.gpu = GPU("custom", int(custom[0] * (1 << 30)), custom[1] * 1e12)
             except ValueError as err:

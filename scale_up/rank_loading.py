@@ -40,8 +40,13 @@ def stored_bits(state: dict, config: GLMConfig, tp: int) -> int:
     """16 for an FP16 shard, else 8 or 4: ``dense_4h_to_h`` stores ``f/tp · bits/8`` bytes per row."""
     if not is_quantized(state):
         return 16
-    key = next(k for k in state if k.endswith("mlp.dense_4h_to_h.weight"))
-    return 8 * state[key].shape[1] // (config.ffn_hidden_size // tp)
+    key = next((k for k in state if k.endswith("mlp.dense_4h_to_h.weight")), None)
+    bits = 8 * state[key].shape[1] // (config.ffn_hidden_size // tp) if key is not None else None
+    if bits not in (4, 8) or state[key].shape[1] * 8 != bits * (config.ffn_hidden_size // tp):
+        raise ValueError(f"checkpoint: its quantized dense_4h_to_h weight does not fit INT4 or INT8 of the "
+                         f"configuration (inner_hidden_size={config.ffn_hidden_size}, tp={tp}); check the model "
+                         "arguments (--inner-hidden-size, ...)")
+    return bits
 
 
 def _reset_rope(model: nn.Module) -> None:
@@ -78,7 +83,11 @@ def load_rank(config: GLMConfig, checkpoint, group=None, bits: int | None = None
     if have != 16:
         quantize_parallel_(model, have)
     model.to_empty(device=device)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint: {files[rank]} does not fit the configuration (check --preset and the model "
+                         f"arguments such as --num-layers, --hidden-size): {str(err)[:400]}") from None
     del state  # unmaps the shard file
     _reset_rope(model)
     if have == 16 and bits is not None:

@@ -7,26 +7,33 @@ The layout is the official one (docs/glm130b_facts.md §5): ``FOLDER/latest`` ho
 ``FOLDER/<step>/mp_rank_XX_model_states.pt`` holds ``{"module": state_dict}`` for TP rank XX, here with the
 optimizer state (keyed by parameter name, so it reshards like the parameters), the RNG state and ``extra``.
 
-Atomic save: every TP rank writes its file into ``FOLDER/.<step>.partial/`` (temp file, then ``os.replace``);
-a barrier; rank 0 renames the folder to ``FOLDER/<step>`` and only then replaces ``latest``. A run killed at any
-point leaves ``latest`` naming the previous complete checkpoint, which still loads.
+Atomic save (``collective_save``): the TP ranks agree that ``FOLDER/<step>`` does not exist yet (else every one of
+them raises ``FileExistsError``, none waits), each writes its own ``mp_rank_XX`` file atomically into a fresh hidden
+folder (a new name at every save: a partial folder left by a crash is never reused), they agree that all
+succeeded, then rank 0 renames the folder to ``FOLDER/<step>`` and only then replaces ``latest``. A run killed at
+any point leaves ``latest`` naming the previous complete checkpoint, which still loads. Files are read back with
+``weights_only=True`` (``safe_load``): the RNG state is a tensor and ``extra`` must hold plain values (numbers,
+strings, lists, dicts, tensors).
 
 Load: the TP degree of the checkpoint is the number of ``mp_rank_*`` files. When it differs from the model's,
 all shards are read and each tensor (parameters and Adam moments) is merged and re-split with the official
 convert_tp rules (``tp_layout``); with ``reshard=False`` a mismatch is an error naming both degrees.
-Only the first data-parallel replica writes (pass ``writer=False`` on the others); ZeRO-sharded optimizer state must be
-consolidated first (``ZeroRedundancyOptimizer.consolidate_state_dict``), which this module does not do.
+Only the first data-parallel replica writes (pass ``writer=False`` on every rank of the others); ZeRO-sharded
+optimizer state must be consolidated first (``ZeroRedundancyOptimizer.consolidate_state_dict``), which this module
+does not do (the DP × TP × PP trainer saves with ``pipeline/checkpoint.py``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
+from glm_mini.training.checkpoint import write_atomic
+
+from .collective_save import LOCAL, save_collectively
+from .safe_load import load_tensor_file
 from .tensor_parallel.mappings import group_rank, group_size
 from .tp_layout import merge_tensors, parameter_role, shard_tensor
 
@@ -38,12 +45,6 @@ def _tp_of(model: nn.Module) -> tuple[int, int, object]:
         return 1, 0, None
     group = model.tp_group
     return group_size(group), group_rank(group), group
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _optimizer_state_by_name(model: nn.Module, optimizer) -> dict:
@@ -65,37 +66,52 @@ def _load_optimizer_state_by_name(model: nn.Module, optimizer, saved: dict) -> N
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
+PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def _check_plain(value, where: str) -> None:
+    """``value`` holds only what ``weights_only=True`` loads back (containers of numbers, strings and tensors)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key, f"{where} key")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif not isinstance(value, PLAIN):
+        raise ValueError(f"{where}: a {type(value).__name__} would not load back safely (only numbers, strings, "
+                         "tensors and lists/dicts of them are saved)")
+
+
 def save_sharded_checkpoint(folder, step: int, model: nn.Module, optimizer=None, extra: dict | None = None,
                             writer: bool = True) -> Path:
     """Every TP rank saves its shard of ``model`` (and ``optimizer``) as ``FOLDER/<step>``; returns that folder.
 
-    Collective over the model's TP group when one is set. ``writer=False``: this rank joins the barriers only
-    (a data-parallel replica other than the first).
+    Collective over the model's TP group when one is set (TP=1: this process alone). ``writer=False``: this rank
+    writes nothing (every rank of a data-parallel replica other than the first).
     """
-    if not isinstance(step, int) or step < 0:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError(f"step: expected an int >= 0, got {step!r}")
+    _check_plain(extra or {}, "extra")
     folder = Path(folder)
     tp, rank, group = _tp_of(model)
-    final, partial = folder / str(step), folder / f".{step}.partial"
-    if writer:
-        partial.mkdir(parents=True, exist_ok=True)
-        payload = {"module": model.state_dict(), "tp": tp, "step": step, "rng": torch.get_rng_state(),
-                   "extra": extra or {}}
-        if optimizer is not None:
-            payload["optimizer"] = _optimizer_state_by_name(model, optimizer)
-        tmp = partial / f".{SHARD.format(rank)}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, partial / SHARD.format(rank))
-    if tp > 1:
-        dist.barrier(group=group)  # every shard of this step is on disk
-    if writer and rank == 0:
-        if final.exists():
-            raise FileExistsError(f"folder: checkpoint {final} already exists; refusing to overwrite it")
-        os.replace(partial, final)
-        _atomic_write_text(folder / "latest", str(step))
-    if tp > 1:
-        dist.barrier(group=group)  # `latest` names the new step before anyone moves on
-    return final
+    if not writer:
+        return folder / str(step)
+    payload = {"module": model.state_dict(), "tp": tp, "step": step, "rng": torch.get_rng_state(),
+               "extra": extra or {}}
+    if optimizer is not None:
+        payload["optimizer"] = _optimizer_state_by_name(model, optimizer)
+
+    def write_own(partial: Path) -> None:
+        write_atomic(partial / SHARD.format(rank), lambda f: torch.save(payload, f))
+
+    def publish() -> None:
+        write_atomic(folder / "latest", lambda f: f.write(str(step).encode()))
+
+    try:
+        return save_collectively(folder, str(step), write_own, publish, group=group if tp > 1 else LOCAL)
+    except FileExistsError as err:
+        raise FileExistsError(f"folder: {err}") from None
 
 
 def latest_step(folder) -> int:
@@ -103,7 +119,10 @@ def latest_step(folder) -> int:
     path = Path(folder) / "latest"
     if not path.is_file():
         raise FileNotFoundError(f"folder: no checkpoint in {folder} (missing {path})")
-    return int(path.read_text().strip())
+    text = path.read_text().strip()
+    if not text.isdigit():
+        raise ValueError(f"folder: {path} must hold a step number (digits only), got {text[:40]!r}")
+    return int(text)
 
 
 def checkpoint_tp_degree(folder, step: int | None = None) -> int:
@@ -122,6 +141,17 @@ def _reshard(states: list, key: str, tp: int, rank: int):
     return shard_tensor(merge_tensors(states, parameter_role(key)), parameter_role(key), tp, rank)
 
 
+def _read(path: Path) -> dict:
+    payload = load_tensor_file(path, "folder")
+    if not isinstance(payload, dict) or not isinstance(payload.get("module"), dict):
+        raise ValueError(f"folder: {path} is not a sharded checkpoint shard (no 'module' state dict)")
+    missing = [k for k in ("rng", "extra") if k not in payload]
+    if missing:
+        raise ValueError(f"folder: {path} holds an official 'module' state dict but not the kit's {missing} (a "
+                         "converted official checkpoint: load it with scale_up.rank_loading.load_rank)")
+    return payload
+
+
 def load_sharded_checkpoint(folder, model: nn.Module, optimizer=None, step: int | None = None,
                             reshard: bool = True) -> dict:
     """Load this rank's part of checkpoint ``step`` (default: ``latest``) into ``model`` (and ``optimizer``).
@@ -134,15 +164,14 @@ def load_sharded_checkpoint(folder, model: nn.Module, optimizer=None, step: int 
     tp, rank, _ = _tp_of(model)
     path = folder / str(step)
     if source_tp == tp:
-        payload = torch.load(path / SHARD.format(rank), map_location="cpu", weights_only=False)
+        payload = _read(path / SHARD.format(rank))
         module, opt_state = payload["module"], payload.get("optimizer")
         torch.set_rng_state(payload["rng"])
     elif not reshard:
         raise ValueError(f"folder: checkpoint {path} was written at tp={source_tp} but the model runs at tp={tp} "
                          "(pass reshard=True to convert it on load)")
     else:
-        payloads = [torch.load(path / SHARD.format(r), map_location="cpu", weights_only=False)
-                    for r in range(source_tp)]
+        payloads = [_read(path / SHARD.format(r)) for r in range(source_tp)]
         module = {k: _reshard([p["module"][k] for p in payloads], k, tp, rank) for k in payloads[0]["module"]}
         opt_state = None
         if optimizer is not None and "optimizer" in payloads[0]:

@@ -53,14 +53,16 @@ def parameter_role(key: str) -> str:
     raise ValueError(f"state_dict: key {key!r} is not a GLM parameter the tensor-parallel layout knows")
 
 
-def check_tp_degree(config: GLMConfig, tp: int) -> None:
-    """Raise ValueError unless heads, vocabulary and GeGLU width all divide evenly over ``tp`` ranks."""
+def check_tp_degree(config: GLMConfig, tp: int, name: str = "tp") -> None:
+    """Raise ValueError unless heads, vocabulary and GeGLU width all divide evenly over ``tp`` ranks (``name``: the
+    argument that gave ``tp``, for the message)."""
     if not isinstance(tp, int) or isinstance(tp, bool) or tp < 1:
-        raise ValueError(f"tp: expected a positive int, got {tp!r}")
+        raise ValueError(f"{name}: expected a positive int, got {tp!r}")
     for field, size in (("num_attention_heads", config.num_attention_heads), ("vocab_size", config.vocab_size),
                         ("inner_hidden_size (GeGLU width)", config.ffn_hidden_size)):
         if size % tp:
-            raise ValueError(f"tp: {field}={size} is not divisible by tp={tp}; each rank must own an equal share")
+            raise ValueError(f"{name}: {field}={size} is not divisible by {name}={tp}; each rank must own an equal "
+                             "share")
 
 
 def shard_tensor(tensor: Tensor, role: str, tp: int, rank: int) -> Tensor:

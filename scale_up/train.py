@@ -1,53 +1,75 @@
-"""``torchrun --nproc-per-node N -m scale_up.train``: glm_mini's GLM-130B training recipe on DP × TP × PP processes.
+"""``torchrun --nproc-per-node N -m scale_up.train``: glm_mini's trainer on DP × TP × PP processes.
 
 How it works
 ------------
-The recipe is the single-process trainer's (``glm_mini.train``; docs/glm130b_facts.md §2.1–2.6), taken piece by
-piece from ``glm_mini.train`` and ``glm_mini.training``: the same flags and ``TrainConfig`` validation, data
-(``load_train_data``, ``DataCursor``, ``sample_batch`` with the [MASK]/[gMASK]/MIP mixture, the same RNG streams),
-the learning-rate schedule (``lr_at``), the EGS α ramp, AdamW with its weight-decay groups (``build_adamw``),
-clipping (``clip_gradients``), skipped step ranges, spike detection and ``metrics.jsonl`` (``MetricsLog``).
-What changes is where the model runs: every rank builds the same model from the same seed and keeps its share on the
-(pp, dp, tp) mesh (``scale_up.pipeline.build_parallel_pipeline``: pipeline stages, each a tensor-parallel shard,
-data-parallel replicas), so one step is
+It is ``python -m glm_mini.train`` plus a parallel plan. The same flags and ``TrainConfig``, the same data
+(``load_train_data``, ``DataCursor``, ``sample_batch`` with its RNG streams, the fixed validation batches) and the
+same step, ``glm_mini.training.step.train_step`` (lr and EGS schedules, loss, backward, clipping, spike check, the
+metrics row; docs/glm130b_facts.md §2.1–2.6), run on a pipeline instead of one model:
 
-    pipe.step(batch)                # micro-batched schedule, tied-embedding sum, DP gradient sum; the batch loss
-    ‖g‖ = pipeline_grad_norms(...)  # the whole model's norm, each element once
-    clip to --clip-grad, AdamW step (ZeRO-1 over the data-parallel group when dp > 1)
+- every rank builds the same model from the same seed and keeps its share of the (pp, dp, tp) mesh
+  (``pipeline.build_parallel_pipeline``): pipeline stages (the model with modules deleted), each a tensor-parallel
+  shard, on ``--device`` (gloo on the CPU, NCCL with ``cuda:LOCAL_RANK``);
+- ``PipelineModel`` is the step's model: forward and backward through the schedule (under bf16 autocast with
+  ``--precision bf16``), the replicas' gradients summed by a bucketed all-reduce, the norms summed over the ranks
+  with each element counted once (``pipeline.grad_norm``);
+- AdamW with glm_mini's weight-decay groups; with ``--dp`` > 1 its state is sharded over the replicas by ZeRO-1
+  (torch's ``ZeroRedundancyOptimizer``), as GLM-130B trained;
+- batch-size ramp-up as Megatron does it: the micro-batch size stays ``batch_size / (dp · micro_batches)`` and the
+  number of micro-batches follows the batch, so every batch of the ramp must be a multiple of dp × micro-batch
+  size (checked before the run starts);
+- validation loss every ``--eval-every`` steps and at the last (forwards only, eval mode);
+- checkpoints every ``--save-every`` steps, at the end and at ``--stop-after-step``: each rank writes its own file
+  (``pipeline/checkpoint.py``: its model shard, its optimizer share, the trainer's data position, random generators
+  and spike history), ``--keep-checkpoints`` prunes; ``--resume`` continues exactly on the same layout.
 
-and its losses equal ``python -m glm_mini.train``'s with the same flags (tested). Not yet here: batch-size ramp-up
-(micro-batch shapes are fixed; run with a constant batch: ``--batch-rampup-steps 0``), bf16/fp16, validation
-loss, and checkpoints/resume (``python -m scale_up.pipeline`` has per-stage checkpoints; ``scale_up.
-sharded_checkpoint`` TP ones).
+So its losses and gradient norms equal ``python -m glm_mini.train``'s with the same flags (tested), and a resumed
+run equals an uninterrupted one. ``--precision fp16`` is refused (its dynamic loss scaler would need the ranks to
+agree on every overflow), and so is any ``TrainConfig`` field this trainer does not know (a flag added to
+glm_mini's trainer later is refused here until it is implemented, never ignored).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
 
 from glm_mini.model import GLM
-from glm_mini.train import TrainConfig, build_parser as single_process_parser
+from glm_mini.train import (TrainConfig, _check_out_dir, _check_same_run, _positive_float, _positive_int,
+                            _write_config, build_parser as single_process_parser)
+from glm_mini.training.checkpoint import CheckpointError, rng_state, set_rng_state
 from glm_mini.training.grad_norms import clip_gradients
-from glm_mini.training.metrics import MetricsLog
+from glm_mini.training.metrics import MetricsLog, read_metrics
 from glm_mini.training.optimizer import build_adamw
-from glm_mini.training.schedule import batch_size_at, egs_alpha_at, lr_at
+from glm_mini.training.precision import check_precision, grad_scaler
+from glm_mini.training.schedule import batch_size_at
 from glm_mini.training.spikes import SpikeDetector, in_ranges, parse_skip_ranges
+from glm_mini.training.step import NonFiniteLoss, next_batch, train_step
 
-from .pipeline.grad_norm import pipeline_grad_norms
+from .devices import backend_for, rank_device
+from .fault_tolerance import end_worker, fail_fast, init_distributed, shutdown_distributed
+from .pipeline.checkpoint import PipelineCheckpointError, load_pipeline_checkpoint, save_pipeline_checkpoint
+from .pipeline.grad_norm import counted_parameters, pipeline_grad_norms, pipeline_update_norms
 from .pipeline.mesh import build_parallel_pipeline, check_layout
-from .pipeline.schedule import SCHEDULES
+from .pipeline.schedule import SCHEDULES, Pipeline
+from .tp_layout import check_tp_degree
 
-LAYOUT_FLAGS = ("dp", "tp", "pp", "schedule", "microbatches", "virtual_stages")
+LAYOUT_FLAGS = ("dp", "tp", "pp", "schedule", "micro_batches", "virtual_stages", "timeout_s")
+# every TrainConfig field this trainer acts on; any other field set away from its default is refused
+IMPLEMENTED = {"preset", "max_steps", "out", "resume", "save_every", "stop_after_step", "eval_every", "seed", "corpus",
+               "precision", "batch_size", "seq_len", "lr", "min_lr_ratio", "warmup_steps", "batch_size_start",
+               "batch_rampup_steps", "weight_decay", "clip_grad", "egs_ramp", "skip_steps", "spike_factor",
+               "spike_window", "spike_action", "mip", "val_batches", "keep_checkpoints", "device",
+               "config_overrides", "objective", "mask_share", "mask_ratio", "mip_ratio", "text_column"}
 
 
 def build_parser():
@@ -59,13 +81,43 @@ def build_parser():
     g.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (divides heads, vocab, GeGLU width)")
     g.add_argument("--pp", type=int, default=1, help="pipeline stages (at most num_layers)")
     g.add_argument("--schedule", default="1f1b", choices=sorted(SCHEDULES), help="pipeline schedule")
-    g.add_argument("--microbatches", type=int, default=4, help="micro-batches per step (divides batch/dp)")
+    g.add_argument("--micro-batches", "--microbatches", dest="micro_batches", type=_positive_int, default=None,
+                   help="micro-batches per step at the full batch size (default: batch/dp, one sequence each)")
     g.add_argument("--virtual-stages", type=int, default=None, help="stages per rank for interleaved-1f1b")
+    g.add_argument("--timeout-s", type=_positive_float, default=300.0,
+                   help="seconds a collective may wait before the run stops, naming the silent ranks")
     return p
 
 
+def micro_batch_counts(cfg: TrainConfig, layout: dict) -> dict[int, int]:
+    """Batch size -> micro-batches, for every batch size the run meets; ValueError naming an impossible one."""
+    dp, pp = layout["dp"], layout["pp"]
+    total = layout["micro_batches"] or max(1, cfg.batch_size // dp)
+    if cfg.batch_size % (dp * total):
+        raise ValueError(f"--batch-size {cfg.batch_size} must be divisible by --dp x --micro-batches = "
+                         f"{dp} x {total} = {dp * total}")
+    size = cfg.batch_size // (dp * total)  # sequences per micro-batch, fixed for the whole run
+    counts = {}
+    for step in range(1, min(cfg.max_steps, cfg.rampup + 1) + 1):
+        b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
+        if b % (dp * size):
+            raise ValueError(f"--batch-size-start/--batch-rampup-steps: step {step} of the ramp-up has a batch of {b} "
+                             f"sequences, not a multiple of dp x micro-batch size = {dp} x {size}; pass "
+                             f"--batch-size-start as a multiple of {dp * size} and a --batch-size that keeps "
+                             "the ramp on such multiples, or --batch-rampup-steps 0")
+        counts[b] = b // (dp * size)
+    counts[cfg.batch_size] = total
+    if layout["schedule"] == "interleaved-1f1b":  # torch's rule: m divisible by its number of rounds, max(1, m // pp)
+        bad = [m for m in counts.values() if m % max(1, m // pp)]
+        if bad:
+            raise ValueError(f"--schedule interleaved-1f1b: {bad[0]} micro-batches is not a multiple of its "
+                             f"{max(1, bad[0] // pp)} rounds of pp={pp}; choose --micro-batches (and a ramp) "
+                             "whose counts are multiples of pp")
+    return counts
+
+
 def parse(argv=None) -> tuple[TrainConfig, dict]:
-    """(TrainConfig, layout) from the command line, with every impossible layout named."""
+    """(TrainConfig, layout) from the command line, with every impossible layout and unsupported option named."""
     parser = build_parser()
     args = parser.parse_args(argv)
     layout = {k: getattr(args, k) for k in LAYOUT_FLAGS}
@@ -75,18 +127,67 @@ def parse(argv=None) -> tuple[TrainConfig, dict]:
     try:
         cfg = TrainConfig(**options)
         check_layout(layout["dp"], layout["tp"], layout["pp"], int(os.environ.get("WORLD_SIZE", "1")))
+        check_tp_degree(cfg.model_config(), layout["tp"])
+        layout["counts"] = micro_batch_counts(cfg, layout)
     except ValueError as err:
         parser.error(str(err))
-    if cfg.resume or cfg.precision != "fp32":
-        parser.error("--resume and --precision bf16/fp16 are not supported by scale_up.train yet (see --help)")
-    if cfg.rampup and cfg.batch_start != cfg.batch_size:
-        parser.error(f"--batch-rampup-steps: the batch ramps from {cfg.batch_start} to {cfg.batch_size} over "
-                     f"{cfg.rampup} steps, but pipeline micro-batch shapes are fixed; pass --batch-rampup-steps 0")
-    per_replica = cfg.batch_size // layout["dp"]
-    if cfg.batch_size % layout["dp"] or per_replica % layout["microbatches"]:
-        parser.error(f"--batch-size {cfg.batch_size} must be divisible by --dp x --microbatches "
-                     f"= {layout['dp'] * layout['microbatches']}")
+    defaults = TrainConfig()
+    unknown = sorted(f.name for f in dataclasses.fields(TrainConfig) if f.name not in IMPLEMENTED
+                     and getattr(cfg, f.name) != getattr(defaults, f.name))
+    if unknown:
+        parser.error(f"{', '.join('--' + n.replace('_', '-') for n in unknown)}: not implemented by scale_up.train "
+                     "yet (refused rather than ignored); train with python -m glm_mini.train")
+    if cfg.precision == "fp16":
+        parser.error("--precision fp16: not implemented by scale_up.train (its dynamic loss scaler would need every "
+                     "rank to agree on each overflow); use --precision bf16 or fp32")
+    pp, v = layout["pp"], layout["virtual_stages"]
+    interleaved = layout["schedule"] == "interleaved-1f1b"
+    if v is not None and (v < 2 if interleaved else v != 1):
+        expected = ("at least 2 stages per rank for interleaved-1f1b" if interleaved
+                    else "1 (only interleaved-1f1b holds several stages per rank)")
+        parser.error(f"--virtual-stages: expected {expected}, got {v}")
+    stages = pp * ((v or 2) if interleaved else 1)
+    if cfg.model_config().num_layers < stages:
+        parser.error(f"--pp: {stages} pipeline stages need at least as many layers, the model has "
+                     f"{cfg.model_config().num_layers}")
     return cfg, layout
+
+
+class PipelineModel:
+    """The training step's model (``glm_mini.training.step.StepModel``): this rank's share of the pipeline."""
+
+    def __init__(self, pipe: Pipeline, tp_group, counts: dict[int, int]):
+        self.pipe, self.tp_group, self.counts = pipe, tp_group, counts
+
+    def set_egs_alpha(self, alpha: float) -> None:
+        for stage in self.pipe.modules:
+            if alpha != stage.config.embedding_gradient_shrink_alpha:
+                stage.config = stage.config.replace(embedding_gradient_shrink_alpha=alpha)
+
+    def forward_backward(self, batch: dict[str, Tensor], optimizer, scaler) -> float:
+        self.pipe.zero_grad()
+        return self.pipe.step(**batch, n_microbatches=self.counts[len(batch["input_ids"])])
+
+    def grad_norms(self) -> dict[str, float]:
+        return pipeline_grad_norms(self.pipe, self.tp_group)
+
+    def clip(self, max_norm: float, total_norm: float) -> None:
+        clip_gradients(nn.ModuleList(self.pipe.modules), max_norm, total_norm)
+
+    def snapshot(self) -> dict[str, Tensor]:
+        return {n: p.detach().clone() for n, p in counted_parameters(self.pipe, self.tp_group)}
+
+    def update_norms(self, before: dict[str, Tensor]) -> dict[str, float]:
+        return pipeline_update_norms(self.pipe, self.tp_group, before)
+
+    def validation_loss(self, batches: list[dict[str, Tensor]]) -> float:
+        """Loss-token mean over ``batches``, as ``glm_mini.train.evaluate`` computes it (forwards only)."""
+        total, count = 0.0, 0
+        for batch in batches:
+            n = int(batch["loss_mask"].sum())
+            total += self.pipe.evaluate(batch, self.counts[len(batch["input_ids"])]) * n
+            count += n
+        return total / count
 
 
 def zero1(adamw: torch.optim.AdamW, dp_group) -> ZeroRedundancyOptimizer:
@@ -100,74 +201,109 @@ def zero1(adamw: torch.optim.AdamW, dp_group) -> ZeroRedundancyOptimizer:
     return zero
 
 
-def train_parallel(cfg: TrainConfig, layout: dict) -> list[float]:
-    """Train on this rank's share of the layout; returns the loss of every trained step (on every rank)."""
-    from glm_mini.objective import ObjectiveConfig, sample_batch
-    from glm_mini.training.data import DataCursor, load_train_data, window
+def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list[float]:
+    """Train (or continue) the run in ``cfg.out`` on this rank's share of the layout; the losses of this call's
+    steps (on every rank)."""
+    from glm_mini.training.data import DataCursor, load_train_data, validation_batches
 
-    out = Path(cfg.out)
+    out = _check_out_dir(cfg)  # every rank checks the same folder (a foreign one too), so every rank refuses alike
+    dist.barrier()  # ... before rank 0 writes into it
     model_config = cfg.model_config()
-    data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip)
-    objective = ObjectiveConfig(two_d=model_config.position_encoding_2d)
+    data = load_train_data(cfg.corpus, model_config.vocab_size, cfg.seq_len, cfg.use_mip, cfg.text_column)
+    special = data.tokenizer.special
+    objective = cfg.objective_config()
+    val = validation_batches(data, cfg.val_batches, cfg.batch_size, cfg.seq_len, special, cfg.seed, objective)
     torch.manual_seed(cfg.seed)
-    model = GLM(model_config)
-    pipe, mesh = build_parallel_pipeline(model, layout["dp"], layout["tp"], layout["pp"], layout["schedule"],
-                                         layout["microbatches"], virtual_stages=layout["virtual_stages"])
-    del model
-    stages = nn.ModuleList(pipe.modules)
-    optimizer = build_adamw(stages, cfg.lr, cfg.weight_decay)
+    pipe, mesh = build_parallel_pipeline(GLM(model_config), layout["dp"], layout["tp"], layout["pp"],
+                                         layout["schedule"], layout["counts"][cfg.batch_size],
+                                         virtual_stages=layout["virtual_stages"], device=device,
+                                         precision=cfg.precision)
+    tp_group = mesh["tp"].get_group() if layout["tp"] > 1 else None
+    model = PipelineModel(pipe, tp_group, layout["counts"])
+    optimizer = build_adamw(nn.ModuleList(pipe.modules), cfg.lr, cfg.weight_decay)
     if layout["dp"] > 1:
         optimizer = zero1(optimizer, mesh["dp"].get_group())
-    tp_group = mesh["tp"].get_group() if layout["tp"] > 1 else None
+    scaler = grad_scaler(cfg.precision, device)  # disabled: fp32 and bf16 need no loss scaling
+    detector = SpikeDetector(cfg.spike_factor, cfg.spike_window)
     cursor = DataCursor(len(data.train), cfg.seed)
     objective_rng = random.Random(f"{cfg.seed}/objective")
-    detector = SpikeDetector(cfg.spike_factor, cfg.spike_window)
     skip_ranges = parse_skip_ranges(cfg.skip_steps)
-    log = MetricsLog(out) if dist.get_rank() == 0 else None
+    coords = {dim: mesh.get_local_rank(dim) for dim in ("pp", "dp", "tp")} | {"tp_size": layout["tp"]}
+    saved_layout = {k: v for k, v in layout.items() if k not in ("counts", "timeout_s")}
+    checkpoints = out / "checkpoints"
+
+    start = 0
+    if cfg.resume:
+        start, state = load_pipeline_checkpoint(pipe, optimizer, checkpoints, coords, saved_layout,
+                                                same_layout_only=True)
+        _check_same_run(state["config"], cfg, f"checkpoint {checkpoints} step {start}")
+        detector.load_state_dict(state["spikes"])
+        cursor.load_state_dict(state["data"])
+        objective_rng.setstate(state["objective_rng"])
+        set_rng_state(state["rng"])
+    is_logger = dist.get_rank() == 0
+    if is_logger:
+        _write_config(out, cfg)
+    log = MetricsLog(out, resume_step=start) if is_logger else None
+    dist.barrier()
+
+    def checkpoint(step: int) -> None:
+        trainer = {"spikes": detector.state_dict(), "data": cursor.state_dict(),
+                   "objective_rng": objective_rng.getstate(), "rng": rng_state(), "config": cfg.to_json()}
+        save_pipeline_checkpoint(pipe, optimizer, checkpoints, step, coords, saved_layout, trainer,
+                                 keep=cfg.keep_checkpoints)
+
+    last = cfg.stop_after_step or cfg.max_steps
     losses = []
-    for step in range(1, (cfg.stop_after_step or cfg.max_steps) + 1):
-        t0 = time.perf_counter()
-        b = batch_size_at(step, cfg.batch_size, cfg.batch_start, cfg.rampup)
-        windows = [window(data.train, i) for i in cursor.next_indices(b)]
-        batch = sample_batch(windows, cfg.seq_len, data.tokenizer.special, objective_rng, objective, data.mip_pairs)
-        if in_ranges(step, skip_ranges):
-            continue
-        lr = lr_at(step, cfg.lr, cfg.warmup, cfg.max_steps, cfg.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        alpha = egs_alpha_at(step, model_config.embedding_gradient_shrink_alpha, cfg.egs_ramp)
-        for stage in pipe.modules:
-            stage.config = stage.config.replace(embedding_gradient_shrink_alpha=alpha)
-        pipe.zero_grad()
-        loss = pipe.step(**batch)
-        norms = pipeline_grad_norms(pipe, tp_group)
-        spike = detector.update(loss)
-        skipped = (spike and cfg.spike_action == "skip") or not math.isfinite(norms["total"])
-        if not skipped:
-            clip_gradients(stages, cfg.clip_grad, norms["total"])
-            optimizer.step()
-        losses.append(loss)
+    for stage in pipe.modules:
+        stage.train()
+    try:
+        for step in range(start + 1, last + 1):
+            t0 = time.perf_counter()
+            batch = next_batch(step, cfg, data, cursor, objective_rng, objective)
+            if in_ranges(step, skip_ranges):
+                continue
+            row = train_step(model, optimizer, scaler, detector, cfg, step, batch,
+                             model_config.embedding_gradient_shrink_alpha, t0)
+            row.update({k: layout[k] for k in ("dp", "tp", "pp")})
+            if (cfg.eval_every and step % cfg.eval_every == 0) or step == last:
+                row["val_loss"] = model.validation_loss(val)
+            losses.append(row["loss"])
+            if log is not None:
+                log.write(row)
+            if not math.isfinite(row["loss"]):  # the same loss on every rank: every rank stops here
+                raise NonFiniteLoss(step, row["loss"], log.path if log is not None else None)
+            if (cfg.save_every and step % cfg.save_every == 0) or step == last:
+                checkpoint(step)
+    finally:
         if log is not None:
-            log.write({"step": step, "loss": loss, "lr": lr, "batch_size": b, "tokens": b * cfg.seq_len,
-                       "loss_tokens": int(batch["loss_mask"].sum()), "seconds": time.perf_counter() - t0,
-                       "grad_norm": norms["total"], "grad_norm_embedding": norms["embedding"],
-                       "grad_norm_rest": norms["rest"], "egs_alpha": alpha, "spike": spike, "skipped": skipped,
-                       **{k: layout[k] for k in ("dp", "tp", "pp")}})
-    if log is not None:
-        log.close()
+            log.close()
+    if is_logger and last == cfg.max_steps:
+        from glm_mini.training.plots import save_training_plots
+
+        save_training_plots(read_metrics(out), out / "plots.png")
     return losses
 
 
 def main(argv=None) -> int:
     cfg, layout = parse(argv)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
     try:
-        losses = train_parallel(cfg, layout)
-        rank = dist.get_rank()
-    finally:
-        dist.destroy_process_group()
+        device = rank_device(cfg.device)
+        check_precision(cfg.precision, device)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    init_distributed(layout["timeout_s"], backend=backend_for(device))
+    try:
+        with fail_fast():
+            losses = train_parallel(cfg, layout, device)
+    except (ValueError, FileExistsError, FileNotFoundError, CheckpointError, PipelineCheckpointError) as err:
+        kind = "" if isinstance(err, (NonFiniteLoss, PipelineCheckpointError)) else f"{type(err).__name__}: "
+        print(f"error (rank {dist.get_rank()}): {kind}{err}", file=sys.stderr)
+        return 2  # every rank meets the same error (same files, same broadcast loss): no one waits for the others
+    rank = dist.get_rank()
+    shutdown_distributed()
     if losses and rank == 0:
         print(f"{cfg.out}: {len(losses)} steps on dp{layout['dp']} x tp{layout['tp']} x pp{layout['pp']}, "
               f"loss {losses[-1]:.4f}")
@@ -175,4 +311,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    end_worker(main())

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS
-from scale_up.tensor_parallel.check import example_batch
+from scale_up.pipeline.example_batch import example_batch
 from scale_up.tensor_parallel.check import relative_error as rel_err  # noqa: F401  (used by the tests)
 
 CFG = PRESETS["nano"]  # 4 heads, GeGLU width 176, vocab 1024: divisible by TP 1, 2 and 4

@@ -16,7 +16,7 @@ from bad_input_cases import error, mode, params, right, run, umask
 from glm_mini.data import CorpusConfig, generate_corpus, load_corpus
 from glm_mini.data.corpus import REPO_ROOT, cache_dir, corpus_path, read_jsonl
 from glm_mini.manifest import CacheRebuildWarning
-from glm_mini.tokenizer import default_tokenizer
+from glm_mini.data.corpus_tokenizer import default_tokenizer
 
 TINY = CorpusConfig(seed=3, size_mb=0.03, cloze_items=5, parallel_items=5, mip_eval_items=2)
 VOCAB = 1024

@@ -1,100 +1,91 @@
-"""Blank filling on a model left in training mode: the answer is the eval-mode greedy answer on every call, and the
-caller's modes come back (also after an error); bad arguments are named.
-
-The model has dropout 0.3 on attention and hidden states, so a forward in training mode draws a new mask each call:
-before blank filling switched to eval mode, 5 greedy calls on this model gave 4 different answers, none of them the
-eval-mode one (and 5 beam searches gave 4 different answers).
-"""
+"""Bad input to ``scale_up.generate``: a crafted checkpoint runs nothing (the README's own command loads downloaded
+files), a ``latest`` cannot point outside its folder, NCCL on the CPU and other impossible flags are named before any
+process group starts."""
 
 import pytest
 import torch
 from bad_input_cases import error, params, right, run
-from corpus_fixtures import small_tokenizer
+from convert_fixtures import ITERATION, make_checkpoint
+from hostile_files import CLIRefused, cli, crafted_pickle, refused_safely
 
 from glm_mini import GLM, PRESETS
-from glm_mini.generate import fill_blanks, fill_blanks_batch_ids, fill_blanks_ids
+from scale_up.generate import greedy_continuation, is_kit_checkpoint, main
+from scale_up.safe_load import UnreadableTensorFile
+from scale_up.sharded_checkpoint import SHARD, save_sharded_checkpoint
 
-TEXT = "Anna gave the red book to Tom. Then [MASK] walked home with the book."
-CALLS = 5
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    tok = small_tokenizer()
-    torch.manual_seed(0)
-    config = PRESETS["nano"].replace(vocab_size=len(tok), hidden_dropout=0.3, attention_dropout=0.3)
-    model = GLM(config).eval()
-    special = tok.special
-    with torch.no_grad():  # a random model copies its last input ([sop]) forever unless those embeddings are small
-        model.transformer.word_embeddings.weight[[special.mask, special.gmask, special.smask, special.sop]] *= 0.01
-    ids = tok.encode(TEXT)
-    with torch.no_grad():
-        eval_answers = {"text": fill_blanks(model, tok, TEXT, max_new_tokens=8),
-                        "ids": fill_blanks_ids(model, ids, tok.special, 8),
-                        "beam": fill_blanks_ids(model, ids, tok.special, 6, num_beams=3)}
-    return {"tok": tok, "model": model, "ids": ids, "eval": eval_answers}
+NANO = PRESETS["nano"]
 
 
-def in_train_mode(fill, key):
-    """``CALLS`` calls of ``fill(ctx)`` on the model in training mode: (answers, modes afterwards)."""
-    def call(ctx):
-        model = ctx["model"].train()
-        try:
-            answers = [fill(ctx) for _ in range(CALLS)]
-            return answers, model.training, key
-        finally:
-            model.eval()
-    return call
+@pytest.fixture
+def ctx(tmp_path):
+    return {"tmp": tmp_path, "marker": tmp_path / "code_ran"}
 
 
-def same_as_eval_and_mode_back(result, ctx):
-    answers, training_after, key = result
-    return training_after and all(a == ctx["eval"][key] for a in answers)
+def generate(*flags):
+    return cli(main, lambda ctx: ["--prompt-ids", "5,17,42", *[f(ctx) if callable(f) else f for f in flags]])
 
 
-def modes(model):
-    return [m.training for m in model.modules()]
+def crafted_official(ctx):
+    """An official-layout folder whose shard 0 is a crafted pickle: the file the README tells users to download."""
+    folder = ctx["tmp"] / "download"
+    make_checkpoint(folder, tp=1)
+    crafted_pickle(folder / ITERATION / SHARD.format(0), ctx["marker"])
+    return folder
 
 
-def mixed_modes(ctx):
-    """A caller's mixed modes (training, one layer frozen in eval), through a call that works and one that fails."""
-    model = ctx["model"].train()
-    model.transformer.layers["0"].eval()
-    before = modes(model)
-    try:
-        fill_blanks_ids(model, ctx["ids"], ctx["tok"].special, 4)
-        after_call = modes(model)
-        with pytest.raises(ValueError, match="max_new_tokens"):
-            fill_blanks_ids(model, ctx["ids"], ctx["tok"].special, 10**6)
-        return before, after_call, modes(model)
-    finally:
-        model.eval()
+def crafted_kit(ctx):
+    folder = ctx["tmp"] / "kit"
+    save_sharded_checkpoint(folder, 0, GLM(NANO))
+    crafted_pickle(folder / "0" / SHARD.format(0), ctx["marker"], wrap=lambda p: {"module": {}, "rng": p})
+    return folder
 
 
-def fill(**options):
-    return lambda ctx: fill_blanks_ids(ctx["model"], ctx["ids"], ctx["tok"].special, **options)
+def latest_outside(ctx):
+    folder = ctx["tmp"] / "download"
+    make_checkpoint(folder, tp=1)
+    (folder / "latest").write_text("../elsewhere")
+    return folder
+
+
+def safely(call):
+    return lambda ctx: refused_safely(lambda: call(ctx), ctx["marker"])
 
 
 CASES = [
-    right("fill-blanks-text-in-train-mode", in_train_mode(lambda c: fill_blanks(c["model"], c["tok"], TEXT,
-                                                                                 max_new_tokens=8), "text"),
-          same_as_eval_and_mode_back),
-    right("fill-blanks-ids-in-train-mode", in_train_mode(lambda c: fill_blanks_ids(c["model"], c["ids"],
-                                                                                    c["tok"].special, 8), "ids"),
-          same_as_eval_and_mode_back),
-    right("fill-blanks-batch-in-train-mode", in_train_mode(lambda c: fill_blanks_batch_ids(
-        c["model"], [c["ids"]], c["tok"].special, 8)[0], "ids"), same_as_eval_and_mode_back),
-    right("beam-search-in-train-mode", in_train_mode(lambda c: fill_blanks_ids(c["model"], c["ids"], c["tok"].special,
-                                                                                6, num_beams=3), "beam"),
-          same_as_eval_and_mode_back),
-    right("mixed-modes-come-back", mixed_modes, lambda r, ctx: r[0] == r[1] == r[2] and True in r[0] and False in r[0]),
-    error("max-new-tokens-zero", fill(max_new_tokens=0), ValueError, "max_new_tokens"),
-    error("max-new-tokens-float", fill(max_new_tokens=2.0), ValueError, "max_new_tokens"),
-    error("temperature-zero-sampling", fill(max_new_tokens=2, do_sample=True, temperature=0.0), ValueError,
-          "temperature"),
-    error("text-none", lambda ctx: fill_blanks(ctx["model"], ctx["tok"], None), TypeError, "text"),
-    error("ids-with-a-float", lambda ctx: fill_blanks_ids(ctx["model"], [5, 6.0], ctx["tok"].special, 2), TypeError,
-          "ids"),
+    error("crafted-official-shard", safely(generate("--checkpoint", crafted_official)), CLIRefused, "--checkpoint",
+          SHARD.format(0), "could run code"),
+    error("crafted-kit-shard", safely(generate("--checkpoint", crafted_kit)), CLIRefused, "could run code"),
+    error("is-kit-checkpoint-crafted", safely(lambda ctx: is_kit_checkpoint(crafted_official(ctx))),
+          UnreadableTensorFile, SHARD.format(0)),
+    error("latest-outside-folder", generate("--checkpoint", latest_outside), CLIRefused, "latest", "../elsewhere"),
+    error("checkpoint-missing", generate("--checkpoint", lambda ctx: ctx["tmp"] / "nothing"), CLIRefused,
+          "--checkpoint: no such folder"),
+    error("checkpoint-without-latest", generate("--checkpoint", lambda ctx: ctx["tmp"]), CLIRefused, "latest"),
+    error("nccl-on-cpu", generate("--device", "cpu", "--backend", "nccl"), CLIRefused, "--backend nccl", "CUDA"),
+    error("timeout-zero", generate("--timeout-s", "0"), CLIRefused, "--timeout-s"),
+    error("timeout-inf", generate("--timeout-s", "inf"), CLIRefused, "--timeout-s"),
+    error("zero-heads-override", generate("--num-attention-heads", "0"), CLIRefused, "num_attention_heads"),
+    error("heads-not-dividing-hidden", generate("--num-attention-heads", "3"), CLIRefused, "num_attention_heads"),
+    error("negative-new-tokens", generate("--max-new-tokens", "-1"), CLIRefused, "--max-new-tokens"),
+    error("id-beyond-vocab", cli(main, lambda ctx: ["--prompt-ids", "1,5000"]), CLIRefused, "--prompt-ids"),
+    error("special-ids-short", generate("--mode", "fill-blanks", "--special-ids", "1,2"), CLIRefused,
+          "--special-ids"),
+    error("empty-prompt", lambda ctx: greedy_continuation(GLM(NANO), [], 3), ValueError, "prompt"),
+    error("new-tokens-bool", lambda ctx: greedy_continuation(GLM(NANO), [1], True), ValueError, "max_new_tokens"),
+    *([] if torch.cuda.is_available() else [
+        error("cuda-without-gpu", generate("--device", "cuda"), CLIRefused, "cuda")]),
+    right("kit-checkpoint-recognised-by-keys", lambda ctx: (save_sharded_checkpoint(ctx["tmp"] / "k", 0, GLM(NANO)),
+                                                           is_kit_checkpoint(ctx["tmp"] / "k"))[1],
+          lambda kit, ctx: kit is True),
+    right("official-checkpoint-recognised", lambda ctx: (make_checkpoint(ctx["tmp"] / "o", tp=1),
+                                                         is_kit_checkpoint(ctx["tmp"] / "o"))[1],
+          lambda kit, ctx: kit is False),
+    right("zero-new-tokens", lambda ctx: greedy_continuation(GLM(NANO).eval(), [5, 17], 0),
+          lambda out, ctx: out == []),
+    right("greedy-equals-argmax-of-full-forward", lambda ctx: (torch.manual_seed(1), GLM(NANO).eval())[1],
+          lambda model, ctx: greedy_continuation(model, [5, 17, 42], 1)
+          == [int(model(torch.tensor([[5, 17, 42]]), attention_mask=torch.ones(1, 1, 3, 3, dtype=torch.bool))
+                  .logits[0, -1].argmax())]),
 ]
 
 

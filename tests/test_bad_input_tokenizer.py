@@ -6,7 +6,8 @@ import torch
 from bad_input_cases import error, mode, params, right, run, umask
 from corpus_fixtures import small_tokenizer
 
-from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
+from glm_mini.data.corpus_tokenizer import default_tokenizer
+from glm_mini.tokenizer import GLMTokenizer
 
 TEXTS = ["a small training text about cats and dogs.", "小猫和小狗的一段中文。"] * 20
 

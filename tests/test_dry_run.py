@@ -6,7 +6,8 @@ import torch
 
 from glm_mini import PRESETS
 from scale_up.dry_run import dry_run, main
-from scale_up.plan import stage_layers, weight_bytes_per_gpu
+from scale_up.pipeline.partition import layers_per_stage
+from scale_up.plan import weight_bytes_per_gpu
 
 GLM130B = PRESETS["glm-130b"]
 NANO = PRESETS["nano"]
@@ -50,7 +51,7 @@ def test_pipeline_stages_partition_layers_and_ends():
     parts = dry_run(cfg, tp=2, pp=3, bits=16)
     assert [(p.stage, p.tp_rank) for p in parts] == [(s, r) for s in range(3) for r in range(2)]
     layers = [p.layers for p in parts if p.tp_rank == 0]
-    assert [len(ls) for ls in layers] == stage_layers(cfg.num_layers, 3)
+    assert [len(ls) for ls in layers] == layers_per_stage(cfg.num_layers, 3)
     assert sum(layers, ()) == tuple(range(cfg.num_layers))
     first, middle, last = (p for p in parts if p.tp_rank == 0)
     assert "transformer.word_embeddings.weight" in first.shapes

@@ -4,7 +4,7 @@ references equal scale_up's own tensor-parallel math."""
 import torch
 import torch.nn.functional as F
 
-from glm_mini.exercises import nb09_tensor_parallel as ex
+from scale_up.exercises import nb09_tensor_parallel as ex
 from scale_up.tp_layout import shard_tensor
 
 

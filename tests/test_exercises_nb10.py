@@ -1,6 +1,6 @@
 """Notebook 10's exercise checks pass on the package's functions and fail, naming the mismatch, on wrong ones."""
 
-from glm_mini.exercises.nb10_pipeline import check_bubble_fraction, check_layers_per_stage, check_one_f_one_b_order
+from scale_up.exercises.nb10_pipeline import check_bubble_fraction, check_layers_per_stage, check_one_f_one_b_order
 from scale_up.pipeline import bubble_formula
 from scale_up.pipeline.orders import gpipe_order, one_f_one_b_order
 from scale_up.pipeline.partition import layers_per_stage

@@ -4,7 +4,7 @@
 import dataclasses
 
 from glm_mini import PRESETS
-from glm_mini.exercises import nb11_full_scale as ex
+from scale_up.exercises import nb11_full_scale as ex
 from scale_up.plan import inference_plan, training_plan, weight_bytes_per_gpu
 
 CFG = PRESETS["glm-130b"]

@@ -84,3 +84,40 @@ def test_one_process_raises_rank_failure_when_asked_and_bad_inputs(monkeypatch):
                 raise KeyError("x")
     finally:
         shutdown_distributed()
+
+
+def test_only_distributed_failures_are_turned_into_a_rank_failure():
+    """An OOM or a shape error is the computation's own error: fail_fast lets it through with its traceback."""
+    import torch
+    import torch.distributed as dist
+
+    from scale_up.fault_tolerance import is_distributed_failure
+
+    gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]")
+    assert is_distributed_failure(gloo)
+    assert is_distributed_failure(dist.DistBackendError("NCCL communicator was aborted"))
+    assert not is_distributed_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"))
+    assert not is_distributed_failure(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not is_distributed_failure(ValueError("input_ids: expected shape [batch, seq]"))
+
+
+def test_fail_fast_passes_a_computation_error_through(monkeypatch, capsys):
+    import scale_up.fault_tolerance as ft
+
+    class Beat:  # a heartbeat that must not be consulted for a non-distributed error
+        rank, interval = 0, 0.1
+
+        def silent_ranks(self):
+            raise AssertionError("fail_fast treated a shape error as a distributed failure")
+
+    monkeypatch.setattr(ft, "_HEARTBEAT", Beat())
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        with ft.fail_fast(exit_process=False):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+    with pytest.raises(ft.RankFailure) as info:
+        monkeypatch.setattr(Beat, "silent_ranks", lambda self: [1])
+        with ft.fail_fast(exit_process=False):
+            raise RuntimeError("Connection reset by peer")
+    assert info.value.dead_ranks == [1] and "Connection reset by peer" in str(info.value)
+    err = capsys.readouterr().err  # the original traceback is printed before the verdict
+    assert "Traceback (most recent call last)" in err and "RuntimeError: Connection reset by peer" in err

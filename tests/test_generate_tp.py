@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
-from scale_up.generate import greedy_generate, main
+from scale_up.generate import greedy_continuation, main
 from scale_up.sharded_checkpoint import save_sharded_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,18 +32,18 @@ def test_kv_cache_decoding_equals_full_recompute():
     model = GLM(PRESETS["nano"]).eval()
     prompt = torch.tensor([PROMPT])
     with torch.no_grad():
-        assert torch.equal(greedy_generate(model, prompt, 6), greedy_without_cache(model, prompt, 6))
+        assert greedy_continuation(model, PROMPT, 6) == greedy_without_cache(model, prompt, 6)[0, len(PROMPT):].tolist()
 
 
 def test_tp2_torchrun_generates_what_one_process_does(tmp_path):
     torch.manual_seed(3)
     model = GLM(PRESETS["nano"]).eval()
     save_sharded_checkpoint(tmp_path / "ckpt", 0, model)  # written at TP=1, loaded at TP=2
-    expected = greedy_generate(model, torch.tensor([PROMPT]), 6)[0, len(PROMPT):].tolist()
+    expected = greedy_continuation(model, PROMPT, 6)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
            "scale_up.generate", "--checkpoint", str(tmp_path / "ckpt"), "--prompt-ids", ",".join(map(str, PROMPT)),
-           "--max-new-tokens", "6", "--out", str(tmp_path / "out.json")]
+           "--max-new-tokens", "6", "--out", str(tmp_path / "out.json"), "--device", "cpu"]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "out.json").read_text())
@@ -66,10 +66,10 @@ def test_cli_bad_inputs(argv, message, capsys):
 
 def test_function_bad_inputs():
     model = GLM(PRESETS["nano"])
-    with pytest.raises(ValueError, match="prompt_ids: expected a"):
-        greedy_generate(model, torch.tensor(PROMPT), 2)
+    with pytest.raises(ValueError, match="prompt: expected at least one token"):
+        greedy_continuation(model, [], 2)
     with pytest.raises(ValueError, match="max_new_tokens: expected an int >= 0"):
-        greedy_generate(model, torch.tensor([PROMPT]), -1)
+        greedy_continuation(model, PROMPT, -1)
 
 
 def test_help_names_every_flag(capsys):

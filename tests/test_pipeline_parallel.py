@@ -99,7 +99,8 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
 def test_cli_rejects_impossible_layouts(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     for argv, flag in ((["--pp", "4"], "--pp"), (["--tp", "4"], "--tp"), (["--tp", "0"], "--tp"),
-                       (["--microbatches", "3"], "--batch-size"), (["--tp", "2", "--resume"], "--resume"),
+                       (["--microbatches", "3"], "--batch-size"), (["--steps", "2", "--stop-after-step", "3"],
+                                                                     "--stop-after-step"),
                        (["--microbatches", "0"], "--microbatches"), (["--schedule", "zb"], "--schedule")):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path)] + argv)

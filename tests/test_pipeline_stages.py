@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from glm_mini import GLM, PRESETS
-from scale_up.pipeline import (Event, build_stage_module, bubble_formula, glm_loss, masked_targets, measured_bubble,
+from glm_mini.training.step import masked_cross_entropy as glm_loss
+from scale_up.pipeline import (Event, build_stage_module, bubble_formula, masked_targets, measured_bubble,
                                MicroBatchLoss, partition_layers, stage_costs, sum_tied_embedding_grads)
+from scale_up.pipeline.loss import count_loss_tokens
 from scale_up.pipeline.example_batch import example_batch
 from scale_up.pipeline.partition import end_units
 from scale_up.pipeline.recording import replay
@@ -106,7 +108,7 @@ def test_loss_rejects_bad_input():
     with pytest.raises(ValueError, match="loss_mask"):
         masked_targets(torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="loss_mask"):
-        glm_loss(torch.zeros(1, 3, 5), torch.zeros(1, 3, dtype=torch.long), torch.zeros(1, 3, dtype=torch.bool))
+        count_loss_tokens(torch.zeros(1, 3, dtype=torch.bool))
 
 
 def test_bubble_formula_and_the_papers_figure():
@@ -145,13 +147,16 @@ def test_replay_and_measure_reject_bad_input():
 
 
 def test_read_checkpoint_names_what_is_missing(tmp_path):
-    from scale_up.pipeline.checkpoint import read_checkpoint
+    from scale_up.pipeline.checkpoint import FORMAT, PipelineCheckpointError, rank_file, read_checkpoint
 
     with pytest.raises(FileNotFoundError, match="latest.json"):
         read_checkpoint(tmp_path)
     (tmp_path / "step_00000001").mkdir()
-    empty = {"model": {}, "optimizer": {"state": {}, "param_groups": []}}
-    torch.save(empty, tmp_path / "step_00000001" / "rank_000.pt")
+    empty = {"format": FORMAT, "coords": {"tp": 0}, "model": {}, "optimizer": None, "trainer": {}}
+    torch.save(empty, tmp_path / "step_00000001" / rank_file(0))
     (tmp_path / "latest.json").write_text('{"step": 1, "folder": "step_00000001", "world_size": 2}')
-    with pytest.raises(FileNotFoundError, match="rank_001"):
+    with pytest.raises(FileNotFoundError, match="rank_00001"):
+        read_checkpoint(tmp_path)
+    (tmp_path / "latest.json").write_text('{"step": 1, "folder": "../elsewhere", "world_size": 1}')
+    with pytest.raises(PipelineCheckpointError, match="'folder' must name a step_XXXXXXXX folder"):
         read_checkpoint(tmp_path)

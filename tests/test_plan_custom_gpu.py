@@ -23,7 +23,7 @@ def test_custom_gpu_equals_the_gpu_object(capsys):
     (["inference", "--num-gpus", "4", "--gpu", "rtx3090", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "9"],
      "--gpu / --gpu-memory-gib"),
     (["inference", "--num-gpus", "4", "--gpu-memory-gib", "-1", "--gpu-peak-tflops", "9"],
-     "--gpu-memory-gib / --gpu-peak-tflops: GPU.memory_bytes"),
+     "--gpu-memory-gib: expected a positive finite number"),
 ])
 def test_bad_gpu_flags_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -80,7 +80,7 @@ def test_measure_quality_rows():
 def test_measure_quality_cloze_is_the_kits_lambada_accuracy():
     from glm_mini.data.corpus import load_corpus
     from glm_mini.evaluate import cloze_accuracy
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     tokenizer = default_tokenizer(vocab_size=NANO.vocab_size)
     items = cloze_items_that_fit(tokenizer, load_corpus()["cloze_test"], NANO.max_sequence_length, 3)

@@ -48,7 +48,7 @@ def resume_worker(rank, world, folder):
     # a TP=1 checkpoint (written by the test process) loads here resharded to TP=2: weights and Adam moments
     model, opt = fresh(seed=7, tp=True)
     assert load_sharded_checkpoint(folder / "tp1", model, opt)["source_tp"] == 1
-    saved = torch.load(folder / "tp1" / "2" / "mp_rank_00_model_states.pt", weights_only=False)
+    saved = torch.load(folder / "tp1" / "2" / "mp_rank_00_model_states.pt", weights_only=True)
     expected = shard_state_dict(saved["module"], world, rank, CFG)
     assert all(torch.equal(model.state_dict()[k], expected[k]) for k in expected)
     moments = {n: opt.state[p]["exp_avg_sq"] for n, p in model.named_parameters()}
@@ -87,10 +87,10 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_loadable(tmp_path, m
 
     real_save = torch.save
 
-    def crash_mid_write(obj, path):  # half a file on disk, then the process "dies"
-        real_save(obj, path)
-        with open(path, "r+b") as f:
-            f.truncate(100)
+    def crash_mid_write(obj, f):  # half a file on disk, then the process "dies"
+        real_save(obj, f)
+        f.flush()
+        f.truncate(100)
         raise KeyboardInterrupt("killed while writing")
 
     monkeypatch.setattr(ckpt.torch, "save", crash_mid_write)
@@ -120,3 +120,23 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "4").mkdir()
     with pytest.raises(FileNotFoundError, match="no complete set of mp_rank_XX shards"):
         load_sharded_checkpoint(tmp_path, model)
+
+
+def existing_step_worker(rank, world, folder):
+    """Every rank must refuse an existing step at once (it used to be rank 0 alone, the others hanging)."""
+    import time
+
+    model, opt = fresh(tp=True)
+    save_sharded_checkpoint(folder, 1, model, opt)
+    start = time.monotonic()
+    try:
+        save_sharded_checkpoint(folder, 1, model, opt)
+    except FileExistsError as err:
+        (folder / f"refused_{rank}.txt").write_text(f"{time.monotonic() - start:.3f} {err}")
+
+
+def test_every_rank_refuses_an_existing_step(tmp_path):
+    run_workers(existing_step_worker, 2, tmp_path, timeout=60)
+    for rank in range(2):
+        seconds, message = (tmp_path / f"refused_{rank}.txt").read_text().split(" ", 1)
+        assert "already exists" in message and float(seconds) < 10

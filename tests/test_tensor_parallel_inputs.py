@@ -17,7 +17,7 @@ def test_plan_is_keyed_by_module_name_and_follows_deleted_layers():
     plan = tensor_parallel_plan(model)
     assert plan["transformer.layers.1.attention.query_key_value"] == "column"
     assert plan["transformer.layers.1.mlp.dense_4h_to_h"] == "row"
-    assert plan["transformer.word_embeddings"] == "vocab" and plan["transformer.final_layernorm"] == "head_input"
+    assert plan["transformer.word_embeddings"] == "vocab" and plan["transformer.output_head"] == "vocab_head"
     del model.transformer.layers["0"]  # a pipeline stage: names unchanged, fewer of them
     assert not any(name.startswith("transformer.layers.0.") for name in tensor_parallel_plan(model))
     assert len(plan) == 2 + 4 * 2

@@ -8,7 +8,8 @@ import sentencepiece as spm
 from corpus_fixtures import SMALL_VOCAB, small_corpus, small_tokenizer
 
 from glm_mini.data import CorpusConfig
-from glm_mini.tokenizer import SPECIAL_TOKENS, GLMTokenizer, default_tokenizer
+from glm_mini.data.corpus_tokenizer import default_tokenizer
+from glm_mini.tokenizer import SPECIAL_TOKENS, GLMTokenizer
 
 # code-point ranges a random string draws from: controls, ASCII, Latin-1, combining marks, CJK, rare CJK
 # (extension B), Hangul, emoji, odd spaces; surrogates (not Unicode scalar values) are excluded

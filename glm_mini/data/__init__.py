@@ -4,9 +4,9 @@ Files, one concept each: ``lexicon`` (bilingual word lists), ``sampling`` (Zipf 
 ``documents`` (parallel EN/ZH documents), ``world`` (stories told from a world state), ``kinds`` (the document kinds
 of the mixture), ``cloze`` (LAMBADA-like items), ``infill`` (blanks fixed by later text), ``tasks`` (MIP task
 families), ``corpus`` (splits, caching), ``baselines`` (n-gram models and rule baselines), ``diversity`` (frames,
-distinct n-grams), ``real`` (saved datasets, local files and Hub datasets), ``corpus_tokenizer`` (a tokenizer for a
-real corpus), ``packing`` (fixed-length sequences), ``packed_corpus`` (a real corpus tokenized with ``datasets.map``
-and packed, streaming, into a memory-mapped cache).
+distinct n-grams), ``real`` (saved datasets, local files and Hub datasets), ``corpus_tokenizer`` (the default corpus's
+tokenizer, ``default_tokenizer``, and one for a real corpus), ``packing`` (fixed-length sequences), ``packed_corpus``
+(a real corpus tokenized with ``datasets.map`` and packed, streaming, into a memory-mapped cache).
 """
 
 from glm_mini.data.corpus import SPLITS, CorpusConfig, generate_corpus, load_corpus

@@ -1,8 +1,11 @@
-"""A tokenizer trained on *your* corpus (TinyStories, WikiText-103, a CLUE corpus, a local file), cached by content.
+"""The tokenizer of a corpus: the kit's default one (trained on the generated corpus) and one trained on *your* corpus
+(TinyStories, WikiText-103, a CLUE corpus, a local file), each cached by content.
 
 How it works
 ------------
-The kit's default tokenizer is trained on the generated corpus; real text needs its own pieces. ``corpus_tokenizer``
+``default_tokenizer`` trains a ``GLMTokenizer`` on the generated corpus's train split once and caches it under
+``data/cache/tokenizer/`` with a manifest (size, SHA-256, and which corpus cache it was trained on); a missing,
+damaged or stale model is reported and trained again. Real text needs its own pieces. ``corpus_tokenizer``
 reads ``source`` with ``load_text_corpus`` (a ``save_to_disk`` folder, a local ``.txt``/``.jsonl``/``.json``/
 ``.parquet`` file or glob pattern, or a Hub dataset name when online), trains a ``GLMTokenizer`` (sentencepiece
 unigram + GLM's specials, as for the default corpus) on at most ``max_chars`` characters of it, and caches the model
@@ -28,9 +31,40 @@ import sys
 import warnings
 from pathlib import Path
 
-from glm_mini.data.corpus import cache_dir
+from glm_mini.data.corpus import CorpusConfig, cache_dir, corpus_path, load_corpus
 from glm_mini.data.real import corpus_stamp, load_text_corpus
+from glm_mini.manifest import (atomic_write_bytes, file_sha256, manifest_problem, read_manifest, warn_rebuild,
+                               write_manifest)
 from glm_mini.tokenizer import TRAINER_VERSION, GLMTokenizer, VocabularyTooLarge
+
+
+def default_tokenizer(vocab_size: int = 8192, corpus: CorpusConfig | None = None) -> GLMTokenizer:
+    """The kit's tokenizer for the default corpus, trained on first use and cached under ``data/cache/tokenizer/``
+    with a manifest (size, SHA-256, and which corpus cache it was trained on); a missing, damaged or stale cached
+    model is reported (``CacheRebuildWarning``) and trained again."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__} {vocab_size!r}")
+    corpus = corpus or CorpusConfig()
+    if not isinstance(corpus, CorpusConfig):
+        raise TypeError(f"corpus: expected a CorpusConfig, got {type(corpus).__name__}")
+    path = cache_dir() / "tokenizer" / f"glm-mini-v{vocab_size}-t{TRAINER_VERSION}-{corpus.key()}.model"
+    manifest = path.with_suffix(".manifest.json")
+    source = file_sha256(corpus_path(corpus) / "manifest.json")  # the corpus content (checked) it is trained on
+    problem = manifest_problem(manifest, (path.name,))
+    if problem is None and read_manifest(manifest).get("corpus_manifest_sha256") != source:
+        problem = "it was trained on a different corpus cache"
+    if problem is None:
+        try:
+            return GLMTokenizer.from_file(path)
+        except ValueError as err:
+            problem = str(err)
+    if path.exists() or manifest.exists():
+        warn_rebuild("the tokenizer", path, problem)
+    tokenizer = GLMTokenizer.train((r["text"] for r in load_corpus(corpus)["train"]), vocab_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, tokenizer.model_proto)  # the kit's own cache file: replaced even when damaged
+    write_manifest(manifest, [path], corpus_manifest_sha256=source)  # last: the model is complete
+    return tokenizer
 
 
 def tokenizer_path(source: str, vocab_size: int, column: str = "text", config: str | None = None,

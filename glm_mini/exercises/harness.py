@@ -2,10 +2,11 @@
 
 How it works
 ------------
-An exercise check (one ``check_<name>(student_fn)`` per exercise, in ``glm_mini/exercises/nbNN_<topic>.py``) builds a
-few seeded inputs, ``Case``s: several shapes and one edge case. ``run_check`` calls the student's function and the
-package's reference on each, then walks both results together (tensors, numbers, strings, lists, tuples, dicts and
-dataclasses, recursively) and stops at the first difference larger than the stated tolerance,
+An exercise check (one ``check_<name>(student_fn)`` per exercise, in ``glm_mini/exercises/nbNN_<topic>.py``, or in
+``scale_up/exercises/`` for notebooks 08-11) builds a few seeded inputs, ``Case``s: several shapes and one edge case.
+``run_check`` calls the student's function and the package's reference on each, then walks both results together
+(tensors, numbers, strings, lists, tuples, dicts and dataclasses, recursively) and stops at the first difference larger
+than the stated tolerance,
 
     |got − expected| ≤ atol + rtol·|expected|     (element-wise, as ``torch.isclose``)
 

@@ -19,16 +19,14 @@ which never suggests loading it unsafely. ``latest`` must name one ``step_*.pt``
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
-from glm_mini.manifest import open_permissions
+from glm_mini.atomic_write import write_atomic  # noqa: F401  (the kit's one atomic writer; imported from here too)
 
 FORMAT_VERSION = 1
 
@@ -39,22 +37,6 @@ class CheckpointError(RuntimeError):
 
 def checkpoint_dir(out_dir: str | Path) -> Path:
     return Path(out_dir) / "checkpoints"
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            open_permissions(Path(tmp))  # mkstemp makes 0600; give the file the permissions open() would
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rng_state() -> dict:

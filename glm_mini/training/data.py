@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import torch
 
 from glm_mini.data import PackedSequences, load_corpus, pack_corpus
-from glm_mini.data.corpus_tokenizer import corpus_tokenizer
+from glm_mini.data.corpus_tokenizer import corpus_tokenizer, default_tokenizer
 from glm_mini.data.packed_corpus import VALIDATION_SHARE, pack_real_corpus
 from glm_mini.objective import ObjectiveConfig, SpecialTokens, mip_pairs_from_records, sample_batch
-from glm_mini.tokenizer import GLMTokenizer, default_tokenizer
+from glm_mini.tokenizer import GLMTokenizer
 
 
 @dataclass

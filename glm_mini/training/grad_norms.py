@@ -34,18 +34,29 @@ def group_of(name: str) -> str:
     return parts[1] if parts[0] == "transformer" else parts[0]
 
 
-def grad_norms(model: nn.Module) -> dict[str, float]:
-    """``{"total", "embedding", "rest", "layer_0", ..., "final_layernorm"}`` L2 norms of the current gradients."""
+def group_squares(named_tensors) -> dict[str, float]:
+    """Σ g² per module group of ``(parameter name, tensor)`` pairs (``None`` tensors skipped): the part of the norms
+    one process holds. A model split over processes sums these over its parts (``scale_up.pipeline.grad_norm``)."""
     squares: dict[str, float] = {}
-    for name, p in model.named_parameters():
-        if p.grad is not None:
+    for name, t in named_tensors:
+        if t is not None:
             group = group_of(name)
-            squares[group] = squares.get(group, 0.0) + float(p.grad.detach().float().pow(2).sum())
+            squares[group] = squares.get(group, 0.0) + float(t.detach().float().pow(2).sum())
+    return squares
+
+
+def norms_from_squares(squares: dict[str, float]) -> dict[str, float]:
+    """``{"total", "embedding", "rest", <group>...}`` L2 norms from the Σ g² of each group."""
     rest = sum(v for k, v in squares.items() if k != "embedding")
     norms = {"total": math.sqrt(sum(squares.values())), "embedding": math.sqrt(squares.get("embedding", 0.0)),
              "rest": math.sqrt(rest)}
     norms.update({k: math.sqrt(v) for k, v in squares.items() if k != "embedding"})
     return norms
+
+
+def grad_norms(model: nn.Module) -> dict[str, float]:
+    """``{"total", "embedding", "rest", "layer_0", ..., "final_layernorm"}`` L2 norms of the current gradients."""
+    return norms_from_squares(group_squares((name, p.grad) for name, p in model.named_parameters()))
 
 
 def clip_gradients(model: nn.Module, max_norm: float, total_norm: float) -> float:

@@ -7,7 +7,7 @@ step) · ``recording`` (the executed schedule, bubble measured vs (p−1)/(m+p�
 resharded by name) · ``example_batch`` (a seeded GLM-shaped batch) · ``__main__`` (the torchrun demo).
 """
 
-from .loss import IGNORE_INDEX, MicroBatchLoss, glm_loss, masked_targets
+from .loss import IGNORE_INDEX, MicroBatchLoss, masked_targets
 from .partition import partition_layers, stage_costs
 from .recording import Event, RecordingStage, bubble_formula, load_events, measured_bubble, save_events
 from .schedule import SCHEDULES, Pipeline, build_pipeline
@@ -15,6 +15,6 @@ from .stage_module import GLMStage, build_stage_module
 from .tied_embedding import sum_tied_embedding_grads, tied_embedding_ranks
 
 __all__ = ["Event", "GLMStage", "IGNORE_INDEX", "MicroBatchLoss", "Pipeline", "RecordingStage", "SCHEDULES",
-           "bubble_formula", "build_pipeline", "build_stage_module", "glm_loss", "load_events", "masked_targets",
+           "bubble_formula", "build_pipeline", "build_stage_module", "load_events", "masked_targets",
            "measured_bubble", "partition_layers", "save_events", "stage_costs", "sum_tied_embedding_grads",
            "tied_embedding_ranks"]

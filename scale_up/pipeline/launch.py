@@ -20,6 +20,7 @@ import torch
 
 from glm_mini import GLMConfig
 
+from ..safe_load import load_tensor_file
 from ..tp_layout import merge_state_dicts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def read_rank_tensors(out: str | os.PathLike, kind: str, nproc: int) -> dict:
         path = Path(out) / f"rank_{rank}_{kind}.pt"
         if not path.is_file():
             raise FileNotFoundError(f"read_rank_tensors: {path} is missing (was the run started with --dump?)")
-        part = torch.load(path, weights_only=True)
+        part = load_tensor_file(path, "read_rank_tensors")
         tensors = by_tp.setdefault(part["tp_rank"], {})
         for name, t in part["tensors"].items():
             if name in tensors and not torch.equal(tensors[name], t):

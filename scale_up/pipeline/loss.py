@@ -9,14 +9,17 @@ GLM's loss is the mean cross-entropy over the tokens it must predict (Part B of 
 
 so each micro-batch's loss is its own CE sum divided by the WHOLE batch's T (not its own count, which differs between
 micro-batches), and the schedule must not rescale gradients (``scale_grads=False``). Then the summed micro-batch
-losses and the accumulated gradients equal the single-process ones for any loss mask.
+losses and the accumulated gradients equal the single-process ones for any loss mask. The formula is glm_mini's
+``masked_cross_entropy`` (``glm_mini/training/step.py``) with the whole batch's count; under tensor parallelism the
+logits are vocabulary shards and the cross-entropy is the vocab-parallel one.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from glm_mini.training.step import masked_cross_entropy
 
 from ..tensor_parallel import vocab_parallel_cross_entropy
 
@@ -29,11 +32,6 @@ def masked_targets(targets: Tensor, loss_mask: Tensor) -> Tensor:
         raise ValueError(f"masked_targets: loss_mask shape {list(loss_mask.shape)} must equal targets shape "
                          f"{list(targets.shape)}")
     return targets.masked_fill(~loss_mask.bool(), IGNORE_INDEX)
-
-
-def glm_loss(logits: Tensor, targets: Tensor, loss_mask: Tensor) -> Tensor:
-    """Mean cross-entropy over the loss tokens of one whole batch (the single-process reference)."""
-    return MicroBatchLoss(count_loss_tokens(loss_mask))(logits, masked_targets(targets, loss_mask))
 
 
 class MicroBatchLoss:
@@ -53,9 +51,7 @@ class MicroBatchLoss:
             keep = targets != IGNORE_INDEX
             per_token = vocab_parallel_cross_entropy(logits.float(), targets.clamp_min(0), self.tp_group)  # [b, s]
             return (per_token * keep).sum() / self.total_tokens
-        ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
-                             reduction="sum")  # logits [b, s, V] -> [b*s, V]
-        return ce / self.total_tokens
+        return masked_cross_entropy(logits, targets.clamp_min(0), targets != IGNORE_INDEX, self.total_tokens)
 
 
 def count_loss_tokens(loss_mask: Tensor) -> int:

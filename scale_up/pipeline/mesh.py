@@ -54,8 +54,10 @@ def tie_group_of_this_rank(mesh: DeviceMesh, num_stages: int):
 
 def build_parallel_pipeline(model: GLM, dp: int, tp: int, pp: int, schedule: str = "1f1b",
                             n_microbatches: int = 4, virtual_stages: int | None = None,
-                            record: bool = False) -> tuple[Pipeline, DeviceMesh]:
-    """This rank's pipeline of ``model`` on the DP × TP × PP layout (pp ≥ 1; tp, dp ≥ 1), and the mesh."""
+                            record: bool = False, device=None, precision: str = "fp32") -> tuple[Pipeline, DeviceMesh]:
+    """This rank's pipeline of ``model`` on the DP × TP × PP layout (pp ≥ 1; tp, dp ≥ 1), and the mesh.
+
+    ``device``: where this rank's stages run (default: the model's; with NCCL, this rank's CUDA device)."""
     mesh = parallel_mesh(dp, tp, pp)
     interleaved = schedule == "interleaved-1f1b"
     num_stages = pp * ((virtual_stages or 2) if interleaved else 1)
@@ -63,5 +65,6 @@ def build_parallel_pipeline(model: GLM, dp: int, tp: int, pp: int, schedule: str
     pipe = build_pipeline(model, schedule, n_microbatches, group=mesh["pp"].get_group(),
                           virtual_stages=virtual_stages, record=record, tie_group=tie,
                           tp_group=mesh["tp"].get_group() if tp > 1 else None,
-                          dp_group=mesh["dp"].get_group() if dp > 1 else None)
+                          dp_group=mesh["dp"].get_group() if dp > 1 else None, device=device,
+                          precision=precision)
     return pipe, mesh

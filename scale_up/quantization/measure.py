@@ -8,7 +8,8 @@ Bytes of one ``[out, in]`` linear weight in each format (its scales included; do
 
 Times are medians over rounds in which every contender runs once, in turn, so a noisy, shared machine slows all of
 them alike; compare them as ratios within one call, never as absolute numbers across machines.
-Decoding is greedy with the model's own KV cache: one forward over the prompt, then one token per forward.
+Decoding is glm_mini's greedy decoder (``glm_mini.decoding.decode``) with the model's own KV cache: one forward
+over the prompt (read causally here, as a language model's prefix), then one token per forward.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from glm_mini.decoding import decode
+
 from .format import check_bits
 
 FORMATS = ("fp32", "bf16", "fp16", "int8", "int4")
+FORMAT_OF_BITS = {16: "fp16", 8: "int8", 4: "int4"}  # the official serving formats by weight bits
 
 
 def stored_bytes(out_features: int, in_features: int, fmt: str) -> int:
@@ -64,18 +68,12 @@ def median_times(fns: dict[str, Callable[[], object]], rounds: int = 7, warmup: 
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-@torch.no_grad()
 def greedy_decode(model: nn.Module, prompt: Tensor, new_tokens: int) -> Tensor:
-    """Greedy continuation of ``prompt`` ``[b, s]`` for ``new_tokens`` tokens with the KV cache: ``[b, new_tokens]``."""
+    """Greedy continuation of ``prompt`` ``[b, s]`` (causal) for ``new_tokens`` tokens: ``[b, new_tokens]``."""
     if prompt.dim() != 2 or prompt.dtype != torch.long:
         raise ValueError(f"prompt: expected a [batch, seq] long tensor, got {prompt.dtype} {list(prompt.shape)}")
     if new_tokens < 1:
         raise ValueError(f"new_tokens: expected >= 1, got {new_tokens}")
-    out = model(prompt, use_cache=True)
-    past, tokens = out.past_key_values, []
-    for i in range(new_tokens):
-        tokens.append(out.logits[:, -1].argmax(dim=-1, keepdim=True))  # [b, 1]
-        if i + 1 < new_tokens:
-            out = model(tokens[-1], past_key_values=past, use_cache=True)
-            past = out.past_key_values
-    return torch.cat(tokens, dim=1)  # [b, new_tokens]
+    b, s = prompt.shape
+    rows = decode(model, prompt.tolist(), [list(range(s))] * b, [0] * b, [None] * b, new_tokens, (), pad_id=0)
+    return torch.tensor(rows, dtype=torch.long, device=prompt.device)  # [b, new_tokens]

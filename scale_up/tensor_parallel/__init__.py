@@ -7,9 +7,9 @@ loss) · ``apply`` (the plan keyed by module name and ``apply_tensor_parallel``)
 
 from .apply import apply_tensor_parallel, tensor_parallel_plan
 from .cross_entropy import vocab_parallel_cross_entropy
-from .layers import ColumnParallelLinear, ParallelHeadLayerNorm, RowParallelLinear, VocabParallelEmbedding
+from .layers import ColumnParallelLinear, RowParallelLinear, VocabParallelEmbedding, VocabParallelHead
 from .mappings import copy_to_tensor_parallel, gather_from_tensor_parallel, reduce_from_tensor_parallel
 
-__all__ = ["ColumnParallelLinear", "ParallelHeadLayerNorm", "RowParallelLinear", "VocabParallelEmbedding",
+__all__ = ["ColumnParallelLinear", "RowParallelLinear", "VocabParallelEmbedding", "VocabParallelHead",
            "apply_tensor_parallel", "copy_to_tensor_parallel", "gather_from_tensor_parallel",
            "reduce_from_tensor_parallel", "tensor_parallel_plan", "vocab_parallel_cross_entropy"]

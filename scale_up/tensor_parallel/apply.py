@@ -4,13 +4,13 @@ How it works
 ------------
 1. A plan keyed by module name (``tensor_parallel_plan``) says which module becomes which parallel layer:
    ``query_key_value`` and ``dense_h_to_4h`` column-parallel, ``attention.dense`` and ``dense_4h_to_h``
-   row-parallel, ``word_embeddings`` vocab-parallel, ``final_layernorm`` followed by f for the tied head.
+   row-parallel, ``word_embeddings`` vocab-parallel, and the tied ``output_head`` its vocab-parallel twin.
    It is built from the module names present, so a pipeline stage (some layers deleted) gets its own plan.
 2. Each named module is swapped for its parallel twin (built on ``meta``: no memory, no init), then the whole
    model loads ``shard_state_dict(full, tp, rank)`` (tp_layout.py: whole heads, the rank's own GeGLU halves,
    row-parallel weights split on dim 1), so ``state_dict()`` is the official shard r, key for key.
-3. With ``gather_logits=True`` a forward hook on the model all-gathers the vocab-sharded logits, so
-   ``model(...).logits`` is the full ``[b, s, V]`` on every rank; with False they stay ``[b, s, V/tp]`` for
+3. With ``gather_logits=True`` the parallel head all-gathers the vocab-sharded logits, so ``model(...).logits`` is
+   the full ``[b, s, V]`` on every rank; with False they stay ``[b, s, V/tp]`` for
    ``vocab_parallel_cross_entropy``.
 
 The attention module needs nothing: it views its QKV output as ``[b, s, -1, 3d]``, so it runs on the rank's
@@ -22,15 +22,13 @@ parity tests and FAST runs but not the official training recipe.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from ..tp_layout import check_tp_degree, shard_state_dict
-from .layers import ColumnParallelLinear, ParallelHeadLayerNorm, RowParallelLinear, VocabParallelEmbedding
-from .mappings import gather_from_tensor_parallel, group_rank, group_size
+from .layers import ColumnParallelLinear, RowParallelLinear, VocabParallelEmbedding, VocabParallelHead
+from .mappings import group_rank, group_size
 
 STYLES = {
     "attention.query_key_value": "column",
@@ -38,12 +36,12 @@ STYLES = {
     "mlp.dense_h_to_4h": "column",
     "mlp.dense_4h_to_h": "row",
     "word_embeddings": "vocab",
-    "final_layernorm": "head_input",
+    "output_head": "vocab_head",
 }
 
 
 def tensor_parallel_plan(model: nn.Module) -> dict[str, str]:
-    """Module name -> ``"column" | "row" | "vocab" | "head_input"`` for every module of ``model`` that is split."""
+    """Module name -> ``"column" | "row" | "vocab" | "vocab_head"`` for every module of ``model`` that is split."""
     plan = {}
     for name, _ in model.named_modules():
         for suffix, style in STYLES.items():
@@ -52,15 +50,15 @@ def tensor_parallel_plan(model: nn.Module) -> dict[str, str]:
     return plan
 
 
-def _parallel_twin(module: nn.Module, style: str, group) -> nn.Module:
+def _parallel_twin(module: nn.Module, style: str, group, gather_logits: bool) -> nn.Module:
+    if style == "vocab_head":
+        return VocabParallelHead(group, gather_logits)
     like = {"device": "meta", "dtype": next(module.parameters()).dtype}
     if style == "column":
         return ColumnParallelLinear(module.in_features, module.out_features, group, module.bias is not None, **like)
     if style == "row":
         return RowParallelLinear(module.in_features, module.out_features, group, module.bias is not None, **like)
-    if style == "vocab":
-        return VocabParallelEmbedding(module.num_embeddings, module.embedding_dim, group, **like)
-    return ParallelHeadLayerNorm(module.normalized_shape, module.eps, group, **like)
+    return VocabParallelEmbedding(module.num_embeddings, module.embedding_dim, group, **like)
 
 
 def _check_same_weights(model: nn.Module, group) -> None:
@@ -76,10 +74,6 @@ def _check_same_weights(model: nn.Module, group) -> None:
             first = names[int((theirs != everyone[0]).nonzero()[0])]
             raise ValueError(f"model: rank {r} of the tensor-parallel group holds different full weights than rank 0 "
                              f"(first: {first}); seed every rank alike or load the same checkpoint before sharding")
-
-
-def _gather_logits_hook(module, args, output):
-    return dataclasses.replace(output, logits=gather_from_tensor_parallel(output.logits, module.tp_group))
 
 
 def apply_tensor_parallel(model: nn.Module, group=None, gather_logits: bool = True) -> nn.Module:
@@ -101,9 +95,7 @@ def apply_tensor_parallel(model: nn.Module, group=None, gather_logits: bool = Tr
     for name, style in tensor_parallel_plan(model).items():
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, child, _parallel_twin(getattr(parent, child), style, group))
+        setattr(parent, child, _parallel_twin(getattr(parent, child), style, group, gather_logits))
     model.load_state_dict(shard, strict=True, assign=True)
     model.tp_group = group
-    if gather_logits:
-        model.register_forward_hook(_gather_logits_hook)
     return model

@@ -10,10 +10,11 @@ With ``tp`` ranks and rank r holding the weight shard W_r (mappings.py has f and
   ``y = g(x_r W_rᵀ) + b`` since ``x Wᵀ = Σ_r x_r W_rᵀ``; the bias is added once, after the reduce, not tp times.
 - ``VocabParallelEmbedding``: rank r holds vocabulary rows ``[r·V/tp, (r+1)·V/tp)``; ids outside give zero vectors,
   and g sums the ranks' lookups, of which exactly one is non-zero.
-- ``ParallelHeadLayerNorm``: the final LayerNorm followed by f, because the tied output head
-  ``logits_r = f(LN(h)) E_rᵀ`` is a column-parallel linear over the vocab-sharded embedding E_r.
+- ``VocabParallelHead``: the tied output head ``logits_r = f(LN(h)) E_rᵀ``, a column-parallel linear over the
+  vocab-sharded embedding E_r, giving rank r's ``V/tp`` logit columns; with ``gather_logits`` an all-gather along
+  the vocabulary then gives every rank the full ``[b, s, V]``.
 
-Each is the torch module it replaces (a subclass), so parameter names and ``state_dict`` keys stay official.
+Each is the module it replaces (a subclass), so parameter names and ``state_dict`` keys stay official.
 Column + row back to back (QKV -> dense, h_to_4h -> 4h_to_h) costs one all-reduce per block forward (g) and
 one backward (f): two per transformer layer each way.
 """
@@ -24,7 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .mappings import copy_to_tensor_parallel, group_rank, group_size, reduce_from_tensor_parallel
+from glm_mini.output_head import TiedOutputHead
+
+from .mappings import (copy_to_tensor_parallel, gather_from_tensor_parallel, group_rank, group_size,
+                       reduce_from_tensor_parallel)
 
 
 def _local_size(size: int, group, what: str) -> int:
@@ -73,12 +77,13 @@ class VocabParallelEmbedding(nn.Embedding):
         return reduce_from_tensor_parallel(vectors, self.group)
 
 
-class ParallelHeadLayerNorm(nn.LayerNorm):
-    """The final LayerNorm, then f: its output enters the column-parallel (vocab-sharded) tied head."""
+class VocabParallelHead(TiedOutputHead):
+    """``logits_r = f(h) · shrink(E_r, α)ᵀ``: rank r's ``V/tp`` vocabulary columns (all-gathered if asked)."""
 
-    def __init__(self, normalized_shape: int, eps: float = 1e-5, group=None, device=None, dtype=None):
-        super().__init__(normalized_shape, eps=eps, device=device, dtype=dtype)
-        self.group = group
+    def __init__(self, group=None, gather_logits: bool = True):
+        super().__init__()
+        self.group, self.gather_logits = group, gather_logits
 
-    def forward(self, x: Tensor) -> Tensor:
-        return copy_to_tensor_parallel(super().forward(x), self.group)
+    def forward(self, h: Tensor, embedding_weight: Tensor, alpha: float = 1.0) -> Tensor:
+        logits = super().forward(copy_to_tensor_parallel(h, self.group), embedding_weight, alpha)  # [b, s, V/tp]
+        return gather_from_tensor_parallel(logits, self.group) if self.gather_logits else logits  # [b, s, V]

@@ -19,7 +19,7 @@ from glm_mini import PRESETS
 from glm_mini.data import CorpusConfig, generate_corpus
 from glm_mini.data.baselines import baseline_table, format_table
 from glm_mini.data.diversity import CJK, char_coverage, distinct_ngram_ratio, frame_counts, tokens
-from glm_mini.tokenizer import default_tokenizer
+from glm_mini.data.corpus_tokenizer import default_tokenizer
 
 REFERENCES = {"en": "/usr/share/vim/vim*/tutor/tutor", "zh": "/usr/share/vim/vim*/tutor/tutor.zh_cn.utf-8"}
 

@@ -1,8 +1,7 @@
 """Checks for notebook 08's exercises (INT4 quantization): the absmax scale, packing two nibbles, dequantizing.
 
-The reference functions live in ``scale_up.quantization`` (the format the kit serves with, so a student is checked
-against the very code that writes official checkpoints). ``glm_mini`` never imports ``scale_up`` at import time: each
-check imports it when it runs, and only notebook 08, which uses ``scale_up`` anyway, calls these checks.
+The references are ``scale_up.quantization``'s own functions (the format the kit serves with, so a student is checked
+against the very code that writes official checkpoints).
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ from __future__ import annotations
 import torch
 
 from glm_mini.exercises.harness import Case, run_check
+
+from ..quantization import dequantize_weight, pack_int4, quantize_weight, unpack_int4
 
 
 def _weights(seed: int, rows: int, cols: int, zero_row: int | None = None) -> torch.Tensor:
@@ -27,8 +28,6 @@ def _int4_values(seed: int, rows: int, cols: int) -> torch.Tensor:
 
 def check_absmax_scale(student_fn) -> bool:
     """Exercise 8.1: ``student_fn(weight_fp16 [out, in], bits) -> scale fp16 [out]``, the official per-row scale."""
-    from scale_up.quantization import quantize_weight
-
     cases = [Case("INT4, 4x8", (_weights(0, 4, 8), 4)), Case("INT8, 16x64", (_weights(1, 16, 64), 8)),
              Case("INT4, 3x32 with a zero row", (_weights(2, 3, 32, zero_row=1), 4))]
     return run_check("Exercise 8.1", student_fn, lambda w, bits: quantize_weight(w, bits)[1], cases)
@@ -36,8 +35,6 @@ def check_absmax_scale(student_fn) -> bool:
 
 def check_pack_int4(student_fn) -> bool:
     """Exercise 8.2: ``student_fn(q int8 [out, in]) -> int8 [out, in/2]``, even column in the high nibble."""
-    from scale_up.quantization import pack_int4
-
     every_pair = torch.stack(torch.meshgrid(torch.arange(-8, 8), torch.arange(-8, 8), indexing="ij"), -1)
     cases = [Case("one row, 2 columns", (torch.tensor([[3, -2]], dtype=torch.int8),)),
              Case("random 4x16", (_int4_values(3, 4, 16),)),
@@ -47,8 +44,6 @@ def check_pack_int4(student_fn) -> bool:
 
 def check_dequantize_int4(student_fn) -> bool:
     """Exercise 8.3: ``student_fn(packed int8 [out, in/2], scale fp16 [out]) -> fp32 [out, in]``, Ŵ = q·scale."""
-    from scale_up.quantization import dequantize_weight, pack_int4, quantize_weight, unpack_int4
-
     def reference(packed, scale):
         return dequantize_weight(unpack_int4(packed), scale)
 

@@ -1,7 +1,7 @@
 """Checks for notebook 10's exercises: the paper's partition rule, the 1F1B order of a stage, the bubble formula.
 
-The references live in ``scale_up.pipeline``; they are imported inside each check, so importing ``glm_mini`` never
-imports ``scale_up``.
+The references are ``scale_up.pipeline``'s own functions: the partition the pipeline runs, the order of its 1F1B
+schedule, the bubble formula its measurements are compared with.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import random
 
 from glm_mini.exercises.harness import Case, run_check
 
+from ..pipeline.orders import one_f_one_b_order
+from ..pipeline.partition import layers_per_stage
+from ..pipeline.recording import bubble_formula
+
 
 def check_layers_per_stage(student_fn) -> bool:
     """Exercise 10.1: ``student_fn(num_layers, num_stages) -> list[int]``, layers per stage by the paper's rule."""
-    from scale_up.pipeline.partition import layers_per_stage
-
     rng = random.Random(10_1)
     cases = [Case("GLM-130B: 70 layers, 8 stages", (70, 8)), Case("one stage (edge)", (5, 1)),
              Case("one layer per stage (edge)", (4, 4))]
@@ -26,8 +28,6 @@ def check_layers_per_stage(student_fn) -> bool:
 
 def check_one_f_one_b_order(student_fn) -> bool:
     """Exercise 10.2: ``student_fn(stage, num_stages, m) -> list[str]``, the 1F1B order ("F0", "B0", ...)."""
-    from scale_up.pipeline.orders import one_f_one_b_order
-
     cases = [Case("first of 2 stages, m=4", (0, 2, 4)), Case("last of 4 stages, m=4", (3, 4, 4)),
              Case("middle stage, m=6", (1, 4, 6)), Case("fewer micro-batches than stages (edge)", (0, 4, 2))]
     return run_check("Exercise 10.2", student_fn, one_f_one_b_order, cases)
@@ -35,8 +35,6 @@ def check_one_f_one_b_order(student_fn) -> bool:
 
 def check_bubble_fraction(student_fn) -> bool:
     """Exercise 10.3: ``student_fn(p, m) -> float`` is (p − 1)/(m + p − 1)."""
-    from scale_up.pipeline import bubble_formula
-
     rng = random.Random(10_3)
     cases = [Case("paper: p=8, m=176", (8, 176)), Case("one stage (edge)", (1, 7)),
              Case("one micro-batch (edge)", (4, 1))]

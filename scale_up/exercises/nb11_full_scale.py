@@ -1,40 +1,41 @@
 """Checks for notebook 11's exercises: the three numbers that decide whether GLM-130B runs on your GPUs and how well
 it trains: weight bytes per GPU, KV-cache bytes per GPU, and model FLOPs utilization.
 
-The references are the planner's formulas written out on plain ints (docs/glm130b_facts.md §3.1, §4; paper §2.3),
-because glm_mini never imports scale_up; tests check that they equal ``scale_up.plan``'s.
+The references are the planner's own formulas (``scale_up.plan``; docs/glm130b_facts.md §3.1, §4; paper §2.3), called
+with the plain numbers the exercises use: a DeepNorm GLM of the given sizes.
 """
 
 from __future__ import annotations
 
 import random
 
+from glm_mini import GLMConfig
 from glm_mini.exercises.harness import Case, run_check
 
-FP16 = 2  # bytes
+from .. import plan
+
+
+def _config(num_layers: int, hidden: int, ffn: int, vocab: int, heads: int) -> GLMConfig:
+    return GLMConfig(num_layers=num_layers, hidden_size=hidden, num_attention_heads=heads, inner_hidden_size=ffn,
+                     vocab_size=vocab)
 
 
 def weight_bytes_per_gpu(num_layers: int, hidden: int, ffn: int, vocab: int, tp: int, bits: int) -> int:
     """One tensor-parallel rank's weight bytes (DeepNorm GLM): the four block linears at ``bits`` (plus one FP16
     scale per local output row when quantized), their biases, two LayerNorms per layer, the vocab-parallel
-    embedding and the final LayerNorm in FP16."""
-    shapes = ((3 * hidden // tp, hidden), (hidden, hidden // tp), (2 * ffn // tp, hidden), (hidden, ffn // tp))
-    linears = sum(rows * cols * bits // 8 + (FP16 * rows if bits < 16 else 0) for rows, cols in shapes)
-    biases = FP16 * (3 * hidden // tp + hidden + 2 * ffn // tp + hidden)
-    norms = FP16 * 2 * hidden * 2
-    return num_layers * (linears + biases + norms) + FP16 * (vocab // tp) * hidden + FP16 * 2 * hidden
+    embedding and the final LayerNorm in FP16 (``plan.weight_bytes_per_gpu``)."""
+    return plan.weight_bytes_per_gpu(_config(num_layers, hidden, ffn, vocab, heads=tp), tp, bits)
 
 
-def kv_cache_bytes(num_layers: int, hidden: int, tp: int, batch: int, seq_len: int) -> int:
-    """FP16 keys and values of every layer for ``batch`` sequences of ``seq_len`` tokens, one rank's heads."""
-    return 2 * num_layers * batch * seq_len * (hidden // tp) * FP16
+kv_cache_bytes = plan.kv_cache_bytes  # FP16 keys and values of every layer, one rank's heads
 
 
 def mfu(num_layers: int, hidden: int, ffn: int, vocab: int, sequences: int, seq_len: int, seconds: float,
         num_gpus: int, peak_flops: float) -> float:
-    """Model FLOPs of one iteration, 6·B·s·(L·(4h² + 3hf + 2sh) + hV), over what the GPUs could do in ``seconds``."""
-    per_token = num_layers * (4 * hidden**2 + 3 * hidden * ffn + 2 * seq_len * hidden) + hidden * vocab
-    return 6 * sequences * seq_len * per_token / (seconds * num_gpus * peak_flops)
+    """Model FLOPs of one iteration, 6·B·s·(L·(4h² + 3hf + 2sh) + hV), over what the GPUs could do in ``seconds``
+    (``plan.model_flops`` and ``plan.utilization``)."""
+    flops = plan.model_flops(_config(num_layers, hidden, ffn, vocab, heads=1), sequences, seq_len)
+    return plan.utilization(flops, seconds, num_gpus, peak_flops)
 
 
 GLM130B = (70, 12288, 32768, 150528)  # layers, hidden, GeGLU width, vocab

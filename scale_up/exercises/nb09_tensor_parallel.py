@@ -1,8 +1,8 @@
 """Checks for notebook 09's exercises: split layers by hand, as tensor parallelism does, with no process group.
 
-Each reference below is the plain tensor math of one rank (or of all ranks in a loop); ``scale_up`` does the same
-with real processes (``scale_up/tensor_parallel/layers.py``, ``scale_up/tp_layout.py``; docs/glm130b_facts.md §3.1,
-§5). glm_mini never imports scale_up, so the math is written out here; tests check it equals scale_up's.
+Each reference is the tensor math of one rank (or of all ranks in a loop) with the shards cut by the official layout
+itself (``scale_up.tp_layout.shard_tensor``; docs/glm130b_facts.md §3.1, §5); ``tensor_parallel/layers.py`` does the
+same with real processes, and the tests check the two agree.
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from torch import Tensor
 
 from glm_mini.exercises.harness import Case, run_check
 
+from ..tp_layout import shard_tensor
+
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
 
 def column_parallel_outputs(x: Tensor, weight: Tensor, bias: Tensor, tp: int) -> list[Tensor]:
     """Every rank's output of a column-parallel linear: ``y_r = x W_rᵀ + b_r`` with W, b split on output rows."""
-    return [F.linear(x, w, b) for w, b in zip(weight.chunk(tp, dim=0), bias.chunk(tp, dim=0))]
+    return [F.linear(x, shard_tensor(weight, "rows", tp, r), shard_tensor(bias, "rows", tp, r)) for r in range(tp)]
 
 
 def row_parallel_output(x: Tensor, weight: Tensor, bias: Tensor, tp: int) -> Tensor:
     """A row-parallel linear: ``Σ_r x_r W_rᵀ`` (the all-reduce) plus the bias once; x split on its last dim."""
-    partial = [F.linear(xr, wr) for xr, wr in zip(x.chunk(tp, dim=-1), weight.chunk(tp, dim=1))]
+    partial = [F.linear(x.chunk(tp, dim=-1)[r], shard_tensor(weight, "cols", tp, r)) for r in range(tp)]
     return torch.stack(partial).sum(dim=0) + bias
 
 
@@ -32,15 +34,13 @@ def interleaved_qkv_shard(weight: Tensor, num_heads: int, tp: int, rank: int) ->
     stacked GPT-style as ``[Q; K; V]`` (each ``[h, h]``)."""
     three_h, h = weight.shape
     d = three_h // (3 * num_heads)
-    per_head = weight.view(3, num_heads, d, h).transpose(0, 1)  # [nh, 3, d, h]: head j's q, k, v
-    mine = per_head.chunk(tp, dim=0)[rank]  # [nh/tp, 3, d, h]: whole heads
-    return mine.reshape(-1, h)  # [3h/tp, h]
+    per_head = weight.view(3, num_heads, d, h).transpose(0, 1).reshape(three_h, h)  # [nh, 3, d, h] -> [3h, h]
+    return shard_tensor(per_head, "rows", tp, rank)  # [3h/tp, h]: a contiguous block of whole heads
 
 
 def geglu_shard(weight: Tensor, tp: int, rank: int) -> Tensor:
     """Rank ``rank``'s rows of ``dense_h_to_4h`` = ``[x1_r; x2_r]``: its own slice of each GeGLU half."""
-    chunks = weight.chunk(2 * tp, dim=0)  # x1 = chunks[:tp], x2 = chunks[tp:]
-    return torch.cat((chunks[rank], chunks[tp + rank]), dim=0)
+    return shard_tensor(weight, "glu", tp, rank)
 
 
 def _randn(g: torch.Generator, *shape: int) -> Tensor:
