@@ -3,16 +3,17 @@
 How it works
 ------------
 The evaluation lessons (notebook 07) need models that learned something, and a notebook's budget cannot train them.
-So the kit ships three small models trained *identically but for one factor* (the issue's decision; llama2.c and
+So the kit ships four small models trained *identically but for one factor* (the issue's decision; llama2.c and
 d2l ship their tiny models the same way: the file, the exact command, the numbers):
 
-==========  ==================================================================================================
-variant     what differs
-==========  ==================================================================================================
-``glm``     GLM's blank infilling with MIP (``RECIPE``: ``[MASK]`` on ``MASK_SHARE`` of the self-supervised rows)
-``causal``  the same model, data and steps, trained left to right (``--objective causal``)
-``no-mip``  ``glm`` without the instruction data (``--no-mip``)
-==========  ==================================================================================================
+============  ================================================================================================
+variant       what differs
+============  ================================================================================================
+``glm``       GLM's blank infilling with MIP (``RECIPE``: ``[MASK]`` on ``MASK_SHARE`` of the self-supervised rows)
+``causal``    the same model, data and steps, trained left to right (``--objective causal``)
+``no-mip``    ``glm`` without the instruction data (``--no-mip``)
+``no-gmask``  ``glm`` without ``[gMASK]`` rows: every self-supervised row is a ``[MASK]`` row (``--mask-share 1``)
+============  ================================================================================================
 
 ``python -m glm_mini.reference`` (``make reference``; ``make reference SEEDS=3`` for more seeds) trains every
 variant for seeds ``0..SEEDS-1`` with ``glm_mini.train.train`` into ``build/reference/<variant>-seed<S>/``, then for
@@ -45,20 +46,23 @@ from glm_mini.training.checkpoint import write_atomic
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT / "data" / "reference"
 BUILD_DIR = REPO_ROOT / "build" / "reference"
-VARIANTS = ("glm", "causal", "no-mip")
-MASK_SHARE = 0.7  # chosen by measurement (docs/reference_models.md): the paper's 0.3 leaves too few right-context targets
+VARIANTS = ("glm", "causal", "no-mip", "no-gmask")
+MASK_SHARE = 0.5  # chosen by measurement (docs/reference_models.md): half [MASK] rows, half [gMASK] rows
 # the mini preset's vocabulary, made narrower and shallower: it trains ~3x faster per token on a loaded 2-core machine
 MODEL = {"num_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "inner_hidden_size": 168}
 MASK_RATIO = 0.3  # a [MASK] sample's spans cover 30% of its text (the paper's 15%): twice the right-context targets
 MIP_RATIO = 0.1  # instruction rows: twice the paper's 5%, so the facts questions are seen often enough in 1500 steps
-RECIPE = dict(preset="mini", config_overrides=MODEL, seq_len=128, batch_size=8, max_steps=1500, lr=2e-3,
-              mask_ratio=MASK_RATIO, mip_ratio=MIP_RATIO, eval_every=250, val_batches=4, save_every=500, keep_checkpoints=0,
-              precision="fp32")
+SPAN_LAMBDA = 1.0  # shorter spans (the paper's λ = 3): a hidden word's right neighbour stays visible twice as often
+RECIPE = dict(preset="mini", config_overrides=MODEL, seq_len=128, batch_size=16, max_steps=1500, lr=2e-3,
+              mask_ratio=MASK_RATIO, mip_ratio=MIP_RATIO, span_lambda=SPAN_LAMBDA, eval_every=250, val_batches=4,
+              save_every=500, keep_checkpoints=0, precision="fp32")
 VARIANT_FLAGS = {
     "glm": dict(objective="glm", mask_share=MASK_SHARE, mip=True),
     "causal": dict(objective="causal", mask_share=None, mip=True),
     "no-mip": dict(objective="glm", mask_share=MASK_SHARE, mip=False),
+    "no-gmask": dict(objective="glm", mask_share=1.0, mip=True),
 }
+COMPLETION_LAYOUT = {"glm": "gmask", "no-mip": "gmask", "causal": "causal", "no-gmask": "mask"}
 RECORD_FILE = "reference_record.json"  # a finished run's measured metrics and curve, beside its metrics.jsonl
 CURVE_STEPS_CHECKED = 5  # tests retrain this many steps and compare them with the recorded curve
 SHIPPED_DTYPE = torch.bfloat16
@@ -87,7 +91,7 @@ def _git_commit() -> str:
 def _data_identity(vocab_size: int) -> dict:
     from glm_mini.data.corpus import CorpusConfig, corpus_path
     from glm_mini.manifest import file_sha256
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     config = CorpusConfig()
     tokenizer = default_tokenizer(vocab_size=vocab_size)
@@ -113,7 +117,7 @@ def rounded(model: GLM) -> GLM:
 _POSITIONS: dict = {}
 
 
-def _fill_positions(tokenizer, limit: int):
+def fill_positions(tokenizer, limit: int):
     """Validation documents (ids) and their first ``limit`` right-neighbour-fixed positions, computed once per
     tokenizer (encoding the training split takes seconds)."""
     from glm_mini.data import load_corpus
@@ -142,7 +146,7 @@ def measure(model: GLM, tokenizer, variant: str, run_dir: Path | None = None, qu
                                                                             "GLM, right context removed")
     out: dict = {"right_context": {m: accuracy(rank_scores(model, tokenizer, items, m), items) for m in methods},
                  "right_context_n": len(items)}
-    val_docs, positions = _fill_positions(tokenizer, n_fill)
+    val_docs, positions = fill_positions(tokenizer, n_fill)
     fill_methods = ("causal",) if causal else ("GLM [MASK]", "GLM [MASK], right removed")
     out["right_neighbour_fill"] = {m: single_token_fill(model, val_docs, positions, tokenizer.special, m)
                                    for m in fill_methods}
@@ -154,7 +158,7 @@ def measure(model: GLM, tokenizer, variant: str, run_dir: Path | None = None, qu
         out[f"facts_{template}_template"] = dataclasses.asdict(fact_scores(model, tokenizer, chosen, layout))
     completions = corpus["completion_test"][:n_done]
     out["completion"] = dataclasses.asdict(completion_scores(model, tokenizer, completions,
-                                                             "causal" if causal else "gmask"))
+                                                             COMPLETION_LAYOUT[variant]))
     if run_dir is not None:
         from glm_mini.training.metrics import read_metrics
 
@@ -177,7 +181,7 @@ def validation_loss(model: GLM, cfg) -> float:
 def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, threads: int = 1,
                   progress: bool = False) -> tuple[GLM, dict]:
     """Train one reference run (resuming it if its folder holds one) and measure its bf16-rounded model."""
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
     from glm_mini.train import load_model, train
     from glm_mini.training.metrics import read_metrics
 
@@ -224,7 +228,7 @@ def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, referen
         records.append(record)
         shipped = shipped or model
     cfg = recipe(variant, 0, out_root)
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     tokenizer = default_tokenizer(vocab_size=shipped.config.vocab_size)
     check = {"val_loss": validation_loss(shipped, cfg), **measure(shipped, tokenizer, variant, quick=True)}
@@ -276,7 +280,7 @@ def load_reference(variant: str = "glm", reference_dir: str | Path = REFERENCE_D
     """``(model, tokenizer)``: the shipped reference model ``variant`` in eval mode on CPU (fp32) and its tokenizer."""
     from safetensors.torch import load_file
 
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     manifest = read_manifest(variant, reference_dir)
     weights = Path(reference_dir) / f"{variant}.safetensors"

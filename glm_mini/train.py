@@ -6,7 +6,8 @@ One optimizer step t (docs/glm130b_facts.md §2.1-§2.6; each piece lives in ``g
 
 1. draw B(t) windows of ``seq_len`` corpus tokens (batch-size ramp-up, ``schedule.batch_size_at``) and turn them into
    GLM samples (``glm_mini.objective.sample_batch``: 30% ``[MASK]`` / 70% ``[gMASK]`` sequences, MIP at 5% of tokens;
-   ``--mask-share`` changes the 30%, ``--objective causal`` trains the left-to-right twin: ``objective_config``);
+   ``--mask-share`` changes the 30% (``--mask-ratio`` and ``--span-lambda`` the spans' share and mean length),
+   ``--objective causal`` trains the left-to-right twin: ``objective_config``);
    steps inside ``--skip-steps`` ranges draw their batch and stop here (the paper's loss-spike remedy);
 2. set lr(t) (warm-up, cosine to 10%) and the EGS α(t); forward under the chosen precision and take the token mean of
    the cross-entropy over the loss mask (Part B / the [gMASK] suffix / the MIP answer):
@@ -93,6 +94,7 @@ class TrainConfig:
     mask_share: float | None = None  # share of self-supervised rows that are [MASK] rows; None: the paper's 0.3
     mask_ratio: float = 0.15  # share of a [MASK] sample's text that its spans cover (the paper's 15%)
     mip_ratio: float = 0.05  # share of rows (= tokens) from instruction data when MIP is on (the paper's 5%)
+    span_lambda: float = 3.0  # Poisson mean of a [MASK] span's length (the paper's 3)
     val_batches: int = 4
     keep_checkpoints: int = 2
     device: str = "auto"
@@ -157,6 +159,7 @@ class TrainConfig:
 
         try:
             return objective_config(self.objective, self.mask_share, mask_ratio=self.mask_ratio, mip_ratio=self.mip_ratio,
+                                    span_lambda=self.span_lambda,
                                     two_d=PRESETS[self.preset].replace(**self.config_overrides).position_encoding_2d)
         except ValueError as err:
             raise ValueError(f"TrainConfig.{str(err)}") from None
@@ -532,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of a [MASK] sample's text covered by its spans (the paper's 0.15)")
     p.add_argument("--mip-ratio", type=float, default=d.mip_ratio,
                    help="share of rows (= of tokens) from instruction data when MIP is on (the paper's 0.05)")
+    p.add_argument("--span-lambda", type=float, default=d.span_lambda,
+                   help="Poisson mean of a [MASK] span's length (the paper's 3)")
     p.add_argument("--val-batches", type=_positive_int, default=d.val_batches, help="batches per validation")
     p.add_argument("--keep-checkpoints", type=_non_negative_int, default=d.keep_checkpoints,
                    help="newest checkpoints kept (0: keep all)")

@@ -38,10 +38,10 @@ from glm_mini.exercises.nb02_objective import (check_glm_mask, check_gmask_sampl
                                                check_part_b_positions)
 from glm_mini.exercises.nb02_objective import part_a as package_part_a
 from glm_mini.objective import (ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
-                                gmask_sample, mask_sample, mip_pairs_from_records, objective_config,
-                                right_context_share, sample_batch, sample_mask_spans, sample_prefix_len, sample_row,
-                                span_length_probs)
-from glm_mini.reference import MASK_RATIO, MASK_SHARE
+                                gmask_sample, mask_sample, mean_span_length, mip_pairs_from_records, objective_config,
+                                right_context_share, right_neighbour_visible_share, sample_batch, sample_mask_spans,
+                                sample_prefix_len, sample_row, span_length_probs)
+from glm_mini.reference import MASK_RATIO, MASK_SHARE, SPAN_LAMBDA
 from glm_mini.objective.viz import draw_sample, infilling_example, plot_attention_mask, token_label
 
 tok = default_tokenizer()
@@ -372,11 +372,32 @@ print(f"{row_ms:.2f} ms per {SEQ}-token row")
 shares = {}
 for name, mix in (("the paper's mix: 30% [MASK] rows, 15% masked", objective_config("glm", 0.3)),
                   (f"the reference mix: {MASK_SHARE:.0%} [MASK] rows, {MASK_RATIO:.0%} masked",
-                   objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO))):
+                   objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO, span_lambda=SPAN_LAMBDA))):
     rng = random.Random(5)
     batches = [sample_batch(windows[8 * k:8 * k + 8], SEQ, special, rng, mix, mip_pairs) for k in range(4)]
     shares[name] = float(np.mean([right_context_share(b) for b in batches]))
     print(f"{name}: {shares[name]:.1%} of supervised tokens see right context")
+
+# %% [markdown]
+# Seeing text to the right is not yet seeing the *cue*. Spans never touch, so of a span's $\ell$ tokens only the last
+# keeps its right neighbour visible; over many spans the share of masked tokens whose right neighbour stays visible is
+#
+# $$ \frac{\#\,\text{spans}}{\sum_k \ell_k} \;\longrightarrow\; \frac{1}{\mathbb{E}[\ell]} $$
+#
+# (`glm_mini.objective.right_neighbour_visible_share`). With the paper's λ = 3 a span that hides a word usually hides
+# the word after it too. Notebook 07's right-context lesson asks for a word fixed by its right neighbour ("the ___
+# barked"), so the reference models draw shorter spans, λ chosen by measurement (`docs/reference_models.md`):
+
+# %%
+visible = {}
+for lam in sorted({3.0, SPAN_LAMBDA}, reverse=True):
+    lam_rng = random.Random(6)
+    lam_cfg = objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO, span_lambda=lam)
+    drawn = [s for _ in range(2000) for s in sample_mask_spans(SEQ // 4, lam_rng, lam_cfg)]
+    visible[lam] = right_neighbour_visible_share(drawn)
+    print(f"λ = {lam:g}{' (paper)' if lam == 3.0 else ' (reference models)'}: E[ℓ] = {mean_span_length(lam):.2f}, "
+          f"1/E[ℓ] = {1 / mean_span_length(lam):.1%}; measured over {len(drawn)} spans: {visible[lam]:.1%} of masked "
+          f"tokens keep their right neighbour visible")
 
 # %% [markdown]
 # ## 9. Play: the objective visualizer
@@ -408,6 +429,8 @@ print(f"over {N_ROWS} rows: [MASK] {mask_share:.1%} of self-supervised rows (pap
       f"tokens (paper 5%)")
 print(f"masking rate of packed [MASK] samples: {mask_rate:.1%} (paper: >= 15%)")
 print("supervised tokens that see right context: " + "; ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+print("masked tokens whose right neighbour stays visible: "
+      + "; ".join(f"λ={k:g} {v:.1%}" for k, v in visible.items()))
 print(f"untrained nano GLM loss on Part B {loss:.3f} vs ln V {np.log(len(tok)):.3f}")
 print(f"building a row: {row_ms:.2f} ms per {SEQ} tokens")
 print("exercises passed:", {"2.1": ok_21, "2.2": ok_22, "2.3": ok_23, "2.4": ok_24})

@@ -14,9 +14,10 @@
 # - **gmask**: does `[gMASK]` training let GLM complete a long text *and stop* where the text ends?
 #
 # A notebook's budget cannot train a model that learned any of this, so the lessons use the kit's **reference
-# models** (`glm_mini/reference.py`, files in `data/reference/`): three models trained identically but for one
-# factor, `glm` (blank infilling with MIP), `causal` (the same model, data and steps, trained left to right) and
-# `no-mip` (GLM without MIP), each for two seeds. Seed 0 is shipped and re-measured here; the other seeds' numbers come
+# models** (`glm_mini/reference.py`, files in `data/reference/`): four models trained identically but for one
+# factor, `glm` (blank infilling with MIP), `causal` (the same model, data and steps, trained left to right),
+# `no-mip` (GLM without MIP) and `no-gmask` (GLM without `[gMASK]` rows: every self-supervised row a `[MASK]` row),
+# each for two seeds. Seed 0 is shipped and re-measured here; the other seeds' numbers come
 # from the manifests. `make reference` retrains them all from the recipe.
 #
 # | piece | package file | test |
@@ -51,11 +52,12 @@ from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generat
                                                 check_right_context_share)
 from glm_mini.generate import blank_prompt, fill_blanks, fill_blanks_batch_ids, generation_layout, official_inputs
 from glm_mini.lessons.generation import generate, prompt_layout
-from glm_mini.lessons.right_context import clean_items, left_rules
+from glm_mini.lessons.right_context import clean_items, describe_positions, left_rules
 from glm_mini.lessons.verdict import bidirectional_line, gmask_line, mip_line, spread
 from glm_mini.objective import objective_config, right_context_share, sample_batch
 from glm_mini.objective.viz import plot_attention_mask, token_label
-from glm_mini.reference import MASK_RATIO, MASK_SHARE, load_reference, measure, read_manifest, seed_values
+from glm_mini.reference import (MASK_RATIO, MASK_SHARE, SPAN_LAMBDA, VARIANTS, fill_positions, load_reference,
+                                measure, read_manifest, seed_values)
 from glm_mini.training.data import DataCursor, load_train_data, window
 from glm_mini.zero_shot import task_scores
 
@@ -64,7 +66,7 @@ NOTEBOOK_START = time.perf_counter()
 torch.manual_seed(0)
 
 models, manifests = {}, {}
-for variant in ("glm", "causal", "no-mip"):
+for variant in VARIANTS:
     models[variant], tokenizer = load_reference(variant)
     manifests[variant] = read_manifest(variant)
 model = models["glm"]  # sections 1-3 use the GLM reference model
@@ -337,6 +339,14 @@ plt.show()
 # is where GLM does it in one. Only items whose candidates are whole tokens are scored (the Chinese animal and its
 # sound fuse into one piece in this 2048-token vocabulary, so the Chinese half is left out: printed below).
 #
+# **The data both ways.** A model learns an association in the order it reads it (the *reversal curse*, Berglund et
+# al. 2023): trained only on "the dog barked", every row teaches "dog → barked", and only a `[MASK]` span that hides the
+# animal and leaves its sound visible teaches "barked → dog" (the first reference models learned it barely:
+# `docs/reference_models.md`). So the corpus also writes the pairs sound first ("barked, the dog; meowed, the cat"),
+# and every objective, the causal twin's too, reads the association in the order the test asks for. A test item is
+# still a story whose blank has only its opener on the left, never a text of the training split: from the left it
+# stays at chance, and the causal twin can use the sound only by rescoring.
+#
 # First, how much of GLM's training even *sees* text to the right: a `[MASK]` span's tokens attend to the text after
 # the blank, a `[gMASK]` suffix, an MIP answer and every causal token do not:
 #
@@ -365,7 +375,8 @@ share_fn = use(my_right_context_share, check_right_context_share(my_right_contex
 data = load_train_data("default", model.config.vocab_size, recipe["seq_len"], True)
 mixes = {"paper: 30% [MASK] rows, 15% masked": objective_config("glm", 0.3),
          f"reference: {MASK_SHARE:.0%} [MASK] rows, {MASK_RATIO:.0%} masked":
-         objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO), "causal twin": objective_config("causal")}
+         objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO, span_lambda=SPAN_LAMBDA),
+         "causal twin": objective_config("causal")}
 shares = {}
 for name, cfg in mixes.items():
     rng, cursor = random.Random(0), DataCursor(len(data.train), 0)
@@ -383,12 +394,13 @@ for name, v in shares.items():
 
 # %% [markdown]
 # At the paper's mix only a small share of what a model trains on can see text to its right: GLM-130B could afford
-# that over 400 B tokens; a model trained on about ten million tokens cannot, so the reference recipe uses more
-# `[MASK]` rows and masks more of each (chosen by measurement: `docs/reference_models.md`). Now the four readers, seed 0 measured live, the
-# other seed from the manifest:
+# that over 400 B tokens; a model trained on a few million tokens cannot, so the reference recipe uses more `[MASK]`
+# rows, masks more of each and draws shorter spans, so that a hidden animal's sound more often stays visible
+# (notebook 02; all chosen by measurement: `docs/reference_models.md`). Now the four readers, seed 0 measured live,
+# the other seed from the manifest:
 
 # %%
-live = {v: measure(models[v], tokenizer, v, quick=FAST) for v in ("glm", "causal", "no-mip")}
+live = {v: measure(models[v], tokenizer, v, quick=FAST) for v in VARIANTS}
 items = clean_items(tokenizer, corpus["right_context_test"])
 n_zh = sum(r["lang"] == "zh" for r in items)
 print(f"right_context_test: {len(items)} of {len(corpus['right_context_test'])} items are clean ({n_zh} Chinese); "
@@ -433,14 +445,25 @@ plt.show()
 for name, v in {**readers, **fill}.items():
     print(f"{name:<30} {spread(v)}")
 print("left-context rules:", {k: f"{100 * v:.1f}%" for k, v in rules.items()})
-print(f"validation positions fixed by their right neighbour: {live['glm']['right_neighbour_n']} scored live")
+print(f"validation positions fixed by their right neighbour: {live['glm']['right_neighbour_n']} scored live; "
+      f"the most frequent (token -> its right neighbour):")
+val_docs, fill_at = fill_positions(tokenizer, live["glm"]["right_neighbour_n"])
+for pair, count in describe_positions(tokenizer, val_docs, fill_at, top=10):
+    print(f"  {count:3d}  {pair}")
 
 # %% [markdown]
 # Read the bars from the left. GLM in one pass against GLM with the right context removed is the within-model control:
 # the same weights, only the text after the blank differs. The causal twin from the left cannot do better than the
 # left rules; rescoring whole sentences it reads the right context too, at 15 passes. On ordinary validation text, the
 # single-token `[MASK]` fill is compared with the causal twin's next-token guess on tokens that their right
-# neighbour fixes (by the training split's bigram counts) and their left one does not.
+# neighbour fixes and the text to their left does not, both judged by counts in the training split
+# (`glm_mini/lessons/right_context.py`):
+#
+# $$ \max_x P(x \mid t_{i+1}) \ge 0.9 \text{ at } x = t_i, \qquad \max_x P(x \mid t_{i-k}\ldots t_{i-1}) < 0.5
+#    \quad (k = 1, 2, 3) $$
+#
+# The list above says what that selects: mostly the first piece of a word or phrase that the tokenizer splits
+# (a name's first letter, the first character of a Chinese word), whose left context allows many continuations.
 #
 # ## 7. Lesson "mip": answering questions about facts read only in documents
 #
@@ -518,20 +541,24 @@ for variant in ("glm", "no-mip"):
 # self-supervised rows to `[gMASK]`, a suffix of 20-100% of the text, so that the same model also writes long texts.
 # The `completion_test` split gives the start of a countdown ("Anna counted down from 14: 14, 13,") and asks for the
 # rest, 20-50 tokens, ending with "Liftoff!" and the end of the document. A model *completes* an item when its greedy
-# generation equals the rest and then emits an end token (`<eod>`, `[eop]` or `eos`). The causal twin, trained only
-# for left-to-right generation, is the comparison: parity is the claim.
+# generation equals the rest and then emits an end token (`<eod>`, `[eop]` or `eos`).
+#
+# The ablation is the twin trained without `[gMASK]` rows (`no-gmask`: every self-supervised row a `[MASK]` row, the
+# same data and steps). It never saw `[gMASK]`, so it gets the prompt the official rules give a blank at the end,
+# `prompt [MASK] [sop]`, with every generated token at the `[MASK]`'s position (rule 2 of section 1). The causal twin,
+# trained only for left-to-right generation, is printed beside them: parity with it is what GLM-130B's 70% `[gMASK]`
+# rows aim at.
 
 # %%
 sample = corpus["completion_test"][0]
-for variant, layout in (("glm", "gmask"), ("causal", "causal")):
+for variant, layout in (("glm", "gmask"), ("no-gmask", "mask"), ("causal", "causal")):
     (ids, ended), = generate(models[variant], tokenizer, [sample["prompt"]], layout, 60)
-    print(f"{variant:<7} {sample['prompt']!r} -> {tokenizer.decode(ids)!r} (ended: {ended})")
-completion = {"GLM, [gMASK]": per_seed("glm", "completion", "completed"),
-              "causal twin": per_seed("causal", "completion", "completed")}
-stopped = {"GLM, [gMASK]": per_seed("glm", "completion", "stopped"),
-           "causal twin": per_seed("causal", "completion", "stopped")}
-fig, ax = plt.subplots(figsize=(6, 3.2))
-x = np.arange(2)
+    print(f"{variant:<8} ({layout} layout) {sample['prompt']!r} -> {tokenizer.decode(ids)!r} (ended: {ended})")
+readers_done = {"GLM, [gMASK]": "glm", "twin without [gMASK], [MASK] at the end": "no-gmask", "causal twin": "causal"}
+completion = {name: per_seed(v, "completion", "completed") for name, v in readers_done.items()}
+stopped = {name: per_seed(v, "completion", "stopped") for name, v in readers_done.items()}
+fig, ax = plt.subplots(figsize=(8, 3.4))
+x = np.arange(len(readers_done))
 for offset, (label, values) in zip((-0.2, 0.2), (("completed exactly, then stopped", completion),
                                                  ("stopped within the limit", stopped))):
     ax.bar(x + offset, [100 * mean(v) for v in values.values()], 0.4,
@@ -580,5 +607,6 @@ print(f"right-context share of training targets: " + ", ".join(f"{k} {100 * v:.1
 print(bidirectional_line(readers["GLM, one pass"], readers["causal, from the left"], rules[best_rule], best_rule,
                          fill["GLM [MASK] fill"], fill["causal, next token"]))
 print(mip_line(with_mip, without))
-print(gmask_line(completion["GLM, [gMASK]"], completion["causal twin"]))
+print(gmask_line(completion["GLM, [gMASK]"], completion["twin without [gMASK], [MASK] at the end"],
+                 completion["causal twin"]))
 print(f"notebook time: {time.perf_counter() - NOTEBOOK_START:.0f} s")

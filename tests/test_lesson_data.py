@@ -8,7 +8,7 @@ from collections import Counter
 from glm_mini.data import CorpusConfig, generate_corpus
 from glm_mini.data.countdown import _EN_NUMBERS
 from glm_mini.data.people import HELDOUT_QUESTION_MARKERS, N_TRAIN_PEOPLE, PEOPLE, biography
-from glm_mini.data.sounds import ANIMAL_SOUNDS, ANIMALS, sound_item
+from glm_mini.data.sounds import ANIMAL_SOUNDS, ANIMALS, sound_item, sounds_reversed_list
 
 SMALL = CorpusConfig(seed=1, size_mb=0.3, cloze_items=5, infill_items=5, right_context_items=40, completion_items=20,
                      parallel_items=5, mip_eval_items=5)
@@ -33,6 +33,23 @@ def test_the_sound_to_the_right_fixes_the_animal_and_the_left_does_not():
     # blank take the same few forms for every animal (no opener belongs to one animal)
     by_tail = Counter(" ".join(r["prefix"].split()[-3:]) for r in items)
     assert len(by_tail) >= 5
+
+
+def test_sound_first_lists_name_each_sounds_own_animal_and_test_items_are_not_training_text():
+    animal_of = {s.en: a.en for a, s in ANIMAL_SOUNDS}
+    animal_of_zh = {s.zh: a.zh for a, s in ANIMAL_SOUNDS}
+    rng = random.Random(4)
+    for _ in range(50):
+        (pair,) = sounds_reversed_list(rng)
+        found = re.findall(r"(\w+), the (\w+)", pair.en)
+        assert len(found) >= 6 and all(animal_of[sound] == animal for sound, animal in found)
+        assert all(f"{s}的是{a}" in pair.zh for s, a in animal_of_zh.items() if s in pair.zh)
+    corpus = small_corpus()
+    train = [r["text"] for r in corpus["train"]]
+    assert any(re.search(r"\b(barked|meowed), the (dog|cat)\b", t) for t in train), "sound-first lists are trained"
+    train_text = "\n".join(train)
+    # the test items (whole documents with their blank filled) never occur in training
+    assert not any(r["text"] in train_text for r in corpus["right_context_test"] + corpus["completion_test"])
 
 
 def test_right_context_items_in_both_languages_are_the_same_item():
@@ -78,6 +95,9 @@ def test_countdown_items_end_where_the_document_ends():
     for r in small_corpus()["completion_test"]:
         assert r["prompt"] + r["target"] == r["text"]
         assert r["target"].endswith(("Liftoff!", "Go!", "好了！", "出发！"))
+        # the prompt fixes the closing words: each header has its own
+        launch = "launch count" in r["prompt"] or "数数" in r["prompt"]
+        assert r["target"].endswith(("Go!", "出发！") if launch else ("Liftoff!", "好了！"))
         if r["lang"] == "en":
             words = re.findall(r"[a-z]+(?=[,.])", r["text"])  # "fourteen, thirteen, ..., zero."
             numbers = [_EN_NUMBERS.index(w) for w in words]

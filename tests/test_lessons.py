@@ -20,6 +20,13 @@ def test_right_fixed_positions_follow_the_stated_rule():
     train = [[5, 7, 9], [5, 8, 4], [5, 6, 4]] * 25
     val = [[5, 7, 9, 1], [5, 8, 4, 1]]
     assert right_fixed_positions(train, val, 16) == [(0, 1)]
+    # two tokens back fix it: after "3 5" always comes 7 (and "5" alone is still ambiguous)
+    longer = [[3, 5, 7, 9]] * 25 + [[2, 5, 8, 4], [1, 5, 6, 4]] * 30
+    assert (0, 2) not in right_fixed_positions(longer, [[3, 5, 7, 9]], 16)
+    assert (0, 2) in right_fixed_positions(longer, [[4, 5, 7, 9]], 16)  # "4 5" never seen: "5" alone decides
+    # ... but a left context seen fewer than 3 times is not evidence
+    rare = [[3, 5, 7, 9]] * 2 + [[0, 5, 7, 9]] * 25 + [[2, 5, 8, 4], [1, 5, 6, 4]] * 30
+    assert (0, 2) in right_fixed_positions(rare, [[3, 5, 7, 9]], 16)
     # once 5 is mostly followed by 7, the left neighbour fixes it too: no position qualifies
     assert right_fixed_positions(train + [[5, 7, 9]] * 40, val, 16) == []
     # a right neighbour seen fewer than 20 times is not evidence
@@ -105,6 +112,7 @@ def test_verdicts_are_computed_from_the_numbers():
     assert short.startswith("lesson bidirectional: not shown (")  # the fill margin is 10 points < 15
     assert mip_line({"format": [0.9, 0.8]}, {"format": [0.1, 0.2]}).startswith("lesson mip: shown")
     assert mip_line({"format": [0.3, 0.3]}, {"format": [0.2, 0.2]}).startswith("lesson mip: not shown")
-    assert gmask_line([0.9, 0.9], [0.95, 0.95]).startswith("lesson gmask: shown")
-    assert gmask_line([0.3, 0.3], [0.95, 0.95]).startswith("lesson gmask: not shown")
+    assert gmask_line([0.9, 0.9], [0.0, 0.1], [0.95, 0.95]).startswith("lesson gmask: shown")
+    assert gmask_line([0.3, 0.3], [0.0, 0.0], [0.95, 0.95]).startswith("lesson gmask: not shown")  # below 50%
+    assert gmask_line([0.9, 0.9], [0.8, 0.8], [0.95, 0.95]).startswith("lesson gmask: not shown")  # +10 < 15
     assert MARGIN == 0.15

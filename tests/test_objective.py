@@ -9,9 +9,9 @@ import torch
 
 from glm_mini import GLM, PRESETS, SpecialTokens, prefix_causal_mask
 from glm_mini.objective import (OBJECTIVES, ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
-                                gmask_sample, mask_sample, mip_pairs_from_records, mip_sample, place_spans,
-                                sample_batch, sample_mask_spans, sample_prefix_len, sample_span_lengths,
-                                span_length_probs)
+                                gmask_sample, mask_sample, mean_span_length, mip_pairs_from_records, mip_sample,
+                                place_spans, right_neighbour_visible_share, sample_batch, sample_mask_spans,
+                                sample_prefix_len, sample_span_lengths, span_length_probs)
 
 SP = SpecialTokens(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
 M, G, SOP, EOP = SP.mask, SP.gmask, SP.sop, SP.eop
@@ -180,6 +180,29 @@ def test_span_length_distribution_is_the_truncated_poisson():
     assert abs(sum(draws) / len(draws) - mean) < 4 * sd
     assert min(draws) >= 1 and max(draws) <= 39
     assert abs(draws.count(1) / len(draws) - probs[0]) < 0.015
+
+
+def test_right_neighbour_visible_share_is_one_over_the_mean_span_length():
+    """Only a span's last token keeps its right neighbour (spans.py docstring, point 3): share -> 1 / E[ℓ]."""
+    assert right_neighbour_visible_share([(0, 3), (5, 6)]) == 2 / 4
+    with pytest.raises(ValueError, match="spans"):
+        right_neighbour_visible_share([])
+    for lam in (3.0, 1.0):
+        assert math.isclose(mean_span_length(lam), lam / (1 - math.exp(-lam)), rel_tol=1e-9)
+        cfg = ObjectiveConfig(mask_ratio=0.3, span_lambda=lam)
+        rng = random.Random(6)
+        spans = [s for _ in range(4000) for s in sample_mask_spans(40, rng, cfg)]
+        assert abs(right_neighbour_visible_share(spans) - 1 / mean_span_length(lam)) < 0.01
+        # the rule itself, token by token: a masked token's right neighbour is visible iff it ends its span
+        rng = random.Random(7)
+        for _ in range(50):
+            spans = sample_mask_spans(40, rng, cfg)
+            masked = {i for a, b in spans for i in range(a, b)}
+            visible = [i for i in masked if i + 1 < 40 and i + 1 not in masked]
+            assert len(visible) == sum(b < 40 for _, b in spans)
+    for bad in (0.0, -1.0, float("inf"), float("nan"), True):
+        with pytest.raises(ValueError, match="span_lambda"):
+            ObjectiveConfig(span_lambda=bad)
 
 
 def test_spans_are_placed_inside_sorted_and_apart():

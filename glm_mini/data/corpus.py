@@ -17,10 +17,10 @@ machines), and the same seed gives a byte-identical corpus. Splits (each record 
 ``infill_test``    a blank mid-passage fixed by what follows: ``prefix``, ``target``, ``suffix``, ``form``,
                    ``candidates``; EN/ZH pairs (``infill.py``)
 ``right_context_test``  an animal blanked in a ``sounds`` document, fixed by its sound to the right: the fields of
-                   ``infill_test`` (``sounds.py``)
+                   ``infill_test`` (``sounds.py``); never text that a training document contains
 ``facts_test``     questions about the held-out people of ``people.py`` (their facts only in biographies):
                    ``prompt``, ``answer``, ``attribute``, ``template`` ("train"/"held-out"), ``candidates``
-``completion_test``  a countdown to complete and end: ``prompt``, ``target`` (``countdown.py``)
+``completion_test``  a countdown to complete and end: ``prompt``, ``target`` (``countdown.py``); never training text
 ``parallel_test``  the same document in both languages: ``en``, ``zh``
 ``mip_train``      prompted examples of the training task families (mixed into pretraining, as GLM's 5% MIP)
 ``mip_validation`` new examples of the training families
@@ -63,7 +63,7 @@ Record = dict[str, "str | list[str]"]  # cloze and infill records also carry a l
 SPLITS = ("train", "validation", "cloze_test", "infill_test", "right_context_test", "facts_test", "completion_test",
           "parallel_test", "mip_train", "mip_validation", "mip_heldout")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GENERATOR_VERSION = 7  # bump whenever a change to the generators changes their output: it is part of the cache key
+GENERATOR_VERSION = 8  # bump whenever a change to the generators changes their output: it is part of the cache key
 
 
 def cache_dir() -> Path:
@@ -94,9 +94,9 @@ class CorpusConfig:
     parallel_items: int = 500
     mip_eval_items: int = 100  # per family and language, in mip_validation and mip_heldout
     # share of each document kind in train/validation; "cloze" and "parallel" are the evaluation formats
-    mixture: tuple[tuple[str, float], ...] = (("story", 0.2), ("town_facts", 0.08), ("word_problem", 0.06),
+    mixture: tuple[tuple[str, float], ...] = (("story", 0.11), ("town_facts", 0.08), ("word_problem", 0.06),
                                               ("dialog", 0.06), ("schedule", 0.03), ("cloze", 0.06), ("parallel", 0.06),
-                                              ("sounds", 0.3), ("biography", 0.09), ("countdown", 0.06))
+                                              ("sounds", 0.3), ("biography", 0.09), ("countdown", 0.15))
 
     def key(self) -> str:
         fields = {**dataclasses.asdict(self), "generator_version": GENERATOR_VERSION}
@@ -151,18 +151,26 @@ def _infill_stream(rng: random.Random) -> Iterator[Record]:
                    "candidates": list(item.candidates)}
 
 
-def _sound_stream(rng: random.Random) -> Iterator[Record]:
-    """Each right-context item in English, then the same item in Chinese."""
+def _sound_stream(rng: random.Random, not_inside: str) -> Iterator[Record]:
+    """Each right-context item in English, then the same item in Chinese; a pair either of whose texts occurs inside
+    ``not_inside`` (the training text) is skipped."""
     while True:
-        for item in sound_item(rng):
+        pair = sound_item(rng)
+        if any(item.text in not_inside for item in pair):
+            continue
+        for item in pair:
             yield {"text": item.text, "kind": "sounds", "lang": item.lang, "prefix": item.prefix,
                    "target": item.target, "suffix": item.suffix, "form": item.form,
                    "candidates": list(item.candidates)}
 
 
-def _completion_stream(rng: random.Random) -> Iterator[Record]:
+def _completion_stream(rng: random.Random, not_inside: str) -> Iterator[Record]:
+    """Each countdown in English, then in Chinese; a pair either of whose texts occurs inside ``not_inside``
+    is skipped."""
     while True:
-        yield from completion_item(rng)
+        pair = completion_item(rng)
+        if not any(r["text"] in not_inside for r in pair):
+            yield from pair
 
 
 def _task_stream(rng: random.Random, families: tuple[str, ...]) -> Iterator[Record]:
@@ -207,12 +215,15 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Rec
         return {"text": doc.en + "\n" + doc.zh, "kind": kind, "lang": "en+zh", "en": doc.en, "zh": doc.zh}
 
     out["parallel_test"] = _fill(parallel, taken, n_records=config.parallel_items)
-    sounds = _sound_stream(streams["right_context_test"])
+    # a right-context item or a countdown is a document's beginning; one that a training document contains verbatim
+    # (a one-sentence item, say) would test memory, so it is drawn again
+    train_text = "\n".join(r["text"] for r in out["train"])
+    sounds = _sound_stream(streams["right_context_test"], train_text)
     out["right_context_test"] = _fill(lambda: next(sounds), taken, n_records=2 * config.right_context_items)
     questions = facts_test_records(streams["facts_test"])
     facts = iter(questions)
     out["facts_test"] = _fill(lambda: next(facts), taken, n_records=len(questions))
-    countdowns = _completion_stream(streams["completion_test"])
+    countdowns = _completion_stream(streams["completion_test"], train_text)
     out["completion_test"] = _fill(lambda: next(countdowns), taken, n_records=2 * config.completion_items)
     for split, families in (("mip_validation", TRAIN_FAMILIES), ("mip_heldout", HELDOUT_FAMILIES)):
         stream = _task_stream(streams[split], families)

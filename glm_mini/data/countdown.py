@@ -10,7 +10,7 @@ fully determined completion that must also *end* shows the difference. A countdo
     "安娜从十四数到零：十四，十三，十二，十一，十，九，…，一，零。好了！"
 
 Each step is an association learned early (``"twelve,"`` is followed by ``" eleven"``), and the end is fixed
-("zero. Liftoff!" and the end of the document). Numbers are words, not digits: the tokenizer splits "13" into "1" and
+("zero. Liftoff!" and the end of the document; each header has its own closing words). Numbers are words, not digits: the tokenizer splits "13" into "1" and
 "3", and counting down in digits would ask the model to copy and decrement digits in context, a skill that forms late
 (induction heads, Olsson et al. 2022, arXiv 2209.11895), while a number word is one piece whose successor is fixed
 (measured: a model trained on digit countdowns wrote "1, 1, 1, ...", docs/reference_models.md run 3).
@@ -33,19 +33,22 @@ _EN_NUMBERS = ("zero one two three four five six seven eight nine ten eleven twe
                "sixteen seventeen eighteen nineteen twenty").split()
 
 START_RANGE = (8, 20)
-_HEADERS = [("{p} counted down from {n}: ", "{p}从{n}数到零："),
-            ("The launch count of {p} began at {n}: ", "{p}数数，从{n}数到零：")]
-_ENDS = [(" Liftoff!", "好了！"), (" Go!", "出发！")]
+# a header and its closing words: the header fixes the end, so the whole completion is determined by the prompt
+# (corpus v7 drew the end independently, which capped an exact completion at about one in two: the model cannot
+# know which end to write; docs/reference_models.md)
+_FORMS = [(("{p} counted down from {n}: ", "{p}从{n}数到零："), (" Liftoff!", "好了！")),
+          (("The launch count of {p} began at {n}: ", "{p}数数，从{n}数到零："), (" Go!", "出发！"))]
 
 
 def _parts(rng: random.Random) -> tuple[Pair, list[Pair], Pair]:
     n = rng.randint(*START_RANGE)
     person = new_person(rng).name  # names make the documents (and the test items) distinct texts
     start = Pair(_EN_NUMBERS[n], zh_number(n))
-    header = Pair(*(t.format(n=start[i], p=person[i]) for i, t in enumerate(rng.choice(_HEADERS))))
+    header_form, end = rng.choice(_FORMS)
+    header = Pair(*(t.format(n=start[i], p=person[i]) for i, t in enumerate(header_form)))
     numbers = [Pair(f"{_EN_NUMBERS[k]}," if k else "zero.", f"{zh_number(k)}，" if k else "零。")
                for k in range(n, -1, -1)]
-    return header, numbers, Pair(*rng.choice(_ENDS))
+    return header, numbers, Pair(*end)
 
 
 def _text(header: Pair, numbers: list[Pair], end: Pair, side: int) -> str:

@@ -11,7 +11,8 @@ animal are drawn independently of it, so
 - from the left, every animal is equally likely (a rule or a causal model reading the prefix gets about 1/15);
 - from the right, the sound fixes the animal (in English it is the animal's right neighbour).
 
-``sounds`` documents (3-6 such sentences, distinct animals) are part of the pretraining mixture; ``sound_item``
+``sounds`` documents (3-6 such sentences, distinct animals, or dense lists of the pairs written in either order:
+``sounds_sentences``) are part of the pretraining mixture; ``sound_item``
 blanks one animal of such a document for the ``right_context_test`` split. A record carries ``prefix``, ``target``,
 ``suffix`` (``text = prefix + target + suffix``), ``lang``, ``form`` (``"sound"``) and ``candidates`` (all 15
 animals of that language, in a fixed order), the layout of ``infill_test``.
@@ -90,12 +91,34 @@ def sounds_list(rng: random.Random) -> list[Pair]:
     return [Pair(opener.en + ", ".join(p.en for p in pairs) + ".", opener.zh + "，".join(p.zh for p in pairs) + "。")]
 
 
+def sounds_reversed_list(rng: random.Random) -> list[Pair]:
+    """The same pairs written sound first ("Sounds and who made them: barked, the dog; meowed, the cat; ..."): the
+    order the right-context split asks about (which animal made the sound that follows it)."""
+    animals = rng.sample(range(len(ANIMALS)), rng.randint(6, 10))
+    pairs = [Pair(f"{ANIMAL_SOUNDS[k][1].en}, the {ANIMALS[k].en}", f"{ANIMAL_SOUNDS[k][1].zh}的是{ANIMALS[k].zh}")
+             for k in animals]
+    opener = Pair(*rng.choice([("Sounds and who made them: ", "声音和动物："),
+                               ("Who made each sound: ", "每个声音是谁：")]))
+    return [Pair(opener.en + "; ".join(p.en for p in pairs) + ".", opener.zh + "，".join(p.zh for p in pairs) + "。")]
+
+
 def sounds_sentences(rng: random.Random) -> list[Pair]:
-    """A ``sounds`` document as sentence pairs (the pretraining kind): half are stories of 3-6 sentences, half dense
-    lists, which put five times as many animal-sound pairs in the same number of tokens (each pair is an exposure of
-    the association the right-context split asks for)."""
-    if rng.random() < 0.5:
+    """A ``sounds`` document as sentence pairs (the pretraining kind), one of three forms with equal odds: a story of
+    3-6 sentences (the form of the test items), a dense list animal first ("the dog barked, the cat meowed"), or a
+    dense list sound first ("barked, the dog; meowed, the cat").
+
+    The lists put five times as many animal-sound pairs in the same number of tokens (each pair is an exposure of the
+    association the right-context split asks for). The sound-first list is there because a model learns an
+    association in the order it reads it (Berglund et al. 2023, the reversal curse): written only animal first, the
+    pair teaches "dog -> barked" to every row but "barked -> dog" only to the ``[MASK]`` spans that hide the animal
+    and leave its sound visible (docs/reference_models.md, run 5). Written both ways, every objective sees the
+    association in the order the test asks for; a test item is still a story whose blank has only its opener to the
+    left, so a reader of the left context stays at chance."""
+    form = rng.randrange(3)
+    if form == 0:
         return sounds_list(rng)
+    if form == 1:
+        return sounds_reversed_list(rng)
     parts, intro = sounds_document(rng)
     en, zh = _render(parts, intro, 0), _render(parts, intro, 1)
     return [Pair(e, z) for e, z in zip(en, zh)]
@@ -118,4 +141,4 @@ def sound_item(rng: random.Random) -> tuple[InfillItem, InfillItem]:
     return items[0], items[1]
 
 
-__all__ = ["ANIMALS", "ANIMAL_SOUNDS", "sound_item", "sounds_document", "sounds_sentences"]
+__all__ = ["ANIMALS", "ANIMAL_SOUNDS", "sound_item", "sounds_document", "sounds_reversed_list", "sounds_sentences"]

@@ -8,6 +8,8 @@ trained with (docs/glm130b_facts.md §1.5, §2.4):
 - **GLM, MIP layout** (``facts_test``): ``prompt [MASK] [sop]``, prompt and ``[MASK]`` bidirectional, positions
   ``0..L-1`` (the kit's MIP samples, ``glm_mini.objective.mip_sample``). The answer ends at ``[eop]``.
 - **GLM, ``[gMASK]``** (``completion_test``): ``prompt [gMASK] [sop]``, positions counting on.
+- **GLM, ``[MASK]`` at the end** (``completion_test`` for the twin trained without ``[gMASK]`` rows): ``prompt [MASK]
+  [sop]``, every generated token at the ``[MASK]``'s position (the official rule for a blank, ``glm_mini.generate``).
 - **causal**: ``[gMASK] [sop] prompt``, everything causal (``evaluate.cloze_prompt(..., unidirectional=True)``).
 
 Generation stops at ``[eop]``, ``eos`` or ``<eod>`` (a document ends with ``<eod>`` in pretraining, so a model that
@@ -27,8 +29,9 @@ from torch import nn
 
 from glm_mini.decoding import SamplingConfig, decode
 from glm_mini.evaluate import choice_log_probs, cloze_prompt, continuation_log_probs
+from glm_mini.generate import blank_prompt
 
-LAYOUTS = ("mip", "gmask", "causal")
+LAYOUTS = ("mip", "gmask", "mask", "causal")
 
 
 def _encode(tokenizer, text: str) -> list[int]:
@@ -37,6 +40,9 @@ def _encode(tokenizer, text: str) -> list[int]:
 
 def prompt_layout(ids: list[int], special, layout: str) -> tuple[list[int], list[int], int]:
     """``(ids, position_ids, bidirectional length)`` of a generation prompt in ``layout`` (one of ``LAYOUTS``)."""
+    if layout == "mask":  # the official blank rule: [sop] and every generated token at the [MASK]'s position
+        prompt = blank_prompt(list(ids) + [special.mask], len(ids), False, special)
+        return prompt.ids, prompt.position_ids, prompt.prefix_len
     if layout == "mip":
         full = list(ids) + [special.mask, special.sop]
         return full, list(range(len(full))), len(ids) + 1
@@ -55,8 +61,9 @@ def generate(model: nn.Module, tokenizer, prompts: list[str], layout: str, max_n
     results = []
     for start in range(0, len(prompts), batch_size):
         chunk = [prompt_layout(_encode(tokenizer, p), special, layout) for p in prompts[start:start + batch_size]]
-        outs = decode(model, [c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk],
-                      [None] * len(chunk), max_new_tokens, end, special.pad, SamplingConfig())
+        fixed = [c[1][-1] if layout == "mask" else None for c in chunk]  # the [MASK] rule: positions stay
+        outs = decode(model, [c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk], fixed,
+                      max_new_tokens, end, special.pad, SamplingConfig())
         results += [(o[:-1], True) if o and o[-1] in end else (o, False) for o in outs]
     return results
 
@@ -100,7 +107,7 @@ class CompletionScores:
 
 
 def completion_scores(model: nn.Module, tokenizer, records: list[dict], layout: str) -> CompletionScores:
-    """Complete each ``completion_test`` countdown in ``layout`` ("gmask" or "causal"; module docstring)."""
+    """Complete each ``completion_test`` countdown in ``layout`` ("gmask", "mask" or "causal"; module docstring)."""
     targets = [_encode(tokenizer, r["target"]) for r in records]
     limit = max(len(t) for t in targets) + 8
     outs = generate(model, tokenizer, [r["prompt"] for r in records], layout, max_new_tokens=limit)

@@ -20,11 +20,15 @@ An item is *clean* when its text tokenizes as prefix, candidate and suffix token
 blank's edges), so every candidate is whole pieces; only clean items are scored (``clean_items``).
 
 The second measurement reads ordinary validation text: positions whose token is fixed by its right neighbour and not
-by its left one, judged by bigram counts of the training split,
+by the text to its left, judged by n-gram counts of the training split,
 
-    right-fixed(i) ⇔ max_x P(x | right = r_i) ≥ 0.9 with x = t_i,  count(· r_i) ≥ 20,  and  max_x P(x | left = l_i) < 0.5
+    right-fixed(i) ⇔ max_x P(x | right = r_i) ≥ 0.9 with x = t_i,  count(· r_i) ≥ 20,  and
+                     max_x P(x | t_{i-k} .. t_{i-1}) < 0.5  for k = 1 .. 3 wherever that left context occurs ≥ 3 times
 
-and compares a single-token ``[MASK]`` fill (argmax after ``[sop]``) with the causal twin's next-token argmax.
+and compares a single-token ``[MASK]`` fill (argmax after ``[sop]``) with the causal twin's next-token argmax. The
+left condition reads up to three tokens (round 1 read one, and kept positions such as " the" after ", as" in ", as
+the clock struck", which a left-to-right model predicts from a few words back: the causal twin got 62% of them);
+``describe_positions`` says which tokens it selects.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from glm_mini.zero_shot import _split_space
 
 METHODS = ("GLM, one pass", "GLM, right context removed", "causal, from the left", "causal, rescoring")
 RIGHT_SHARE, LEFT_SHARE, MIN_RIGHT_COUNT = 0.9, 0.5, 20
+LEFT_ORDER, MIN_LEFT_COUNT = 3, 3  # left contexts of 1..3 tokens, counted when seen 3 times or more
 
 
 def _encode(tokenizer, text: str) -> list[int]:
@@ -135,28 +140,74 @@ def bigram_tables(docs: list[list[int]], vocab_size: int) -> np.ndarray:
     return table
 
 
+class LeftNgrams:
+    """For each left context of ``k`` tokens (k = 1..``order``) seen in the training documents: how often it occurs
+    and how often its most frequent next token follows it (``best_share``)."""
+
+    def __init__(self, docs: list[list[int]], vocab_size: int, order: int = LEFT_ORDER):
+        self.vocab_size, self.order = vocab_size, order
+        self.tables = []
+        for k in range(1, order + 1):
+            keys = [self._keys(np.asarray(d, dtype=np.int64), k) for d in docs if len(d) > k]
+            pairs, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64), return_counts=True)
+            contexts, first = np.unique(pairs // vocab_size, return_index=True)  # pairs sorted: contexts grouped
+            totals = np.add.reduceat(counts, first) if len(first) else counts
+            best = np.maximum.reduceat(counts, first) if len(first) else counts
+            self.tables.append((contexts, totals, best))
+
+    def _keys(self, doc: np.ndarray, k: int) -> np.ndarray:
+        """``[len(doc) - k]`` keys of (the k tokens before j, token j) for j = k .. len(doc) - 1."""
+        key = np.zeros(len(doc) - k, dtype=np.int64)
+        for m in range(k + 1):  # base-V digits: t_{j-k} .. t_{j-1}, then t_j
+            key = key * self.vocab_size + doc[m:len(doc) - k + m]
+        return key
+
+    def predictive(self, doc: list[int], i: int, share: float = LEFT_SHARE, min_count: int = MIN_LEFT_COUNT) -> bool:
+        """True when some left context of ``doc[i]`` (1..order tokens) seen ``min_count`` times or more is followed by
+        one token at least ``share`` of the time."""
+        for k, (contexts, totals, best) in enumerate(self.tables, start=1):
+            if i < k:
+                break
+            key = 0
+            for t in doc[i - k:i]:
+                key = key * self.vocab_size + t
+            at = np.searchsorted(contexts, key)
+            seen = at < len(contexts) and contexts[at] == key and totals[at] >= min_count
+            if seen and best[at] >= share * totals[at]:
+                return True
+        return False
+
+
 def right_fixed_positions(train_docs: list[list[int]], val_docs: list[list[int]], vocab_size: int,
                           limit: int | None = None) -> list[tuple[int, int]]:
-    """``(document index, position)`` of validation tokens fixed by their right neighbour and not their left one."""
+    """``(document index, position)`` of validation tokens fixed by their right neighbour and not by the text to their
+    left (the rule in the module docstring)."""
     table = bigram_tables(train_docs, vocab_size)
     into = table.sum(axis=0)  # count(· r)
     best_before = table.max(axis=0)  # max_x count(x r)
-    out_of = table.sum(axis=1)  # count(l ·)
-    best_after = table.max(axis=1)  # max_x count(l x)
+    left = LeftNgrams(train_docs, vocab_size)
     found = []
     for d, doc in enumerate(val_docs):
         for i in range(1, len(doc) - 1):
-            t, left, right = doc[i], doc[i - 1], doc[i + 1]
+            t, right = doc[i], doc[i + 1]
             if into[right] < MIN_RIGHT_COUNT or table[t, right] < RIGHT_SHARE * into[right]:
                 continue
             if table[t, right] != best_before[right]:
                 continue
-            if out_of[left] and best_after[left] >= LEFT_SHARE * out_of[left]:
+            if left.predictive(doc, i):
                 continue
             found.append((d, i))
             if limit is not None and len(found) >= limit:
                 return found
     return found
+
+
+def describe_positions(tokenizer, docs: list[list[int]], positions: list[tuple[int, int]],
+                       top: int = 8) -> list[tuple[str, int]]:
+    """The most frequent ``"token -> right neighbour"`` pairs among ``positions``, with their counts."""
+    pairs = Counter(f"{tokenizer.decode([docs[d][i]])!r} -> {tokenizer.decode([docs[d][i + 1]])!r}"
+                    for d, i in positions)
+    return pairs.most_common(top)
 
 
 @torch.no_grad()

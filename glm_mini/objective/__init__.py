@@ -12,8 +12,8 @@ from glm_mini.objective.mixture import (OBJECTIVES, PAPER_MASK_SHARE, TRAINING_O
                                         sample_mask_spans, sample_prefix_len, sample_row)
 from glm_mini.objective.sample import (GLMSample, collate, glm_attention, gmask_sample, mask_sample, mip_sample,
                                        pack_samples)
-from glm_mini.objective.spans import (MAX_SPAN_LENGTH, draw_span_length, place_spans, sample_span_lengths,
-                                      span_length_probs)
+from glm_mini.objective.spans import (MAX_SPAN_LENGTH, draw_span_length, mean_span_length, place_spans,
+                                      right_neighbour_visible_share, sample_span_lengths, span_length_probs)
 from glm_mini.special_tokens import SpecialTokens
 
 __all__ = [
@@ -21,6 +21,6 @@ __all__ = [
     "TRAINING_OBJECTIVES", "causal_mip_sample", "causal_sample", "choose_objective", "collate", "objective_config",
     "right_context_share",
     "draw_span_length", "glm_attention", "gmask_sample", "mask_sample", "mip_pairs_from_records", "mip_sample",
-    "pack_samples", "place_spans", "sample_batch", "sample_mask_spans", "sample_prefix_len", "sample_row",
-    "sample_span_lengths", "span_length_probs",
+    "mean_span_length", "pack_samples", "place_spans", "right_neighbour_visible_share", "sample_batch",
+    "sample_mask_spans", "sample_prefix_len", "sample_row", "sample_span_lengths", "span_length_probs",
 ]

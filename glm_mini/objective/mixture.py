@@ -74,7 +74,8 @@ class ObjectiveConfig:
             need(0.0 <= getattr(self, name) <= 1.0, name, "a probability in [0, 1]")
         need(0.0 < self.mask_ratio < 1.0, "mask_ratio", "a ratio in (0, 1)")
         need(0.0 <= self.min_gmask_ratio <= 1.0, "min_gmask_ratio", "a ratio in [0, 1]")
-        need(self.span_lambda > 0, "span_lambda", "a positive Poisson mean")
+        need(isinstance(self.span_lambda, (int, float)) and not isinstance(self.span_lambda, bool)
+             and 0 < self.span_lambda < float("inf"), "span_lambda", "a positive Poisson mean, finite")
         need(is_int(self.max_span_length) and self.max_span_length >= 1, "max_span_length", "an int >= 1")
         need(is_int(self.mask_samples_per_sequence) and self.mask_samples_per_sequence >= 1,
              "mask_samples_per_sequence", "an int >= 1")

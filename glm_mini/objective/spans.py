@@ -15,6 +15,15 @@ GLM-130B's ``[MASK]`` objective blanks out short spans (docs/glm130b_facts.md §
    ``0..m`` with ``m = n − S − k + 1``, sort them, and put span ``i`` after ``place_i`` unmasked tokens plus the
    spans before it, each followed by at least one token: so spans never touch, and every arrangement is reachable.
 
+3. **What a span leaves visible.** Spans never touch, so the token after a span is always visible: of a span's ``ℓ``
+   tokens exactly one, its last, keeps its right neighbour as a cue. Over many spans the share of masked tokens whose
+   right neighbour stays visible is (number of spans) / (masked tokens), which tends to
+
+       1 / E[ℓ]        (λ = 3: E[ℓ] ≈ 3.16, so about 32%; λ = 1: E[ℓ] = 1 / (1 − e^(-1)) ≈ 1.58, about 63%)
+
+   (``right_neighbour_visible_share``). A lesson whose blank is fixed by its right neighbour (notebook 07) learns
+   only from the masked tokens whose neighbour stayed visible.
+
 When several ``[MASK]`` samples are packed into one training sequence, a sample must fit its slot *after* it grows:
 each span adds a ``[MASK]`` to Part A and a ``[sop]`` to Part B, so a text of ``n`` tokens with ``k`` spans becomes
 ``n + 2k`` tokens. ``sample_span_lengths(..., tokens_per_span=2)`` therefore reads its budget as the slot length and
@@ -86,3 +95,17 @@ def place_spans(lengths: list[int], n_tokens: int, rng: random.Random) -> list[t
         spans.append((offset + place, offset + place + length))
         offset += length + 1
     return spans
+
+
+def mean_span_length(lam: float = 3.0, max_len: int = MAX_SPAN_LENGTH) -> float:
+    """E[ℓ] of the truncated Poisson(λ) on 1..max_len."""
+    return sum(p * length for length, p in enumerate(span_length_probs(lam, max_len), start=1))
+
+
+def right_neighbour_visible_share(spans: list[tuple[int, int]]) -> float:
+    """Share of the masked tokens of ``spans`` whose right neighbour is not masked: (number of spans) / (masked
+    tokens), since only a span's last token is followed by a visible one (module docstring, point 3)."""
+    masked = sum(end - start for start, end in spans)
+    if masked == 0:
+        raise ValueError("spans: expected at least one non-empty span, got none")
+    return len(spans) / masked
