@@ -537,11 +537,12 @@ for variant in ("glm", "no-mip"):
 # %% [markdown]
 # ## 8. Lesson "gmask": complete a long text, and stop
 #
-# **Why.** `[MASK]` rows only ever ask for short spans (Poisson λ = 3 tokens); GLM-130B gives 70% of its
-# self-supervised rows to `[gMASK]`, a suffix of 20-100% of the text, so that the same model also writes long texts.
-# The `completion_test` split gives the start of a countdown ("Anna counted down from 14: 14, 13,") and asks for the
-# rest, 20-50 tokens, ending with "Liftoff!" and the end of the document. A model *completes* an item when its greedy
-# generation equals the rest and then emits an end token (`<eod>`, `[eop]` or `eos`).
+# **Why.** `[MASK]` rows only ever ask for short spans (Poisson λ = 3 tokens in the paper, λ = 1 in the reference
+# models); GLM-130B gives 70% of its self-supervised rows to `[gMASK]`, a suffix of 20-100% of the text, so that the
+# same model also writes long texts. The `completion_test` split gives the start of a countdown ("Anna counted down
+# from fourteen: fourteen, thirteen,") and asks for the rest, 20-50 tokens, ending with the closing words its header
+# always has ("Liftoff!") and the end of the document. A model *completes* an item when its greedy generation equals
+# the rest and then emits an end token (`<eod>`, `[eop]` or `eos`).
 #
 # The ablation is the twin trained without `[gMASK]` rows (`no-gmask`: every self-supervised row a `[MASK]` row, the
 # same data and steps). It never saw `[gMASK]`, so it gets the prompt the official rules give a blank at the end,

@@ -25,7 +25,10 @@ def test_different_seed_gives_different_corpus():
     a, b = small_corpus(0), small_corpus(1)
     for split in SPLITS:
         assert a[split] != b[split], split
-    assert not {r["text"] for r in a["train"]} & {r["text"] for r in b["train"]} - {""}, "seeds share train docs"
+    # biographies describe the same 100 people (people.py) in a few templates in every corpus, so two seeds may draw
+    # one alike (corpus v8, seeds 0 and 1: one of them); every other kind is drawn afresh
+    texts = [{r["text"] for r in c["train"] if r["kind"] != "biography"} for c in (a, b)]
+    assert not texts[0] & texts[1] - {""}, "seeds share train docs"
 
 
 def test_sizes_and_languages():
