@@ -52,6 +52,12 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor, dropout_p: 
     return out
 
 
+def split_qkv(qkv: Tensor, head_dim: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The fused ``query_key_value`` output ``[b, s, 3h]`` cut per head: q, k, v, each ``[b, s, nh, d]``."""
+    b, s, _ = qkv.shape
+    return qkv.view(b, s, -1, 3 * head_dim).split(head_dim, dim=-1)  # [b, s, nh, 3d]: per-head [q | k | v]
+
+
 class SelfAttention(nn.Module):
     def __init__(self, hidden_size: int, num_heads: int, layer_number: int, attention_dropout: float = 0.0,
                  hidden_dropout: float = 0.0, layer_scaling: bool = True):
@@ -67,8 +73,7 @@ class SelfAttention(nn.Module):
                 kv_cache: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         b, s, _ = x.shape
         d = self.head_dim
-        qkv = self.query_key_value(x).view(b, s, -1, 3 * d)  # [b, s, nh, 3d]: per-head [q | k | v]
-        q, k, v = qkv.split(d, dim=-1)  # each [b, s, nh, d]
+        q, k, v = split_qkv(self.query_key_value(x), d)  # each [b, s, nh, d]
         q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
         if kv_cache is not None:
