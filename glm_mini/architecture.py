@@ -34,7 +34,7 @@ ROLE_COLORS = {"q": "tab:blue", "k": "tab:orange", "v": "tab:green"}
 
 
 def component_of(name: str) -> str:
-    """The component a parameter name belongs to (official names, e.g. ``transformer.layers.0.mlp.dense_4h_to_h.bias``)."""
+    """The component of an official parameter name (``transformer.layers.0.mlp.dense_4h_to_h.bias`` -> FFN 4h→h)."""
     for key, component in (("word_embeddings", COMPONENTS[0]), ("query_key_value", COMPONENTS[1]),
                            ("attention.dense", COMPONENTS[2]), ("dense_h_to_4h", COMPONENTS[3]),
                            ("dense_4h_to_h", COMPONENTS[4]), ("layernorm", COMPONENTS[5])):
@@ -110,8 +110,9 @@ def draw_architecture(model: nn.Module, taught_in: dict[str, str] | None = None,
     layer_rows = [top - i - 1 for i, r in enumerate(rows) if r["in_layer"]]
     ax.add_patch(plt.Rectangle((-0.15, min(layer_rows) + 0.04), 3.9, max(layer_rows) - min(layer_rows) + 0.92,
                                fill=False, ls="--", ec="tab:blue"))
-    ax.text(-0.25, (min(layer_rows) + max(layer_rows) + 1) / 2, f"× {n_layers} layers, α = {model.transformer.layers['0'].alpha:.3f}", rotation=90, ha="right",
-            va="center", color="tab:blue", fontsize=10)
+    alpha = model.transformer.layers["0"].alpha
+    ax.text(-0.25, (min(layer_rows) + max(layer_rows) + 1) / 2, f"× {n_layers} layers, α = {alpha:.3f}", rotation=90,
+            ha="right", va="center", color="tab:blue", fontsize=10)
     ax.annotate("", (-0.02, top - 0.5), (-0.02, 0.5), arrowprops={"arrowstyle": "<->", "color": "tab:red",
                                                                  "connectionstyle": "arc3,rad=-0.35"})
     ax.text(-1.55, 0.9, "tied: the\nsame matrix", color="tab:red", fontsize=8.5, ha="center")

@@ -80,7 +80,7 @@ print(f"\nnano forward: ids {tuple(ids.shape)} -> logits {tuple(logits.shape)}")
 # %%
 def my_num_parameters(config):
     ### BEGIN SOLUTION
-    ### HINT: the head costs nothing (it is the embedding), dense_h_to_4h has two halves, and one LayerNorm sits outside the layers
+    ### HINT: the head is the embedding (no cost); dense_h_to_4h has 2 halves; one LayerNorm sits after the layers
     h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
     attention = (3 * h * h + 3 * h) + (h * h + h)  # query_key_value + dense
     feed_forward = (h * 2 * f + 2 * f) + (f * h + h)  # dense_h_to_4h (both halves) + dense_4h_to_h

@@ -135,7 +135,7 @@ for text in ["The town was founded in 1872.", "米萨塔以陶器闻名。", "Li
 # %%
 def my_encode(tok, text):
     ### BEGIN SOLUTION
-    ### HINT: whatever you cut out must come back in its place: the cut pieces keep their order, and an empty text between two cuts encodes to nothing
+    ### HINT: every cut-out piece must come back in its place, and the empty text between two cuts gives no id
     pieces = re.split("(" + "|".join(map(re.escape, [*SPECIAL_TOKENS, "\n", "\u2581"])) + ")", text)
     ids = []
     for i, piece in enumerate(pieces):

@@ -126,7 +126,7 @@ for s, e in spans:
 # %%
 def my_part_a(tokens, spans, mask_id):
     ### BEGIN SOLUTION
-    ### HINT: the classic slip is to work on a list you are editing: every replaced span shifts the indices of the spans after it
+    ### HINT: editing the list in place shifts the indices of every span after the first one you replace
     out, last = [], 0
     for start, end in spans:
         out += tokens[last:start] + [mask_id]
@@ -169,7 +169,7 @@ print(f"n = {len(en)} tokens, k = {len(spans)} spans covering S = {masked}: Part
 # %%
 def my_part_b(tokens, spans, span_order, sop_id, eop_id):
     ### BEGIN SOLUTION
-    ### HINT: the order to follow is span_order, not the order of the text; and inputs and targets must stay the same length
+    ### HINT: follow span_order, not the text's order; inputs and targets must keep the same length
     inputs, targets = [], []
     for k in span_order:
         start, end = spans[k]
@@ -203,7 +203,7 @@ print(f"k = {len(spans)} spans covering S = {masked} tokens: Part B has {len(b_i
 # %%
 def my_part_b_positions(spans, span_order):
     ### BEGIN SOLUTION
-    ### HINT: a span's start counts tokens of the original text; the spans before it no longer take their full length in Part A
+    ### HINT: a span's start counts original tokens; in Part A each earlier span takes one slot, not its length
     slot = [start - sum(e - s for s, e in spans[:k]) + k for k, (start, _) in enumerate(spans)]
     return [slot[k] for k in span_order for _ in range(spans[k][1] - spans[k][0] + 1)]
     ### END SOLUTION
@@ -438,7 +438,8 @@ widgets.interact(show, text=widgets.Text(en_text, continuous_update=False),
                  seed=widgets.IntSlider(0, 0, 20, continuous_update=False));
 
 # %% tags=["summary"]
-print(f"worked example (docs §2.2) built from the exercise functions = mask_sample: positions {by_hand['position_ids']}")
+print(f"worked example (docs §2.2) built from the exercise functions = mask_sample: positions "
+      f"{by_hand['position_ids']}")
 print(f"span lengths: mean {mean_len:.3f} by the formula (truncated Poisson, λ=3); {masked} of {len(en)} tokens "
       f"of the English sentence masked")
 print(f"over {N_ROWS} rows: [MASK] {mask_share:.1%} of self-supervised rows (paper 30%), MIP {mip_share:.1%} of "

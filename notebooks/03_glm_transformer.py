@@ -113,7 +113,7 @@ widgets.interact(show_mask, prefix_len=widgets.IntSlider(5, 0, 16, continuous_up
 # %%
 def my_apply_rotary(x, cos, sin):
     ### BEGIN SOLUTION
-    ### HINT: GLM pairs channel i with channel i + d/2, not with its neighbour i + 1 (that is GPT-J's convention); and the tables have no heads axis
+    ### HINT: channel i pairs with i + d/2, not with i + 1 (GPT-J's convention); the tables have no heads axis
     x1, x2 = x.chunk(2, dim=-1)  # each [b, s, nh, d/2]
     rotated_half = torch.cat([-x2, x1], dim=-1)  # [b, s, nh, d]
     return x * cos.unsqueeze(2) + rotated_half * sin.unsqueeze(2)  # tables [b, s, d] -> [b, s, 1, d]
@@ -231,7 +231,7 @@ plt.show()
 # %%
 def my_attention(attention, x, rope_tables, allowed):
     ### BEGIN SOLUTION
-    ### HINT: the three thirds of the fused output are not q, k and v (look at the picture); and a -inf fill turns a row with no allowed key into NaN
+    ### HINT: the fused output's three thirds are not q, k, v (see the picture); a -inf fill makes an empty row NaN
     b, s, _ = x.shape
     d = attention.head_dim
     qkv = attention.query_key_value(x).view(b, s, -1, 3 * d)  # [b, s, 3h] -> [b, s, nh, 3d]: per head q | k | v

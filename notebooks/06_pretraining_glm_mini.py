@@ -37,8 +37,8 @@ import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS
 from glm_mini.exercises import exercise_record, use
-from glm_mini.exercises.nb06_training import (_clip_reference, check_clip_gradients, check_masked_loss,
-                                              check_train_step, reference_train_step)
+from glm_mini.exercises.nb06_training import (check_clip_gradients, check_masked_loss, check_train_step,
+                                              clip_reference, reference_train_step)
 from glm_mini.generate import fill_blanks_ids
 from glm_mini.objective import ObjectiveConfig
 from glm_mini.train import TrainConfig, load_model, masked_cross_entropy, read_metrics, train
@@ -191,7 +191,7 @@ masked_loss = use(my_masked_loss, passed["6.1"], masked_cross_entropy)
 # %%
 def my_clip(grads, max_norm):
     ### BEGIN SOLUTION
-    ### HINT: the limit is on the norm of the whole gradient, all tensors together, and a gradient already below it must come back unchanged
+    ### HINT: the limit is on the whole gradient's norm, all tensors together; a gradient below it comes back as it was
     total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
     factor = min(1.0, max_norm / (total + 1e-6))
     return [g * factor for g in grads]
@@ -200,7 +200,7 @@ def my_clip(grads, max_norm):
 
 # %%
 passed["6.2"] = check_clip_gradients(my_clip)
-clip = use(my_clip, passed["6.2"], _clip_reference)
+clip = use(my_clip, passed["6.2"], clip_reference)
 big, small = torch.tensor([3.0, 4.0]), torch.tensor([0.3, 0.0])  # norms 5 and 0.3: total 5.01
 together = clip([big, small], 1.0)
 each_alone = [g * min(1.0, 1.0 / float(g.norm())) for g in (big, small)]
@@ -232,7 +232,7 @@ print(f"|small| / |big|: before {ratio([big, small]):.3f}, clipped together {rat
 # %%
 def my_train_step(model, optimizer, batch, lr, max_norm):
     ### BEGIN SOLUTION
-    ### HINT: PyTorch adds new gradients to the old ones unless told otherwise; and the learning rate lives in optimizer.param_groups
+    ### HINT: PyTorch adds new gradients to the old ones unless told; the learning rate lives in param_groups
     for group in optimizer.param_groups:
         group["lr"] = lr
     logits = model(batch["input_ids"], position_ids=batch["position_ids"],

@@ -128,7 +128,8 @@ def index_html(rendered: dict[str, list[str]]) -> str:
         links = [f'<a href="{e}/{row["name"]}.html">{e}</a>' for e in EDITION_NAMES if row["name"] in
                  rendered.get(e, [])]
         title = html.escape(f"{row['number']} · {row['title']}")
-        cell = f"{title}<br>{' · '.join(links)}" if links else f"{title} <em>({'planned' if row['status'] == 'planned' else 'not built'})</em>"
+        missing = "planned" if row["status"] == "planned" else "not built"
+        cell = f"{title}<br>{' · '.join(links)}" if links else f"{title} <em>({missing})</em>"
         objectives = "<ul>" + "".join(f"<li>{html.escape(g)}</li>" for g in row["objectives"]) + "</ul>"
         tests = ", ".join(t.removeprefix("test_").removesuffix(".py") for t in row["tests"].split(", ") if t)
         cells = [("name", cell), ("objectives", objectives), ("", html.escape(row["study_time"])),

@@ -101,7 +101,8 @@ def test_prediction_pairs_match_prompts_to_later_answers():
 
 
 def test_exercise_count_from_the_text_agrees_with_the_parsed_notebook():
-    assert editions.exercise_count_in_source(SOURCE) == editions.exercise_count(jupytext.reads(SOURCE, fmt="py:percent"))
+    parsed = jupytext.reads(SOURCE, fmt="py:percent")
+    assert editions.exercise_count_in_source(SOURCE) == editions.exercise_count(parsed)
     for source in SOURCES:
         text = source.read_text(encoding="utf-8")
         assert editions.exercise_count_in_source(text) == editions.exercise_count(jupytext.read(source)), source.name

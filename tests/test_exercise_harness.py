@@ -96,7 +96,8 @@ def test_a_scalar_mismatch_prints_the_expected_terms(capsys):
     def terms(n):
         return {"weights": 10 * n, "biases": n}
 
-    assert run_check("Exercise 9.5", lambda n: 10 * n, lambda n: 11 * n, [Case("n = 3", (3,))], breakdown=terms) is False
+    case = [Case("n = 3", (3,))]
+    assert run_check("Exercise 9.5", lambda n: 10 * n, lambda n: 11 * n, case, breakdown=terms) is False
     out = capsys.readouterr().out
     assert "FAIL on case 'n = 3': result: got 30, expected 33" in out
     assert "weights" in out and "biases" in out and "= expected" in out and out.count("33") == 2

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 import glm_mini.train as train_module
-from glm_mini.exercises.nb06_training import (_clip_reference, check_clip_gradients, check_masked_loss,
-                                              check_train_step, reference_train_step)
+from glm_mini.exercises.nb06_training import (check_clip_gradients, check_masked_loss, check_train_step,
+                                              clip_reference, reference_train_step)
 from glm_mini.train import TrainConfig, masked_cross_entropy
 from glm_mini.training.optimizer import build_adamw
 
@@ -38,7 +38,7 @@ def test_clip_check(capsys):
 
     assert not check_clip_gradients(clip_each)
     assert "FAIL on case 'norm above the limit'" in capsys.readouterr().out
-    reference = _clip_reference([torch.full((4,), 3.0)], 1.0)[0]  # norm 6 -> scaled by 1/6
+    reference = clip_reference([torch.full((4,), 3.0)], 1.0)[0]  # norm 6 -> scaled by 1/6
     torch.testing.assert_close(reference, torch.full((4,), 0.5), rtol=1e-5, atol=1e-6)
 
 

@@ -20,9 +20,10 @@ so a student edition, whose exercise bodies raise ``NotImplementedError``, still
 number (a parameter count, a byte count) says little with "got X, expected Y"; it passes ``breakdown``, a function
 of the case's arguments returning the reference's terms (``{"word embedding": 1_849_688_064, ...}``), and a failure
 prints them under the mismatch, so the student sees which term they left out. Each notebook keeps its results in
-one ``passed`` dict (``passed["2.1"] = check_part_a(my_part_a)``) and its summary prints ``exercise_record(passed)``. This is the CS336 pattern (the
-check calls the student's function; nothing imports student code) without a grading server. Checks are deterministic
-and device-agnostic: inputs come from seeded generators on the CPU, and results are moved to the CPU to compare.
+one ``passed`` dict (``passed["2.1"] = check_part_a(my_part_a)``) and its summary prints
+``exercise_record(passed)``. This is the CS336 pattern (the check calls the student's function; nothing imports
+student code) without a grading server. Checks are deterministic and device-agnostic: inputs come from seeded
+generators on the CPU, and results are moved to the CPU to compare.
 """
 
 from __future__ import annotations

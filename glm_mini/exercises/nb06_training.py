@@ -5,7 +5,8 @@ How it works
 Each ``check_*`` builds seeded cases (several sizes and one edge case) and compares the student's function with the
 package's through ``run_check``:
 
-- Exercise 6.1 ``check_masked_loss``: ``fn(logits, targets, loss_mask)`` against ``glm_mini.train.masked_cross_entropy``.
+- Exercise 6.1 ``check_masked_loss``: ``fn(logits, targets, loss_mask)`` against
+  ``glm_mini.train.masked_cross_entropy``.
 - Exercise 6.2 ``check_clip_gradients``: ``fn(grads, max_norm)`` against ``glm_mini.training.grad_norms.clip_gradients``
   applied to parameters holding those gradients.
 - Exercise 6.3 ``check_train_step``: ``fn(model, optimizer, batch, lr, max_norm) -> loss`` for one optimizer step of
@@ -53,7 +54,7 @@ def check_masked_loss(student_fn) -> bool:
     return run_check("Exercise 6.1", student_fn, masked_cross_entropy, cases, rtol=1e-5, atol=1e-6)
 
 
-def _clip_reference(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+def clip_reference(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
     """The package's clipping, applied to parameters whose gradients are ``grads``; returns the clipped copies."""
     params = nn.ParameterList(nn.Parameter(torch.zeros_like(grad)) for grad in grads)
     for p, grad in zip(params, grads):
@@ -64,13 +65,13 @@ def _clip_reference(grads: list[torch.Tensor], max_norm: float) -> list[torch.Te
 
 
 def check_clip_gradients(student_fn) -> bool:
-    """Exercise 6.2: ``student_fn(grads: list[Tensor], max_norm)`` → the gradients scaled to total norm ≤ max_norm."""
+    """Exercise 6.2: ``student_fn(grads: list[Tensor], max_norm)`` → the gradients scaled to total norm ≤ max."""
     g = torch.Generator().manual_seed(63)
     cases = [Case("norm above the limit", ([torch.randn(4, 3, generator=g) * 5, torch.randn(7, generator=g)], 1.0)),
              Case("norm below the limit: unchanged", ([torch.randn(3, generator=g) * 0.01], 1.0)),
              Case("many tensors", ([torch.randn(5, 5, generator=g) for _ in range(4)], 0.5)),
              Case("edge: all zero", ([torch.zeros(3, 2)], 1.0))]
-    return run_check("Exercise 6.2", student_fn, _clip_reference, cases, rtol=1e-5, atol=1e-7)
+    return run_check("Exercise 6.2", student_fn, clip_reference, cases, rtol=1e-5, atol=1e-7)
 
 
 def reference_train_step(model: GLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], lr: float,
