@@ -22,7 +22,19 @@ def test_masked_loss_check(capsys):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     assert not check_masked_loss(mean_over_all_positions)
-    assert "Exercise 6.1: FAIL on case 'one row'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Exercise 6.1: FAIL on case 'one row'" in out and "row 0 (" in out and "= expected" in out
+
+
+def test_the_loss_breakdown_adds_up():
+    from glm_mini.exercises.nb06_training import loss_by_row
+
+    g = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(3, 5, 7, generator=g), torch.randint(0, 7, (3, 5), generator=g)
+    mask = torch.rand(3, 5, generator=g) < 0.5
+    mask[0, 0] = True
+    assert sum(loss_by_row(logits, targets, mask).values()) == pytest.approx(
+        float(masked_cross_entropy(logits, targets, mask)), rel=1e-6)
 
 
 def test_clip_check(capsys):

@@ -6,7 +6,8 @@ Each ``check_*`` builds seeded cases (several sizes and one edge case) and compa
 package's through ``run_check``:
 
 - Exercise 6.1 ``check_masked_loss``: ``fn(logits, targets, loss_mask)`` against
-  ``glm_mini.train.masked_cross_entropy``.
+  ``glm_mini.train.masked_cross_entropy``; a mismatch prints each row's share of the expected loss (its masked
+  tokens' losses over *all* masked tokens), which shows a per-row mean or an unmasked mean for what it is.
 - Exercise 6.2 ``check_clip_gradients``: ``fn(grads, max_norm)`` against ``glm_mini.training.grad_norms.clip_gradients``
   applied to parameters holding those gradients.
 - Exercise 6.3 ``check_train_step``: ``fn(model, optimizer, batch, lr, max_norm) -> loss`` for one optimizer step of
@@ -39,6 +40,14 @@ from glm_mini.training.optimizer import build_adamw
 _SPECIAL = SpecialTokens(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
 
 
+def loss_by_row(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor) -> dict[str, float]:
+    """The expected loss as a sum of each row's share: (Σ of the row's masked token losses) / (all masked tokens)."""
+    per_token = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # [b, s]
+    total = int(loss_mask.sum())
+    return {f"row {r} ({int(m.sum())} loss tokens)": float((per_token[r] * m).sum()) / total
+            for r, m in enumerate(loss_mask)}
+
+
 def check_masked_loss(student_fn) -> bool:
     """Exercise 6.1: ``student_fn(logits [b, s, V], targets [b, s], loss_mask [b, s] bool)`` → scalar loss."""
     g = torch.Generator().manual_seed(62)
@@ -51,7 +60,8 @@ def check_masked_loss(student_fn) -> bool:
     one[1, 2] = True
     cases.append(Case("edge: a single loss position", (torch.randn(2, 4, 7, generator=g),
                                                        torch.randint(0, 7, (2, 4), generator=g), one)))
-    return run_check("Exercise 6.1", student_fn, masked_cross_entropy, cases, rtol=1e-5, atol=1e-6)
+    return run_check("Exercise 6.1", student_fn, masked_cross_entropy, cases, rtol=1e-5, atol=1e-6,
+                     breakdown=loss_by_row)
 
 
 def clip_reference(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
