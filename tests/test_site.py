@@ -111,3 +111,11 @@ def test_site_holds_both_editions_offline_with_a_switch(tmp_path):
     assert "Interactive widget" in student and "WIDGET-VIEW" not in student
     assert " 0/400" not in student and "400/400" in student
     assert 'href="../index.html"' in student and "M_{ij}" in student
+
+
+def test_make_site_executes_and_publishes_both_editions():
+    makefile = (build_site.runner.REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nsite:", 1)[1].split("\n\n", 1)[0]
+    assert "build_site.py --check" in recipe.split("runner.py")[0], "MathJax is checked before the long runs"
+    assert "--edition student --out build/student" in recipe and "--edition instructor --out build/instructor" in recipe
+    assert "--student build/student --instructor build/instructor --out build/site" in recipe
