@@ -98,17 +98,17 @@ def draw_architecture(model: nn.Module, taught_in: dict[str, str] | None = None,
     for i, row in enumerate(rows):
         y = top - i - 1
         face = "#dbe9f6" if row["in_layer"] else "#f3e3c3"
-        ax.add_patch(FancyBboxPatch((0.0, y + 0.12), 3.6, 0.76, boxstyle="round,pad=0.02", fc=face, ec="gray"))
-        ax.text(0.08, y + 0.5, row["name"], va="center", fontsize=9, family="monospace")
-        ax.text(3.75, y + 0.5, row["shape"], va="center", fontsize=9, family="monospace")
-        ax.text(6.3, y + 0.5, row["what"], va="center", fontsize=9)
+        ax.add_patch(FancyBboxPatch((0.0, y + 0.12), 4.0, 0.76, boxstyle="round,pad=0.02", fc=face, ec="gray"))
+        ax.text(0.08, y + 0.5, row["name"], va="center", fontsize=8.5, family="monospace")
+        ax.text(4.2, y + 0.5, row["shape"], va="center", fontsize=8.5, family="monospace")
+        ax.text(6.7, y + 0.5, row["what"], va="center", fontsize=9)
         note = row["file"] + (f"  (notebook {taught_in[row['file']]})" if taught_in and row["file"] in taught_in
                               else "")
-        ax.text(10.3, y + 0.5, note, va="center", fontsize=8.5, color="dimgray")
+        ax.text(10.6, y + 0.5, note, va="center", fontsize=8.5, color="dimgray")
         if i:
-            ax.annotate("", (1.8, y + 0.88), (1.8, y + 1.12), arrowprops={"arrowstyle": "->", "color": "gray"})
+            ax.annotate("", (2.0, y + 0.88), (2.0, y + 1.12), arrowprops={"arrowstyle": "->", "color": "gray"})
     layer_rows = [top - i - 1 for i, r in enumerate(rows) if r["in_layer"]]
-    ax.add_patch(plt.Rectangle((-0.15, min(layer_rows) + 0.04), 3.9, max(layer_rows) - min(layer_rows) + 0.92,
+    ax.add_patch(plt.Rectangle((-0.15, min(layer_rows) + 0.04), 4.3, max(layer_rows) - min(layer_rows) + 0.92,
                                fill=False, ls="--", ec="tab:blue"))
     alpha = model.transformer.layers["0"].alpha
     ax.text(-0.25, (min(layer_rows) + max(layer_rows) + 1) / 2, f"× {n_layers} layers, α = {alpha:.3f}", rotation=90,
@@ -116,10 +116,10 @@ def draw_architecture(model: nn.Module, taught_in: dict[str, str] | None = None,
     ax.annotate("", (-0.02, top - 0.5), (-0.02, 0.5), arrowprops={"arrowstyle": "<->", "color": "tab:red",
                                                                  "connectionstyle": "arc3,rad=-0.35"})
     ax.text(-1.55, 0.9, "tied: the\nsame matrix", color="tab:red", fontsize=8.5, ha="center")
-    for x, head in ((0.08, "module (official name)"), (3.75, "shape"), (6.3, "what it computes"),
-                    (10.3, "package file")):
+    for x, head in ((0.08, "module (official name)"), (4.2, "shape"), (6.7, "what it computes"),
+                    (10.6, "package file")):
         ax.text(x, top + 0.25, head, fontsize=9, weight="bold")
-    ax.set(xlim=(-2.3, 14.4), ylim=(-0.2, top + 0.7), title=title or "")
+    ax.set(xlim=(-2.3, 14.8), ylim=(-0.2, top + 0.7), title=title or "")
     ax.axis("off")
     return ax
 
