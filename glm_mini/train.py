@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -236,8 +237,13 @@ def _write_config(out: Path, cfg: TrainConfig) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # the loop
 
-def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
-    """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring."""
+def train(cfg: TrainConfig, progress: bool = True, probes: Sequence = (), plots: bool = True) -> TrainResult:
+    """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring.
+
+    ``probes``: measurements that watch the model without changing what a step computes (e.g.
+    ``glm_mini.stability.AttentionLogitProbe``): each gets ``attach(model)`` once the model is built, its
+    ``read()`` dict is added to every step's metrics row, and ``detach()`` ends it. ``plots=False`` skips ``plots.png`` (about 2 s a run, which
+    a sweep of many short runs does not need)."""
     from tqdm.auto import tqdm
 
     from glm_mini.objective import ObjectiveConfig, sample_batch
@@ -281,6 +287,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         start = state["step"]
     _write_config(out, cfg)
     log = MetricsLog(out, resume_step=start)
+    for probe in probes:
+        probe.attach(model)
 
     def checkpoint(step: int) -> None:
         save_checkpoint(out, step, {
@@ -338,7 +346,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
                    **{f"grad_norm_{k}": v for k, v in norms.items() if k not in ("total", "embedding", "rest")},
                    "update_norm": updates["total"], "update_ratio": updates["ratio"],
                    **{f"update_norm_{k}": v for k, v in updates.items() if k not in ("total", "ratio")},
-                   "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale())}
+                   "egs_alpha": alpha, "spike": spike, "skipped": skipped, "loss_scale": float(scaler.get_scale()),
+                   **{k: v for probe in probes for k, v in probe.read().items()}}
             if spike:
                 bar.write(f"step {step}: loss {loss_value:.3f} is a spike (> {cfg.spike_factor} x the median of the "
                           f"last {cfg.spike_window}); {'update dropped' if skipped else 'kept'}. The paper's remedy: "
@@ -358,11 +367,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     finally:
         bar.close()
         log.close()
+        for probe in probes:
+            probe.detach()
 
     rows = read_metrics(out)
     losses = [r["loss"] for r in rows]
     val_losses = [r["val_loss"] for r in rows if "val_loss" in r]
-    if rows and done == cfg.max_steps:
+    if rows and done == cfg.max_steps and plots:
         from glm_mini.training.plots import save_training_plots
 
         save_training_plots(rows, out / "plots.png")
