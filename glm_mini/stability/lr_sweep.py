@@ -247,7 +247,7 @@ def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1
         raise TypeError(f"sweep: expected a Sweep, got {type(sweep).__name__}")
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
         raise ValueError(f"workers: expected an int >= 1, got {workers!r}")
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), git_commit()  # the code that trains the cells, read before they train
     unigram = unigram_losses(sweep)  # also loads the corpus into this process's cache, which forked workers share
     cells = sweep.cells()
     pending = [c for c in cells if not (cell_dir(sweep, c, out_root) / CELL_FILE).is_file()]
@@ -268,7 +268,7 @@ def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1
                 if progress:
                     print(_progress_line(by_cell[futures[future]], len(by_cell), len(cells)), flush=True)
     out = {"sweep": sweep.name, "mode": mode, "settings": asdict(sweep), "command": command or f"run_sweep(SWEEPS[{sweep.name!r}][{mode!r}])",
-           "git_commit": git_commit(), "unigram_val_loss": unigram,
+           "git_commit": commit, "unigram_val_loss": unigram,
            "train_seconds": round(sum(by_cell[c]["seconds"] for c in cells), 1),
            "wall_seconds": round(time.perf_counter() - started, 1), "cells": [by_cell[c] for c in cells]}
     path = Path(results) if results is not None else Path(out_root) / f"lr-sweep-{sweep.name}-{mode or 'custom'}.json"
