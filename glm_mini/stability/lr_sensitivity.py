@@ -65,10 +65,17 @@ def collapse_loss(results: dict) -> float:
     return statistics.fmean(values)
 
 
+def usable_range(losses: dict[float, list[float]], unigram: float, trained_below: float = TRAINED_BELOW
+                 ) -> list[float]:
+    """The learning rates (ascending) whose mean loss over seeds is at most ``unigram − trained_below``; a seed with
+    a NaN or infinite loss makes its learning rate unusable."""
+    return [lr for lr, values in sorted(losses.items())
+            if values and all(math.isfinite(v) for v in values) and statistics.fmean(values) <= unigram - trained_below]
+
+
 def usable_lrs(results: dict, scheme: str, depth: int) -> list[float]:
-    """The learning rates where the scheme's mean loss is at least ``TRAINED_BELOW`` under the collapse line."""
-    ceiling = collapse_loss(results) - TRAINED_BELOW
-    return [row["lr"] for row in curve(results, scheme, depth) if row["mean"] <= ceiling]
+    """``usable_range`` of a scheme at a depth, against the sweep's collapse line."""
+    return usable_range(losses_by_lr(results, scheme, depth), collapse_loss(results))
 
 
 def collapsed_cells(results: dict, scheme: str, depth: int) -> list[tuple[float, int]]:
@@ -106,7 +113,8 @@ def lr_sensitivity(results: dict, scheme: str, depth: int) -> float:
     return statistics.fmean(min(r["mean"], init) - best for r in rows)
 
 
-def _range(lrs: list[float]) -> str:
+def format_range(lrs: list[float]) -> str:
+    """``'0.001-0.005'`` for the lowest and highest of ``lrs`` (ascending), ``'none'`` for an empty list."""
     if not lrs:
         return "none"
     return f"{lrs[0]:g}" if len(lrs) == 1 else f"{lrs[0]:g}-{lrs[-1]:g}"
@@ -123,9 +131,10 @@ def lesson_line(results: dict, depths: list[int] | None = None, min_margin: floa
             f"[{row['better_lo']:.2f}, {row['better_hi']:.2f}] vs {worse} {row['worse_mean']:.2f} "
             f"[{row['worse_lo']:.2f}, {row['worse_hi']:.2f}] nats, margin {row['margin']:.2f} nat on the mean of "
             f"{row['seeds']} seeds [lowest, highest seed], {'separated' if row['separated'] else 'overlapping'} seeds; "
-            f"unigram loss {line:.2f}; usable lr {better} {_range(usable_lrs(results, better, depth))}, "
-            f"{worse} {_range(usable_lrs(results, worse, depth))}")
-    shown = row["margin"] >= min_margin and row["separated"]
-    if shown:
+            f"unigram loss {line:.2f}; usable lr {better} {format_range(usable_lrs(results, better, depth))}, "
+            f"{worse} {format_range(usable_lrs(results, worse, depth))}")
+    short = [f"the largest margin is under {min_margin:g} nat"] * (row["margin"] < min_margin) + \
+        ["the seeds overlap"] * (not row["separated"])
+    if not short:
         return f"lesson {name}: shown ({what})"
-    return f"lesson {name}: not shown (largest margin {row['margin']:.2f} < {min_margin:g} nat or seeds overlap; {what})"
+    return f"lesson {name}: not shown ({' and '.join(short)}: {what})"

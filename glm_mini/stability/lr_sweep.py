@@ -25,12 +25,12 @@ The results (``run_sweep``) add the loss of a model that has collapsed to predic
 cross-entropy of each seed's validation targets under the training targets' add-one-smoothed frequencies
 (``glm_mini.training.metrics.unigram_cross_entropy``), i.e. the unigram entropy of what the objective asks for.
 
-CLI: ``python -m glm_mini.stability.lr_sweep deepnorm --mode full --workers 2 [--results PATH]``.
+The course's sweeps (notebooks 04 and 05) are named in ``glm_mini.experiments``, whose CLI runs them:
+``python -m glm_mini.experiments deepnorm --mode full --workers 2``.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import hashlib
 import json
@@ -52,8 +52,11 @@ SCHEMES: dict[str, dict] = {  # scheme name -> GLMConfig switches
     "deepnorm": {"normalization": "deepnorm"},
     "alpha-only": {"normalization": "deepnorm", "deepnorm_scale_init": False},  # α = (2N)^½, post-ln's init
     "beta-only": {"normalization": "deepnorm", "deepnorm_scale_residual": False},  # α = 1, DeepNorm's β init
+    # notebook 05: embedding gradient shrink on DeepNorm ("deepnorm" itself is α = 1)
+    "egs-0.1": {"normalization": "deepnorm", "embedding_gradient_shrink_alpha": 0.1},  # both paths (the default)
+    "egs-0.1-input": {"normalization": "deepnorm", "embedding_gradient_shrink_alpha": 0.1,
+                      "shrink_logit_embedding_gradient": False},  # the input path alone
 }
-MODES = ("fast", "full")
 DEFAULT_OUT = "build/experiments"
 CELL_FILE = "cell.json"
 WIDTH = {"hidden_size": 64, "num_attention_heads": 4, "inner_hidden_size": 176}  # the "nano" width
@@ -95,22 +98,6 @@ class Cell:
     depth: int
     lr: float
     seed: int
-
-
-_TRAIN = {"max_steps": 150, "batch_size": 8, "seq_len": 64, "warmup_steps": 10, "val_batches": 4}
-_FULL_LRS = (3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2)  # two decades
-SWEEPS: dict[str, dict[str, Sweep]] = {
-    # notebook 04: FAST trains the cells that decide the verdict; FULL the whole picture (the committed sweep)
-    "deepnorm": {
-        "fast": Sweep("deepnorm", ("post-ln", "deepnorm"), (6,), (1e-3, 3e-3, 5e-3, 1e-2), (0, 1), _TRAIN),
-        "full": Sweep("deepnorm", ("pre-ln", "post-ln", "sandwich", "deepnorm"), (6, 12), _FULL_LRS, (0, 1), _TRAIN),
-    },
-    "deepnorm-ablation": {
-        "fast": Sweep("deepnorm-ablation", ("alpha-only", "beta-only"), (6,), (5e-3,), (0, 1), _TRAIN),
-        "full": Sweep("deepnorm-ablation", ("post-ln", "alpha-only", "beta-only", "deepnorm"), (6,), _FULL_LRS, (0, 1),
-                      _TRAIN),
-    },
-}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -224,19 +211,6 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def get_sweep(name: str, mode: str) -> Sweep:
-    if name not in SWEEPS:
-        raise ValueError(f"name: expected one of {sorted(SWEEPS)}, got {name!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    return SWEEPS[name][mode]
-
-
-def results_path(name: str, mode: str, out_root: str | Path = DEFAULT_OUT) -> Path:
-    get_sweep(name, mode)
-    return Path(out_root) / f"lr-sweep-{name}-{mode}.json"
-
-
 def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1, mode: str = "",
               results: str | Path | None = None, progress: bool = False, command: str | None = None) -> dict:
     """Train (or re-read) every cell of ``sweep`` with ``workers`` processes; write and return the results.
@@ -267,7 +241,7 @@ def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1
                 by_cell[futures[future]] = future.result()
                 if progress:
                     print(_progress_line(by_cell[futures[future]], len(by_cell), len(cells)), flush=True)
-    out = {"sweep": sweep.name, "mode": mode, "settings": asdict(sweep), "command": command or f"run_sweep(SWEEPS[{sweep.name!r}][{mode!r}])",
+    out = {"sweep": sweep.name, "mode": mode, "settings": asdict(sweep), "command": command or f"run_sweep({sweep.name!r}, mode={mode!r})",
            "git_commit": commit, "unigram_val_loss": unigram,
            "train_seconds": round(sum(by_cell[c]["seconds"] for c in cells), 1),
            "wall_seconds": round(time.perf_counter() - started, 1), "cells": [by_cell[c] for c in cells]}
@@ -297,8 +271,7 @@ def load_sweep_results(path: str | Path) -> dict:
     """A results JSON ``run_sweep`` wrote (FileNotFoundError / ValueError naming the file and what is wrong)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no sweep results at {path}; run python -m glm_mini.stability.lr_sweep NAME "
-                                "--mode MODE")
+        raise FileNotFoundError(f"no sweep results at {path}; run python -m glm_mini.experiments NAME --mode MODE")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -307,38 +280,3 @@ def load_sweep_results(path: str | Path) -> dict:
     if missing:
         raise ValueError(f"{path}: expected a sweep results file, the keys {missing} are missing")
     return data
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# command line
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m glm_mini.stability.lr_sweep", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("name", choices=sorted(SWEEPS), help="which sweep")
-    p.add_argument("--mode", default="fast", choices=MODES,
-                   help="fast: the cells notebook 04 trains live; full: the whole grid (an hour or more on 2 cores)")
-    p.add_argument("--out", default=DEFAULT_OUT, help="folder of the cells (OUT/lr-sweep/...) and the results file")
-    p.add_argument("--workers", type=int, default=2, help="processes training cells side by side (one thread each)")
-    p.add_argument("--results", default=None,
-                   help="where to write the results JSON (default OUT/lr-sweep-NAME-MODE.json)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        sweep = get_sweep(args.name, args.mode)
-        command = f"python -m glm_mini.stability.lr_sweep {args.name} --mode {args.mode} --workers {args.workers}"
-        results = run_sweep(sweep, args.out, args.workers, args.mode, args.results or results_path(
-            args.name, args.mode, args.out), progress=True, command=command)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{len(results['cells'])} cells, {results['train_seconds']:.0f} s of training, "
-          f"{results['wall_seconds']:.0f} s wall")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
