@@ -62,12 +62,13 @@ COURSE = (
             "glm_mini/attention.py", "glm_mini/mlp.py", "glm_mini/layer.py", "glm_mini/model.py"), 60),
     Lesson("04_deepnorm", "DeepNorm and the other normalizations",
            ("Pre-LN, Post-LN, Sandwich-LN and DeepNorm side by side", "initialization and gradient scale",
-            "a measured stability experiment"), ("03",), "§2.1, §3",
-           ("glm_mini/layer.py", "glm_mini/init.py", "glm_mini/stability/", "glm_mini/experiments.py"), 120),
+            "final loss against learning rate: which scheme still trains, and why (gradients, attention logits)",
+            "DeepNorm's α alone and β alone"), ("03",), "§2.1, §3",
+           ("glm_mini/layer.py", "glm_mini/init.py", "glm_mini/stability/", "glm_mini/experiments.py"), 180),
     Lesson("05_embedding_gradient_shrink", "Embedding gradient shrink",
-           ("EGS leaves the forward unchanged and scales the gradient by α", "embedding gradient norms and loss "
-            "spikes", "FP16 softmax overflow"), ("03", "04"), "§3",
-           ("glm_mini/grad_shrink.py", "glm_mini/stability/fp16_overflow.py", "glm_mini/experiments.py"), 120),
+           ("EGS leaves the forward unchanged and scales the gradient by α", "why Adam undoes a constant gradient "
+            "scale, and where EGS can act: the global clip", "FP16 softmax overflow"), ("03", "04"), "§3",
+           ("glm_mini/grad_shrink.py", "glm_mini/stability/", "glm_mini/experiments.py"), 180),
     Lesson("06_pretraining_glm_mini", "Pre-training glm-mini",
            ("the training loop with GLM-130B's recipe", "loss and gradient-norm curves against baselines",
             "checkpoint and exact resume"), ("02", "03", "05"), "§2.3, §3",

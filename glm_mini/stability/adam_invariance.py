@@ -55,6 +55,8 @@ def _run(settings: dict, alpha: float, out_root: Path):
     from glm_mini.training.checkpoint import latest_checkpoint, load_checkpoint
 
     overrides = {**settings.get("config_overrides", {}), "embedding_gradient_shrink_alpha": alpha}
+    if alpha == 1.0:  # no shrink: which paths it would act on changes nothing, so every α = 1 twin is one run
+        overrides.pop("shrink_logit_embedding_gradient", None)
     cfg = TrainConfig(**{**settings, "config_overrides": overrides, "out": ""})
     key = json.dumps({k: v for k, v in cfg.to_json().items() if k not in ("out", "resume")}, sort_keys=True)
     out = out_root / f"alpha{alpha:g}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
