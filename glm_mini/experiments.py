@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from glm_mini.stability.lr_sweep import DEFAULT_OUT, Sweep, load_sweep_results, run_sweep
@@ -82,6 +83,22 @@ def run(name: str, mode: str = "fast", out_root: str | Path = DEFAULT_OUT, worke
     command = f"python -m glm_mini.experiments {name} --mode {mode} --workers {workers}"
     return run_sweep(get_sweep(name, mode), out_root, workers, mode, results or results_path(name, mode, out_root),
                      progress=progress, command=command)
+
+
+def run_beside_committed(name: str, mode: str = "fast", out_root: str | Path = DEFAULT_OUT,
+                         workers: int = 2) -> tuple[dict, dict | None, str]:
+    """``run(name, mode)`` and the committed FULL results (None when absent), with one line saying what each is."""
+    started = time.perf_counter()
+    live = run(name, mode, out_root, workers)
+    text = (f"{mode}: {len(live['cells'])} runs trained or re-read in {time.perf_counter() - started:.0f} s "
+            f"({live['train_seconds']:.0f} s of training in total)")
+    try:
+        committed = load_committed(name)
+    except FileNotFoundError as err:
+        return live, None, f"{text}; no committed sweep ({err})"
+    return live, committed, (f"{text}; committed sweep {committed_results_path(name).name}: "
+                             f"{len(committed['cells'])} runs made by `{committed['command']}` at commit "
+                             f"{committed['git_commit']}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,7 @@ import torch
 from glm_mini import GLM, NORMALIZATIONS, PRESETS, GLMConfig
 from glm_mini.exercises import use
 from glm_mini.exercises.nb04_deepnorm import check_deepnorm_constants, check_init_stds, check_usable_range
-from glm_mini.experiments import committed_results_path, get_sweep, load_committed, run
+from glm_mini.experiments import run_beside_committed
 from glm_mini.init import beta_rows_of_qkv
 from glm_mini.stability import expected_init_stds, layer_grad_norms_at_init, measured_init_stds
 from glm_mini.stability import lr_sensitivity as sens
@@ -323,17 +323,12 @@ widgets.interact(show_grad_scale, depth=widgets.ToggleButtons(options=[24, 48], 
 # error bars. A rerun reuses the cells already trained in `build/experiments/`.
 
 # %%
-t0 = time.perf_counter()
-live = run("deepnorm", MODE, OUT, workers=2)
-print(f"{MODE}: {len(live['cells'])} runs trained or re-read in {time.perf_counter() - t0:.0f} s "
-      f"({live['train_seconds']:.0f} s of training in total)")
-try:
-    committed = load_committed("deepnorm")
-    print(f"committed sweep: {committed_results_path('deepnorm').name}, {len(committed['cells'])} runs, made by "
-          f"`{committed['command']}` at commit {committed['git_commit']}")
-except FileNotFoundError as err:
-    committed = None
-    print(f"no committed sweep ({err})")
+live, committed, provenance = run_beside_committed("deepnorm", MODE, OUT, workers=2)
+print(provenance)
+settings = live["settings"]
+print(f"settings: {settings['train']['max_steps']} steps of {settings['train']['batch_size']} x "
+      f"{settings['train']['seq_len']} tokens, {settings['train']['warmup_steps']} warm-up steps, hidden "
+      f"{settings['model']['hidden_size']}, seeds {settings['seeds']}, depths {settings['depths']}, lr {settings['lrs']}")
 full = live if not FAST else committed  # the whole grid: trained here in FULL mode, else the committed one
 
 # %%
@@ -508,12 +503,9 @@ print("largest attention logit of any run: " + ", ".join(f"{s} {z:.0f}" for s, z
 # | `deepnorm` | $(2N)^{1/2}$ | Xavier with gain β |
 
 # %%
-ablation_live = run("deepnorm-ablation", MODE, OUT, workers=2)
-try:
-    ablation = ablation_live if not FAST else load_committed("deepnorm-ablation")
-except FileNotFoundError as err:
-    ablation = None
-    print(f"no committed ablation sweep ({err})")
+ablation_live, ablation_committed, provenance = run_beside_committed("deepnorm-ablation", MODE, OUT, workers=2)
+print(provenance)
+ablation = ablation_live if not FAST else ablation_committed
 arms = ("post-ln", "alpha-only", "beta-only", "deepnorm")
 fig, ax = plt.subplots(figsize=(8, 4))
 if ablation is not None:

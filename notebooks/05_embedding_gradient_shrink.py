@@ -37,7 +37,7 @@ import torch
 from glm_mini import GLM, PRESETS, shrink_gradient
 from glm_mini.exercises import use
 from glm_mini.exercises.nb05_egs import check_adam_update, check_shrink, check_spike_steps, spike_steps
-from glm_mini.experiments import committed_results_path, load_committed, run
+from glm_mini.experiments import load_committed, run_beside_committed
 from glm_mini.stability import FP16_MAX, attention_overflow, overflow_sweep
 from glm_mini.stability import egs_reading
 from glm_mini.stability.adam_invariance import adam_update, egs_path_difference
@@ -163,6 +163,8 @@ for name, d in invariance.items():
 
 # %%
 settings = {"max_steps": 30, "lr": 1e-3, "config_overrides": {"num_layers": 6}}
+print(f"both runs of each pair: {settings['max_steps']} steps at lr {settings['lr']:g}, "
+      f"{settings['config_overrides']['num_layers']} layers, no warm-up, seed 0")
 paths = {
     "both paths, no clip": egs_path_difference(0.1, clip_grad=1e9, out_root=OUT, **settings),
     "both paths, clip at 1.0": egs_path_difference(0.1, clip_grad=1.0, out_root=OUT, **settings),
@@ -200,16 +202,8 @@ for name, d in paths.items():
 # `egs`). FAST trains the learning rate where the clip is busiest; the committed sweep holds the whole search.
 
 # %%
-t0 = time.perf_counter()
-live = run("egs", MODE, OUT, workers=2)
-print(f"{MODE}: {len(live['cells'])} runs trained or re-read in {time.perf_counter() - t0:.0f} s")
-try:
-    committed = load_committed("egs")
-    print(f"committed search: {committed_results_path('egs').name}, {len(committed['cells'])} runs, made by "
-          f"`{committed['command']}` at commit {committed['git_commit']}")
-except FileNotFoundError as err:
-    committed = None
-    print(f"no committed search ({err})")
+live, committed, provenance = run_beside_committed("egs", MODE, OUT, workers=2)
+print(provenance)
 search = live if not FAST or committed is None else committed
 
 # %%
