@@ -242,8 +242,8 @@ def train(cfg: TrainConfig, progress: bool = True, probes: Sequence = (), plots:
 
     ``probes``: measurements that watch the model without changing what a step computes (e.g.
     ``glm_mini.stability.AttentionLogitProbe``): each gets ``attach(model)`` once the model is built, its
-    ``read()`` dict is added to every step's metrics row, and ``detach()`` ends it. ``plots=False`` skips ``plots.png`` (about 2 s a run, which
-    a sweep of many short runs does not need)."""
+    ``read()`` dict is added to every step's metrics row, and ``detach()`` ends it. ``plots=False`` skips
+    ``plots.png`` (about 2 s a run, which a sweep of many short runs does not need)."""
     from tqdm.auto import tqdm
 
     from glm_mini.objective import ObjectiveConfig, sample_batch

@@ -317,10 +317,11 @@ widgets.interact(show_grad_scale, depth=widgets.ToggleButtons(options=[24, 48], 
 #
 # with $c_v$ the count of token $v$ among the objective's training targets. It is drawn as a dashed line.
 #
-# FAST mode trains the cells the verdict needs (Post-LN and DeepNorm at 6 layers, at learning rates around where
-# Post-LN collapses, 2 seeds, in 2 worker processes); the whole grid (4 schemes, 6 and 12 layers, 2 decades of
-# learning rates) is the committed sweep, drawn as lines with shaded bands; live points are drawn as circles with
-# error bars. A rerun reuses the cells already trained in `build/experiments/`.
+# FAST mode trains the cells the verdict needs (Post-LN and DeepNorm at the shallower depth, at learning rates around
+# where Post-LN collapses, two seeds, in two worker processes); the whole grid (all four schemes, both depths, two
+# decades of learning rates) is the committed sweep, drawn as lines with shaded bands; live points are drawn as
+# circles with error bars. The settings are printed below. A rerun reuses the cells already trained in
+# `build/experiments/`.
 
 # %%
 live, committed, provenance = run_beside_committed("deepnorm", MODE, OUT, workers=2)
@@ -328,7 +329,8 @@ print(provenance)
 settings = live["settings"]
 print(f"settings: {settings['train']['max_steps']} steps of {settings['train']['batch_size']} x "
       f"{settings['train']['seq_len']} tokens, {settings['train']['warmup_steps']} warm-up steps, hidden "
-      f"{settings['model']['hidden_size']}, seeds {settings['seeds']}, depths {settings['depths']}, lr {settings['lrs']}")
+      f"{settings['model']['hidden_size']}, seeds {settings['seeds']}, depths {settings['depths']}, "
+      f"lr {settings['lrs']}")
 full = live if not FAST else committed  # the whole grid: trained here in FULL mode, else the committed one
 
 # %%
@@ -341,16 +343,19 @@ for ax, depth in zip(axes[0], panels):
     if FAST and depth in {c["depth"] for c in live["cells"]}:
         plot_lr_curves(ax, live, ("post-ln", "deepnorm"), depth, live=True, label_suffix=" (trained now)")
     unigram = plot_collapse_line(ax, full or live)
-    ax.set_title(f"{depth} layers x 64 hidden, 150 steps; band / bars: lowest to highest of "
-                 f"{len((full or live)['settings']['seeds'])} seeds", fontsize=9)
+    grid_settings = (full or live)["settings"]
+    ax.set_title(f"{depth} layers x {grid_settings['model']['hidden_size']} hidden, "
+                 f"{grid_settings['train']['max_steps']} steps; band / bars: lowest to highest of "
+                 f"{len(grid_settings['seeds'])} seeds", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ### The collapse, step by step
-# The training loss of Post-LN and DeepNorm at the learning rate where they differ most (read off the runs above):
-# one falls, the other falls at first, then climbs to the unigram loss and stays there.
+# The training loss of Post-LN and DeepNorm at the learning rate where their mean final losses differ most (read off
+# the runs above), beside the unigram loss. The lines printed under the plot say, for each run, where its loss was
+# lowest and where it ended: a run that reached its lowest point early and ended at the unigram loss collapsed.
 
 # %%
 decisive = sens.best_margin(live, 6)
@@ -404,9 +409,10 @@ for depth in sorted({c["depth"] for c in grid["cells"]}):
         ranges[depth, scheme] = usable_range(sens.losses_by_lr(grid, scheme, depth), unigram, sens.TRAINED_BELOW)
         best = min(sens.curve(grid, scheme, depth), key=lambda r: r["mean"])
         collapsed = sens.collapsed_cells(grid, scheme, depth)
-        print(f"{depth:2d} layers {scheme:9s} usable lr {sens.format_range(ranges[depth, scheme]):>15s}; best mean loss "
-              f"{best['mean']:.2f} at lr {best['lr']:g}; LR sensitivity {sens.lr_sensitivity(grid, scheme, depth):.2f}"
-              f"; collapsed runs {len(collapsed)} of {sum(1 for c in grid['cells'] if c['scheme'] == scheme and c['depth'] == depth)}")
+        n_runs = sum(1 for c in grid["cells"] if c["scheme"] == scheme and c["depth"] == depth)
+        print(f"{depth:2d} layers {scheme:9s} usable lr {sens.format_range(ranges[depth, scheme]):>15s}; best mean "
+              f"loss {best['mean']:.2f} at lr {best['lr']:g}; LR sensitivity "
+              f"{sens.lr_sensitivity(grid, scheme, depth):.2f}; collapsed runs {len(collapsed)} of {n_runs}")
 
 # %% [markdown]
 # **Reading the table.** The *usable range* is the question a practitioner asks: how high can I push the learning
@@ -418,9 +424,10 @@ for depth in sorted({c["depth"] for c in grid["cells"]}):
 # %% [markdown]
 # ## 6. Why Post-LN breaks first: gradients per layer and attention logits
 #
-# **Why.** Two measurements on the same runs. (a) Each layer's gradient norm averaged over the first 20 steps, the
-# early phase DeepNet's analysis is about: with α = 1, Post-LN's LayerNorm after every sum re-scales whatever the
-# update did to the residual stream, and the layers' gradients are what the optimizer acts on. (b) The largest
+# **Why.** Two measurements on the same runs. (a) Each layer's gradient norm averaged over the first steps (how many
+# is in the plot's label), the early phase DeepNet's analysis is about: with α = 1, Post-LN's LayerNorm after every
+# sum re-scales whatever the update did to the residual stream, and the layers' gradients are what the optimizer
+# acts on. (b) The largest
 # attention logit over training, Wortsman et al.'s *attention-logit growth*:
 #
 # $$z_\text{max} = \max_{\text{layer, head},\, i,\, j \text{ allowed}} \frac{|q_i\cdot k_j|}{\sqrt{d}}$$
@@ -436,12 +443,12 @@ fig, (ax_g, ax_z) = plt.subplots(1, 2, figsize=(13, 3.8))
 for scheme, lr in pick:
     cell = next(c for c in live["cells"] if (c["scheme"], c["lr"], c["seed"], c["depth"]) == (scheme, lr, 0, 6))
     style = "-" if lr == lr_star else ":"
-    ax_g.semilogy(range(6), cell["grad_norm_layers_early"], "o" + style, color=COLORS[scheme],
-                  label=f"{scheme}, lr {lr:g}")
+    ax_g.semilogy(range(len(cell["grad_norm_layers_early"])), cell["grad_norm_layers_early"], "o" + style,
+                  color=COLORS[scheme], label=f"{scheme}, lr {lr:g}")
     ax_z.semilogy(range(1, len(cell["attn_logit_max"]) + 1), cell["attn_logit_max"], style, color=COLORS[scheme],
                   label=f"{scheme}, lr {lr:g}")
 ax_g.set_xlabel("layer l")
-ax_g.set_ylabel("gradient norm, mean of steps 1-20")
+ax_g.set_ylabel(f"gradient norm, mean of steps 1-{settings['early_steps']}")
 ax_g.xaxis.get_major_locator().set_params(integer=True)
 ax_z.set_xlabel("optimizer step")
 ax_z.set_ylabel("largest attention logit $z_{max}$")
@@ -454,8 +461,9 @@ plt.show()
 mechanism = {}
 for scheme, lr in pick:
     cells = [c for c in live["cells"] if (c["scheme"], c["lr"], c["depth"]) == (scheme, lr, 6)]
-    mechanism[scheme, lr] = {"grad_first_layers": sum(sum(c["grad_norm_layers_early"][:3]) for c in cells) / len(cells),
-                             "z_max": max(max(c["attn_logit_max"]) for c in cells)}
+    mechanism[scheme, lr] = {
+        "grad_first_layers": sum(sum(c["grad_norm_layers_early"][:3]) for c in cells) / len(cells),
+        "z_max": max(max(c["attn_logit_max"]) for c in cells)}
     print(f"{scheme:9s} lr {lr:g}: layers 0-2 early gradient (sum, mean of seeds) "
           f"{mechanism[scheme, lr]['grad_first_layers']:.3f}; largest attention logit over training "
           f"{mechanism[scheme, lr]['z_max']:.1f}")
@@ -529,7 +537,8 @@ for arm in ("alpha-only", "beta-only"):
 closer = {arm: len(set(ablation_ranges.get(arm, [])) ^ set(ablation_ranges.get("deepnorm", [])))
           for arm in ("alpha-only", "beta-only")}
 print("the half whose usable range is closest to DeepNorm's: " + min(closer, key=closer.get)
-      + f" (learning rates where the ranges differ: alpha-only {closer['alpha-only']}, beta-only {closer['beta-only']})")
+      + f" (learning rates where the ranges differ: alpha-only {closer['alpha-only']}, "
+        f"beta-only {closer['beta-only']})")
 
 # %% [markdown]
 # ## 8. The verdict, computed from the sweep
@@ -553,9 +562,10 @@ print(f"DeepNorm constants at N=70 from the paper's formulas: alpha {alpha_70:.3
 print(f"init stds of a 4x256 DeepNorm model: worst matrix {worst_init_error:.2%} from the table; glm-130b's beta rows "
       f"cover {share_v:.0%} of v and {share_qk:.0%} of q/k (official TP=4 quirk)")
 print("gradient first/last layer at init, 48 layers: " + ", ".join(f"{s} {r:.2f}" for s, r in spread[48].items()))
+where = " (committed sweep)" if grid is committed else ""
 for (depth, scheme), lrs in sorted(ranges.items()):
-    print(f"usable lr at {depth} layers, {scheme}: {sens.format_range(lrs)}" + (" (committed sweep)" if grid is committed
-                                                                          else ""))
-print("ablation, usable lr at 6 layers: " + ", ".join(f"{a} {sens.format_range(v)}" for a, v in ablation_ranges.items()))
+    print(f"usable lr at {depth} layers, {scheme}: {sens.format_range(lrs)}{where}")
+print("ablation, usable lr at 6 layers: "
+      + ", ".join(f"{a} {sens.format_range(v)}" for a, v in ablation_ranges.items()))
 print(lesson)
 print(f"notebook time {time.perf_counter() - started:.0f} s")

@@ -18,8 +18,9 @@ and retrains an interrupted one (its checkpoint is deleted once summarized: a sw
 Cells are independent, so ``workers`` processes (one torch thread each) train them side by side.
 
 A cell's summary: the validation loss at the last step (the sweep's y-axis), the training loss, the total and the
-embedding's gradient norm and the relative update size per step, the largest attention logit per step (max over layers) and per layer (max over steps), and each
-layer's gradient norm averaged over the first ``early_steps`` steps (the mechanism the notebook draws).
+embedding's gradient norm and the relative update size per step, the largest attention logit per step (max over
+layers) and per layer (max over steps), and each layer's gradient norm averaged over the first ``early_steps`` steps
+(the mechanism the notebook draws).
 
 The results (``run_sweep``) add the loss of a model that has collapsed to predicting token frequencies: the
 cross-entropy of each seed's validation targets under the training targets' add-one-smoothed frequencies
@@ -241,7 +242,8 @@ def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1
                 by_cell[futures[future]] = future.result()
                 if progress:
                     print(_progress_line(by_cell[futures[future]], len(by_cell), len(cells)), flush=True)
-    out = {"sweep": sweep.name, "mode": mode, "settings": asdict(sweep), "command": command or f"run_sweep({sweep.name!r}, mode={mode!r})",
+    out = {"sweep": sweep.name, "mode": mode, "settings": asdict(sweep),
+           "command": command or f"run_sweep({sweep.name!r}, mode={mode!r})",
            "git_commit": commit, "unigram_val_loss": unigram,
            "train_seconds": round(sum(by_cell[c]["seconds"] for c in cells), 1),
            "wall_seconds": round(time.perf_counter() - started, 1), "cells": [by_cell[c] for c in cells]}
