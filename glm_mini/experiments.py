@@ -37,7 +37,7 @@ _LRS = (3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2)  # two decades, up to where ev
 _EGS = ("deepnorm", "egs-0.1", "egs-0.1-input")
 SWEEPS: dict[str, dict[str, Sweep]] = {
     "deepnorm": {
-        "fast": Sweep("deepnorm", ("post-ln", "deepnorm"), (6,), (1e-3, 3e-3, 5e-3, 1e-2), (0, 1), _TRAIN),
+        "fast": Sweep("deepnorm", ("post-ln", "deepnorm"), (6,), (1e-3, 5e-3, 1e-2), (0, 1), _TRAIN),
         "full": Sweep("deepnorm", ("pre-ln", "post-ln", "sandwich", "deepnorm"), (6, 12), _LRS, (0, 1), _TRAIN),
     },
     "deepnorm-ablation": {

@@ -102,10 +102,14 @@ def test_curve_collapse_line_usable_range_and_collapsed_cells():
     assert sens.curve(SYNTHETIC, "post-ln", 6)[0] == {"lr": 1e-3, "mean": pytest.approx(4.1), "lo": 4.0, "hi": 4.2,
                                                       "n": 2}
     assert sens.collapse_loss(SYNTHETIC) == pytest.approx(4.65)
-    assert sens.usable_lrs(SYNTHETIC, "deepnorm", 6) == [1e-3, 5e-3]  # means 4.1, 3.55 <= 4.15
+    assert sens.usable_lrs(SYNTHETIC, "deepnorm", 6) == [1e-3, 5e-3]  # every seed <= 4.65 - 0.3
     assert sens.usable_lrs(SYNTHETIC, "post-ln", 6) == [1e-3]
+    assert sens.usable_range({1e-3: [4.0, 4.5]}, 4.65) == []  # the mean is 4.25, but one seed is over 4.35
+
     assert sens.collapsed_cells(SYNTHETIC, "post-ln", 6) == [(5e-3, 0), (5e-3, 1), (1e-2, 0), (1e-2, 1)]
     assert sens.format_range([1e-3, 5e-3]) == "0.001-0.005" and sens.format_range([]) == "none"
+    assert sens.format_range([1e-3, 2e-3], [1e-3, 2e-3, 3e-3]) == "0.001-0.002"
+    assert sens.format_range([1e-3, 3e-3], [1e-3, 2e-3, 3e-3]) == "0.001, 0.003"  # a gap is shown
     with pytest.raises(ValueError, match="sandwich"):
         sens.curve(SYNTHETIC, "sandwich", 6)
     with pytest.raises(ValueError, match="cells"):

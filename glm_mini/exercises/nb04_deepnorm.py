@@ -6,7 +6,7 @@ Each ``check_*`` calls the student's function and the package's on the same seed
 and prints PASS or the first mismatch. References: ``GLMConfig.residual_alpha`` / ``deepnorm_beta``
 (α = (2N)^½, β = (2N)^-½, docs/glm130b_facts.md §1.6), ``glm_mini.stability.expected_init_stds`` (Xavier std
 gain·√(2/(fan_in+fan_out)) with gain β on v, dense and the FFN) and ``glm_mini.stability.lr_sensitivity.usable_range``
-(the learning rates whose mean loss over seeds is at least δ under the unigram loss, every seed finite).
+(the learning rates where every seed's final loss is at least δ under the unigram loss).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def check_usable_range(student_fn) -> bool:
             best = 3.2 + 0.3 * abs(math.log10(lr / 2e-3))
             losses[lr] = [unigram if lr >= 5e-3 and rng.random() < 0.6 else best + rng.uniform(-0.3, 0.3)
                           for _ in range(seeds)]
-        cases.append(Case(label, (losses, unigram, 0.5)))
-    cases.append(Case("edge: a NaN seed makes its rate unusable; one seed at the unigram loss",
-                      ({1e-3: [4.0, float("nan")], 3e-3: [4.1, 4.25], 1e-2: [3.9, 4.7]}, 4.7, 0.5)))
+        cases.append(Case(label, (losses, unigram, 0.3)))
+    cases.append(Case("edge: a NaN seed makes its rate unusable; one good seed is not enough",
+                      ({1e-3: [4.0, float("nan")], 3e-3: [4.1, 4.25], 1e-2: [3.1, 4.6]}, 4.7, 0.3)))
     return run_check("Exercise 4.3", student_fn, usable_range, cases)

@@ -8,8 +8,8 @@ learning rate η and seed):
 - the **curve** of a scheme at a depth: for each η, the mean of ℓ over seeds and its spread (lowest and highest seed);
 - the **collapse line** ℓ_uni: the loss of a model that predicts every target from its training frequency (the mean
   over seeds of the sweep's ``unigram_val_loss``). A cell has *collapsed* when ℓ ≥ ℓ_uni − ``COLLAPSE_TOLERANCE``;
-- a scheme **trains** at η when its mean is at least ``TRAINED_BELOW`` nats under the collapse line, and its
-  **usable range** is the set of such η;
+- a scheme **trains** at η when every seed ends at least ``TRAINED_BELOW`` nats under the collapse line (a recipe
+  one can rely on at that learning rate, whatever the seed), and its **usable range** is the set of such η;
 - the **margin** of scheme B over scheme A at η is mean_A(η) − mean_B(η); it is *separated* when every seed of B is
   below every seed of A (max_B < min_A), so the seeds' spread cannot explain it;
 - Wortsman et al.'s **LR sensitivity** of a curve: E_η[min(ℓ(η), ℓ_0) − min_η' ℓ(η')] over the swept η, with ℓ_0 the
@@ -28,7 +28,7 @@ import math
 import statistics
 
 COLLAPSE_TOLERANCE = 0.1  # nats: within this of the unigram loss counts as collapsed
-TRAINED_BELOW = 0.5  # nats: a scheme trains at an LR when its mean loss is at least this far under the unigram loss
+TRAINED_BELOW = 0.3  # nats: a scheme trains at an LR when every seed ends at least this far under the unigram loss
 
 
 def _cells(results: dict) -> list[dict]:
@@ -67,10 +67,9 @@ def collapse_loss(results: dict) -> float:
 
 def usable_range(losses: dict[float, list[float]], unigram: float, trained_below: float = TRAINED_BELOW
                  ) -> list[float]:
-    """The learning rates (ascending) whose mean loss over seeds is at most ``unigram − trained_below``; a seed with
-    a NaN or infinite loss makes its learning rate unusable."""
-    return [lr for lr, values in sorted(losses.items())
-            if values and all(math.isfinite(v) for v in values) and statistics.fmean(values) <= unigram - trained_below]
+    """The learning rates (ascending) where every seed's loss is at most ``unigram − trained_below`` (a NaN or
+    infinite loss never is)."""
+    return [lr for lr, values in sorted(losses.items()) if values and all(v <= unigram - trained_below for v in values)]
 
 
 def usable_lrs(results: dict, scheme: str, depth: int) -> list[float]:
@@ -113,11 +112,19 @@ def lr_sensitivity(results: dict, scheme: str, depth: int) -> float:
     return statistics.fmean(min(r["mean"], init) - best for r in rows)
 
 
-def format_range(lrs: list[float]) -> str:
-    """``'0.001-0.005'`` for the lowest and highest of ``lrs`` (ascending), ``'none'`` for an empty list."""
+def format_range(lrs: list[float], grid: list[float] | None = None) -> str:
+    """``'0.001-0.005'`` when ``lrs`` are consecutive points of ``grid`` (all swept rates), else each one
+    (``'0.001, 0.005'``); ``'none'`` for an empty list."""
     if not lrs:
         return "none"
-    return f"{lrs[0]:g}" if len(lrs) == 1 else f"{lrs[0]:g}-{lrs[-1]:g}"
+    lrs = sorted(lrs)
+    grid = sorted(grid) if grid is not None else lrs
+    if len(lrs) == 1:
+        return f"{lrs[0]:g}"
+    start = grid.index(lrs[0]) if lrs[0] in grid else -1
+    if start >= 0 and grid[start:start + len(lrs)] == lrs:
+        return f"{lrs[0]:g}-{lrs[-1]:g}"
+    return ", ".join(f"{x:g}" for x in lrs)
 
 
 def lesson_line(results: dict, depths: list[int] | None = None, min_margin: float = 1.0,
@@ -127,12 +134,13 @@ def lesson_line(results: dict, depths: list[int] | None = None, min_margin: floa
     rows = [(d, best_margin(results, d, worse, better)) for d in depths]
     depth, row = max(rows, key=lambda dr: dr[1]["margin"])
     line = collapse_loss(results)
+    grid = sorted({c["lr"] for c in _cells(results) if c["depth"] == depth})
     what = (f"at {depth} layers, lr {row['lr']:g}: {better} {row['better_mean']:.2f} "
             f"[{row['better_lo']:.2f}, {row['better_hi']:.2f}] vs {worse} {row['worse_mean']:.2f} "
             f"[{row['worse_lo']:.2f}, {row['worse_hi']:.2f}] nats, margin {row['margin']:.2f} nat on the mean of "
             f"{row['seeds']} seeds [lowest, highest seed], {'separated' if row['separated'] else 'overlapping'} seeds; "
-            f"unigram loss {line:.2f}; usable lr {better} {format_range(usable_lrs(results, better, depth))}, "
-            f"{worse} {format_range(usable_lrs(results, worse, depth))}")
+            f"unigram loss {line:.2f}; usable lr {better} {format_range(usable_lrs(results, better, depth), grid)}, "
+            f"{worse} {format_range(usable_lrs(results, worse, depth), grid)}")
     short = [f"the largest margin is under {min_margin:g} nat"] * (row["margin"] < min_margin) + \
         ["the seeds overlap"] * (not row["separated"])
     if not short:
