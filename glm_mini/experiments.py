@@ -78,11 +78,11 @@ def load_committed(name: str) -> dict:
 
 
 def run(name: str, mode: str = "fast", out_root: str | Path = DEFAULT_OUT, workers: int = 2,
-        results: str | Path | None = None, progress: bool = False) -> dict:
+        results: str | Path | None = None, progress: bool = False, compact: bool = False) -> dict:
     """Train (or re-read) the cells of experiment ``name`` in ``mode`` and write its results file."""
-    command = f"python -m glm_mini.experiments {name} --mode {mode} --workers {workers}"
+    command = f"python -m glm_mini.experiments {name} --mode {mode} --workers {workers}" + " --compact" * compact
     return run_sweep(get_sweep(name, mode), out_root, workers, mode, results or results_path(name, mode, out_root),
-                     progress=progress, command=command)
+                     progress=progress, command=command, compact=compact)
 
 
 def run_beside_committed(name: str, mode: str = "fast", out_root: str | Path = DEFAULT_OUT,
@@ -111,13 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes training cells side by side (one thread each)")
     p.add_argument("--results", default=None, help="where to write the results JSON (default "
                    "OUT/lr-sweep-NAME-MODE.json; data/reference/sweeps/lr-sweep-NAME-full.json is the committed one)")
+    p.add_argument("--compact", action="store_true",
+                   help="thin the per-step lists (every 5th step after the first 20), as the committed files are")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        results = run(args.name, args.mode, args.out, args.workers, args.results, progress=True)
+        results = run(args.name, args.mode, args.out, args.workers, args.results, progress=True,
+                      compact=args.compact)
     except (ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

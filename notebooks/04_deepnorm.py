@@ -442,7 +442,7 @@ for scheme, lr in pick:
     style = "-" if lr == lr_star else ":"
     ax_g.semilogy(range(len(cell["grad_norm_layers_early"])), cell["grad_norm_layers_early"], "o" + style,
                   color=COLORS[scheme], label=f"{scheme}, lr {lr:g}")
-    ax_z.semilogy(range(1, len(cell["attn_logit_max"]) + 1), cell["attn_logit_max"], style, color=COLORS[scheme],
+    ax_z.semilogy(live["series_steps"], cell["attn_logit_max"], style, color=COLORS[scheme],
                   label=f"{scheme}, lr {lr:g}")
 ax_g.set_xlabel("layer l")
 ax_g.set_ylabel(f"gradient norm, mean of steps 1-{settings['early_steps']}")
@@ -459,11 +459,15 @@ mechanism = {}
 for scheme, lr in pick:
     cells = [c for c in live["cells"] if (c["scheme"], c["lr"], c["depth"]) == (scheme, lr, 6)]
     mechanism[scheme, lr] = {
-        "grad_first_layers": sum(sum(c["grad_norm_layers_early"][:3]) for c in cells) / len(cells),
-        "z_max": max(max(c["attn_logit_max"]) for c in cells)}
-    print(f"{scheme:9s} lr {lr:g}: layers 0-2 early gradient (sum, mean of seeds) "
-          f"{mechanism[scheme, lr]['grad_first_layers']:.3f}; largest attention logit over training "
+        "first_over_last": sum(c["grad_norm_layers_early"][0] / c["grad_norm_layers_early"][-1] for c in cells)
+        / len(cells), "z_max": max(c["attn_logit_peak"] for c in cells)}
+    print(f"{scheme:9s} lr {lr:g}: early gradient of the first layer over the last (mean of seeds) "
+          f"{mechanism[scheme, lr]['first_over_last']:.2f}; largest attention logit over training "
           f"{mechanism[scheme, lr]['z_max']:.1f}")
+post_z, deep_z = mechanism["post-ln", lr_star]["z_max"], mechanism["deepnorm", lr_star]["z_max"]
+print(f"at lr {lr_star:g} the largest attention logit of Post-LN's runs is {post_z:.1f}, DeepNorm's {deep_z:.1f}: "
+      + ("Post-LN's logits grew more" if post_z > deep_z else
+         "the scheme that collapsed did not have the larger logits"))
 
 # %% [markdown]
 # Across the whole grid, the largest attention logit each run reached, against the learning rate:
@@ -474,7 +478,7 @@ for ax, depth in zip(axes[0], panels):
     for scheme in ("pre-ln", "post-ln", "sandwich", "deepnorm"):
         cells = [c for c in grid["cells"] if c["scheme"] == scheme and c["depth"] == depth]
         if cells:
-            ax.loglog([c["lr"] for c in cells], [max(c["attn_logit_max"]) for c in cells], "o", color=COLORS[scheme],
+            ax.loglog([c["lr"] for c in cells], [c["attn_logit_peak"] for c in cells], "o", color=COLORS[scheme],
                       label=scheme, alpha=0.7)
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel("largest attention logit in the run")
@@ -482,15 +486,21 @@ for ax, depth in zip(axes[0], panels):
     ax.legend(fontsize=7)
 plt.tight_layout()
 plt.show()
-z_by_scheme = {s: max(max(c["attn_logit_max"]) for c in grid["cells"] if c["scheme"] == s)
+z_by_scheme = {s: max(c["attn_logit_peak"] for c in grid["cells"] if c["scheme"] == s)
                for s in ("pre-ln", "post-ln", "sandwich", "deepnorm")}
 print("largest attention logit of any run: " + ", ".join(f"{s} {z:.0f}" for s, z in z_by_scheme.items()))
+never = [s for s in z_by_scheme if not any(sens.collapsed_cells(grid, s, d) for d in panels)]
+print(f"schemes with no collapsed run in the grid: {never or 'none'}"
+      + (f"; their largest logit {max(z_by_scheme[s] for s in never):.0f} vs Post-LN's {z_by_scheme['post-ln']:.0f}"
+         if never else ""))
 
 # %% [markdown]
-# **Reading the mechanism (the numbers printed above).** Compare, at the decisive learning rate, the early gradients
-# of Post-LN's first layers with DeepNorm's, and the logits each reached. The logits grow with the learning rate in
-# every scheme; whether they are what tips Post-LN over is answered by the grid: if the schemes that never collapse
-# reach logits as large as Post-LN's, logit growth alone does not explain the collapse at this scale.
+# **Reading the mechanism (the numbers printed above).** Compare, at the decisive learning rate, how the early
+# gradient is shared between Post-LN's first and last layers and DeepNorm's (starved lower layers are Post-LN's
+# textbook failure, Xiong et al. 2020; section 4 found none at initialization, the ratio printed says whether it
+# appears once training starts), and the logits each reached. The logits grow with the learning rate in every scheme; whether they are what tips Post-LN over is
+# answered by the grid: if schemes that never collapse reach logits as large as Post-LN's, logit growth alone does not
+# explain the collapse at this scale.
 
 # %% [markdown]
 # ## 7. Which half of DeepNorm does the work? α alone, β alone

@@ -210,11 +210,12 @@ search = live if not FAST or committed is None else committed
 # %%
 print("the search" + (" (committed sweep; FAST trained the first learning rate again above)" if search is committed
                       else "") + ":")
-print(f"{'lr':>7s} {'arm':24s} {'clip fired':>10s} {'early':>6s} {'emb share':>9s} {'kept':>6s} "
+print(f"{'lr':>7s} {'arm':24s} {'clip fired':>10s} {'early':>6s} {'emb share':>9s} {'kept':>6s} {'spikes':>6s} "
       f"{'final loss [lowest, highest seed]':>34s}")
-for r in egs_reading.search_table(search):
+table = egs_reading.search_table(search)
+for r in table:
     print(f"{r['lr']:7g} {LABELS[r['arm']]:24s} {r['clipped']:10.0%} {r['clipped_early']:6.0%} {r['share']:9.0%} "
-          f"{r['kept']:6.2f} {r['mean']:14.3f} [{r['lo']:.3f}, {r['hi']:.3f}]")
+          f"{r['kept']:6.2f} {r['spikes']:6d} {r['mean']:14.3f} [{r['lo']:.3f}, {r['hi']:.3f}]")
 
 # %%
 lr_busy = min(c["lr"] for c in live["cells"])
@@ -223,7 +224,7 @@ for cell in live["cells"]:
     if cell["lr"] != lr_busy or cell["seed"] != 0:
         continue
     color = SCHEME_COLORS[cell["scheme"]]
-    steps = range(1, len(cell["loss"]) + 1)
+    steps = live["series_steps"]
     ax_s.plot(steps, embedding_share(cell["grad_norm"], cell["grad_norm_embedding"]), color=color,
               label=LABELS[cell["scheme"]])
     ax_s.plot(steps, rest_kept(cell["grad_norm"], cell["grad_norm_embedding"]), ":", color=color)
@@ -245,7 +246,9 @@ plt.show()
 # ### Your turn — Exercise 5.3: count the spikes
 # Write `my_spike_steps(losses, factor, window)`: the 1-based steps whose loss is NaN/inf or above `factor` × the
 # median of the previous `window` losses *kept*, where a flagged loss is not kept (so one spike does not hide the
-# next), and nothing is flagged before `window` losses are kept. Then it counts the spikes of every run above.
+# next), and nothing is flagged before `window` losses are kept. Then it counts the spikes of the runs trained in this
+# notebook, step by step, and checks the count against the trainer's own flags; the search table above has the
+# trainer's counts for every run (`spikes`).
 
 # %%
 def my_spike_steps(losses, factor, window):
@@ -269,12 +272,16 @@ def my_spike_steps(losses, factor, window):
 passed["5.3"] = check_spike_steps(my_spike_steps)
 count_spikes = use(my_spike_steps, passed["5.3"], spike_steps)
 spike_counts = {}
-for cell in search["cells"]:
+for cell in live["cells"]:  # the runs trained here: every step of their loss is at hand
+    found = count_spikes(cell["loss"], 1.5, 20)
+    assert len(found) == cell["spikes"], "the count must agree with the trainer's flags"
     key = LABELS[cell["scheme"]]
-    spike_counts[key] = spike_counts.get(key, 0) + len(count_spikes(cell["loss"], 1.5, 20))
-runs = {LABELS[a]: sum(1 for c in search["cells"] if c["scheme"] == a) for a in egs_reading.ARMS}
+    spike_counts[key] = spike_counts.get(key, 0) + len(found)
+runs = {LABELS[a]: sum(1 for c in live["cells"] if c["scheme"] == a) for a in egs_reading.ARMS}
 for arm, n in spike_counts.items():
-    print(f"{arm:24s} {n} spikes in {runs[arm]} runs of {len(search['cells'][0]['loss'])} steps")
+    print(f"{arm:24s} {n} spikes in {runs[arm]} runs of {live['settings']['train']['max_steps']} steps")
+print("in the whole search: " + ", ".join(f"{LABELS[a]} {sum(r['spikes'] for r in table if r['arm'] == a)}"
+                                         for a in egs_reading.ARMS) + " spikes")
 
 # %% [markdown]
 # ### The verdict on EGS, computed from the search
@@ -381,7 +388,7 @@ try:
     grids = [load_committed("deepnorm"), search]
 except FileNotFoundError:
     grids = [search]
-largest = max((max(c["attn_logit_max"]), c["scheme"], c["lr"]) for g in grids for c in g["cells"])
+largest = max((c["attn_logit_peak"], c["scheme"], c["lr"]) for g in grids for c in g["cells"])
 print(f"fp16 autocast on this CPU: {fp16_cost:.1f}x the fp32 step time; largest attention logit of any sweep run "
       f"{largest[0]:.1f} ({largest[1]}, lr {largest[2]:g}), {FP16_MAX / largest[0]:.0f}x under the fp16 limit")
 
@@ -408,7 +415,7 @@ print(f"EGS identity at alpha 0.1: forward max error {forward_error:.1e}, gradie
 print("Adam, relative change of the update under x0.1: " + ", ".join(f"{k} {v:.1e}" for k, v in invariance.items()))
 print("path difference after 30 steps (d, all weights): " + ", ".join(f"{k} {v['total']:.4f}"
                                                                      for k, v in paths.items()))
-busy = max((r for r in egs_reading.search_table(search) if r["arm"] == "deepnorm"), key=lambda r: r["clipped"])
+busy = max((r for r in table if r["arm"] == "deepnorm"), key=lambda r: r["clipped"])
 print(f"alpha 1 at lr {busy['lr']:g}: clip fired on {busy['clipped']:.0%} of steps, embedding share of the squared "
       f"norm {busy['share']:.0%}, rest kept {busy['kept']:.2f} of its gradient on average")
 print("spikes: " + ", ".join(f"{k}: {n}" for k, n in spike_counts.items()))

@@ -2,12 +2,13 @@
 
 import pytest
 
+from glm_mini.stability.clipping import clipping_stats
 from glm_mini.stability.egs_reading import lesson_line, search_table
 
 
 def _cell(arm, lr, seed, loss, g, e):
     return {"scheme": arm, "depth": 6, "lr": lr, "seed": seed, "val_loss": loss, "loss": [7.0, loss],
-            "grad_norm": g, "grad_norm_embedding": e}
+            "clipping": clipping_stats(g, e), "spikes": seed}
 
 
 def _results(losses):
@@ -27,6 +28,7 @@ def test_search_table_rows_and_clip_statistics():
     assert first["clipped"] == pytest.approx(0.5) and first["share"] == pytest.approx((0.64 + 0.36) / 2)
     assert first["kept"] == pytest.approx((0.6 + 1.0) / 2)  # step 1: 0.5 / (1 / 1.2)
     assert (first["mean"], first["lo"], first["hi"], first["seeds"]) == (pytest.approx(4.1), 4.0, 4.2, 2)
+    assert first["spikes"] == 1  # summed over the seeds
     with pytest.raises(ValueError, match="arms"):
         search_table({"cells": []})
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from glm_mini.stability import lr_sensitivity as sens
-from glm_mini.stability.lr_sweep import (CELL_FILE, Cell, Sweep, cell_dir, load_sweep_results, run_cell, run_sweep,
-                                         train_config)
+from glm_mini.stability.lr_sweep import (CELL_FILE, Cell, Sweep, cell_dir, compact_results, load_sweep_results,
+                                         run_cell, run_sweep, train_config)
 
 TINY = {"max_steps": 4, "batch_size": 2, "seq_len": 32, "warmup_steps": 1, "val_batches": 1}
 
@@ -45,9 +45,28 @@ def test_sweep_trains_every_cell_once_and_workers_do_not_change_a_number(tmp_pat
     again = run_sweep(sweep, tmp_path / "one", workers=1, mode="test")
     assert _without_time(again["cells"]) == _without_time(one["cells"])
     assert (folder / CELL_FILE).stat().st_mtime_ns == stamp
+    # a summary written by an older version is made again from metrics.jsonl, without training
+    old = json.loads((folder / CELL_FILE).read_text())
+    (folder / CELL_FILE).write_text(json.dumps({k: v for k, v in old.items() if k != "summary_version"}))
+    trained = (folder / "metrics.jsonl").stat().st_mtime_ns
+    assert run_cell(sweep, Cell("post-ln", 2, 1e-3, 0), tmp_path / "one") == old
+    assert (folder / "metrics.jsonl").stat().st_mtime_ns == trained
+    assert set(cell["clipping"]) == {"clipped", "share", "kept", "clipped_early", "share_early", "kept_early"}
+    assert cell["attn_logit_peak"] == pytest.approx(max(cell["attn_logit_max"]), rel=1e-4) and cell["spikes"] == 0
     # other settings never land in the same folder
     assert cell_dir(_tiny(train={**TINY, "max_steps": 5}), Cell("post-ln", 2, 1e-3, 0), tmp_path) != \
         cell_dir(sweep, Cell("post-ln", 2, 1e-3, 0), tmp_path)
+
+
+def test_compact_results_keep_the_early_steps_and_every_fifth_after():
+    cell = {"scheme": "x", "val_loss": 3.0, "loss": [7.123456 - 0.01 * i for i in range(40)],
+            "grad_norm": [1.0] * 40, "grad_norm_embedding": [0.5] * 40, "attn_logit_max": [float(i) for i in range(40)]}
+    results = {"settings": {"early_steps": 20}, "series_steps": list(range(1, 41)), "cells": [cell]}
+    small = compact_results(results)
+    assert small["series_steps"] == list(range(1, 21)) + [25, 30, 35, 40]
+    assert small["cells"][0]["attn_logit_max"] == [float(s - 1) for s in small["series_steps"]]
+    assert small["cells"][0]["loss"][0] == 7.123 and small["cells"][0]["val_loss"] == 3.0
+    assert results["cells"][0]["loss"][0] == 7.123456  # the input is not changed
 
 
 def test_cell_config_is_the_kit_trainer_with_the_schemes_switches():

@@ -6,8 +6,9 @@ The ``egs`` sweep (``glm_mini.experiments``) trains DeepNorm with embedding grad
 α = 0.1 on both paths into the tied embedding (``egs-0.1``, the kit's default and GLM-130B's config) and α = 0.1 on
 the input path alone (``egs-0.1-input``), at several learning rates, two seeds each. ``search_table`` gives one row
 per learning rate and arm: how often the global clip fired, the embedding's share of the squared gradient norm and
-what the rest of the model kept of its gradient (``glm_mini.stability.clipping``, means over seeds), and the final
-validation loss (mean, lowest and highest seed).
+what the rest of the model kept of its gradient (each cell's ``clipping``, ``glm_mini.stability.clipping``, means
+over seeds), the trainer's spike count (summed over seeds) and the final validation loss (mean, lowest and highest
+seed).
 
 ``lesson_line`` asks the paper's question of the numbers: does α = 0.1 (both paths) end at a lower loss than α = 1?
 *shown* when at some learning rate every α = 0.1 seed ends below every α = 1 seed (the difference is larger than the
@@ -18,14 +19,13 @@ from __future__ import annotations
 
 import statistics
 
-from glm_mini.stability.clipping import clipping_stats
 from glm_mini.stability.lr_sensitivity import margins
 
 ARMS = ("deepnorm", "egs-0.1", "egs-0.1-input")
 ARM_LABELS = {"deepnorm": "alpha = 1", "egs-0.1": "alpha = 0.1, both paths", "egs-0.1-input": "alpha = 0.1, input only"}
 
 
-def search_table(results: dict, depth: int = 6, max_norm: float = 1.0) -> list[dict]:
+def search_table(results: dict, depth: int = 6) -> list[dict]:
     """One row per (learning rate, arm), learning rates ascending (module docstring)."""
     rows = []
     lrs = sorted({c["lr"] for c in results["cells"] if c["depth"] == depth})
@@ -34,10 +34,11 @@ def search_table(results: dict, depth: int = 6, max_norm: float = 1.0) -> list[d
             cells = [c for c in results["cells"] if (c["scheme"], c["depth"], c["lr"]) == (arm, depth, lr)]
             if not cells:
                 continue
-            stats = [clipping_stats(c["grad_norm"], c["grad_norm_embedding"], max_norm) for c in cells]
+            stats = [c["clipping"] for c in cells]
             losses = [c["val_loss"] for c in cells]
             rows.append({"lr": lr, "arm": arm, "seeds": len(cells),
                          **{k: statistics.fmean(s[k] for s in stats) for k in stats[0]},
+                         "spikes": sum(c["spikes"] for c in cells),
                          "mean": statistics.fmean(losses), "lo": min(losses), "hi": max(losses)})
     if not rows:
         raise ValueError(f"results: no cells of the arms {ARMS} at {depth} layers")

@@ -17,14 +17,18 @@ settings never collide); its summary ``cell.json`` is written last and atomicall
 and retrains an interrupted one (its checkpoint is deleted once summarized: a sweep keeps numbers, not weights).
 Cells are independent, so ``workers`` processes (one torch thread each) train them side by side.
 
-A cell's summary: the validation loss at the last step (the sweep's y-axis), the training loss, the total and the
-embedding's gradient norm and the relative update size per step, the largest attention logit per step (max over
-layers) and per layer (max over steps), and each layer's gradient norm averaged over the first ``early_steps`` steps
-(the mechanism the notebook draws).
+A cell's summary: the validation loss at the last step (the sweep's y-axis); per step (``SERIES``) the training
+loss, the total and the embedding's gradient norm (before clipping) and the largest attention logit (max over
+layers); the largest attention logit per layer and over the whole run (``attn_logit_peak``); each layer's gradient
+norm averaged over the first ``early_steps`` steps (the mechanism notebook 04 draws); the global clip's statistics
+(``glm_mini.stability.clipping.clipping_stats``) and the trainer's spike count (notebook 05).
 
 The results (``run_sweep``) add the loss of a model that has collapsed to predicting token frequencies: the
 cross-entropy of each seed's validation targets under the training targets' add-one-smoothed frequencies
 (``glm_mini.training.metrics.unigram_cross_entropy``), i.e. the unigram entropy of what the objective asks for.
+``compact=True`` (the files committed under ``data/reference/sweeps/``) keeps every scalar but only steps
+1..``early_steps`` and every ``COMPACT_EVERY``-th step of the per-step lists, to 4 significant digits; the results
+name the steps kept in ``series_steps``. Each cell is written on one line.
 
 The course's sweeps (notebooks 04 and 05) are named in ``glm_mini.experiments``, whose CLI runs them:
 ``python -m glm_mini.experiments deepnorm --mode full --workers 2``.
@@ -60,6 +64,9 @@ SCHEMES: dict[str, dict] = {  # scheme name -> GLMConfig switches
 }
 DEFAULT_OUT = "build/experiments"
 CELL_FILE = "cell.json"
+SUMMARY_VERSION = 2  # a cell.json of another version is summarized again from its metrics.jsonl (no retraining)
+SERIES = ("loss", "grad_norm", "grad_norm_embedding", "attn_logit_max")  # the per-step lists of a summary
+COMPACT_EVERY = 5
 WIDTH = {"hidden_size": 64, "num_attention_heads": 4, "inner_hidden_size": 176}  # the "nano" width
 
 
@@ -122,17 +129,21 @@ def _rounded(values, digits: int = 5) -> list:
     return [float(f"{v:.{digits}g}") if math.isfinite(v) else v for v in values]
 
 
-def summarize_cell(rows: list[dict], cell: Cell, early_steps: int) -> dict:
+def summarize_cell(rows: list[dict], cell: Cell, early_steps: int, clip_grad: float = 1.0) -> dict:
     """A cell's summary (module docstring) from its ``metrics.jsonl`` rows."""
     from glm_mini.stability.attention_logits import read_attention_logits
+    from glm_mini.stability.clipping import clipping_stats
 
     logits = read_attention_logits(rows, cell.depth)  # [steps][layers]
     early = rows[:early_steps]
     val = next((r["val_loss"] for r in reversed(rows) if "val_loss" in r), None)
-    return {**asdict(cell), "steps": len(rows), "val_loss": val, "final_loss": rows[-1]["loss"],
-            "loss": _rounded([r["loss"] for r in rows]), "grad_norm": _rounded([r["grad_norm"] for r in rows]),
-            "grad_norm_embedding": _rounded([r["grad_norm_embedding"] for r in rows]),
-            "update_ratio": _rounded([r["update_ratio"] for r in rows]),
+    grad_norm, grad_norm_embedding = [r["grad_norm"] for r in rows], [r["grad_norm_embedding"] for r in rows]
+    return {**asdict(cell), "summary_version": SUMMARY_VERSION, "steps": len(rows), "val_loss": val,
+            "final_loss": rows[-1]["loss"], "loss": _rounded([r["loss"] for r in rows]),
+            "grad_norm": _rounded(grad_norm), "grad_norm_embedding": _rounded(grad_norm_embedding),
+            "clipping": clipping_stats(grad_norm, grad_norm_embedding, clip_grad, early_steps),
+            "spikes": sum(1 for r in rows if r["spike"]),
+            "attn_logit_peak": max(max(step) for step in logits),
             "attn_logit_max": _rounded([max(step) for step in logits]),
             "attn_logit_max_by_layer": _rounded([max(step[i] for step in logits) for i in range(cell.depth)]),
             "grad_norm_layers_early": _rounded([sum(r[f"grad_norm_layer_{i}"] for r in early) / len(early)
@@ -146,12 +157,15 @@ def run_cell(sweep: Sweep, cell: Cell, out_root: str | Path = DEFAULT_OUT) -> di
     import torch
 
     from glm_mini.stability.attention_logits import AttentionLogitProbe
-    from glm_mini.train import read_metrics, train
+    from glm_mini.train import train
 
     out = cell_dir(sweep, cell, out_root)
     done = out / CELL_FILE
     if done.is_file():
-        return json.loads(done.read_text())
+        summary = json.loads(done.read_text())
+        if summary.get("summary_version") == SUMMARY_VERSION:
+            return summary
+        return _write_summary(sweep, cell, out)  # summarized by an older version: read its metrics again
     if out.exists():  # an interrupted cell: train it again from the start
         shutil.rmtree(out)
     previous = torch.get_num_threads()
@@ -160,10 +174,16 @@ def run_cell(sweep: Sweep, cell: Cell, out_root: str | Path = DEFAULT_OUT) -> di
         train(train_config(sweep, cell, str(out)), progress=False, probes=[AttentionLogitProbe()], plots=False)
     finally:
         torch.set_num_threads(previous)
-    summary = summarize_cell(read_metrics(out), cell, sweep.early_steps)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return _write_summary(sweep, cell, out)
+
+
+def _write_summary(sweep: Sweep, cell: Cell, out: Path) -> dict:
+    from glm_mini.train import read_metrics
+
+    summary = summarize_cell(read_metrics(out), cell, sweep.early_steps, train_config(sweep, cell).clip_grad)
     text = json.dumps(summary) + "\n"
-    write_atomic(done, lambda f: f.write(text.encode()))
+    write_atomic(out / CELL_FILE, lambda f: f.write(text.encode()))
     return summary
 
 
@@ -213,11 +233,13 @@ def git_commit() -> str | None:
 
 
 def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1, mode: str = "",
-              results: str | Path | None = None, progress: bool = False, command: str | None = None) -> dict:
+              results: str | Path | None = None, progress: bool = False, command: str | None = None,
+              compact: bool = False) -> dict:
     """Train (or re-read) every cell of ``sweep`` with ``workers`` processes; write and return the results.
 
     The results JSON goes to ``results`` (default ``OUT/lr-sweep-<name>-<mode>.json``), atomically, with the sweep's
-    settings, ``command`` (how to make it again), the git commit, the unigram losses and every cell's summary."""
+    settings, ``command`` (how to make it again), the git commit, the unigram losses and every cell's summary
+    (``compact``: per-step lists thinned, module docstring)."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep: expected a Sweep, got {type(sweep).__name__}")
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
@@ -246,12 +268,30 @@ def run_sweep(sweep: Sweep, out_root: str | Path = DEFAULT_OUT, workers: int = 1
            "command": command or f"run_sweep({sweep.name!r}, mode={mode!r})",
            "git_commit": commit, "unigram_val_loss": unigram,
            "train_seconds": round(sum(by_cell[c]["seconds"] for c in cells), 1),
-           "wall_seconds": round(time.perf_counter() - started, 1), "cells": [by_cell[c] for c in cells]}
+           "wall_seconds": round(time.perf_counter() - started, 1),
+           "series_steps": list(range(1, sweep.train["max_steps"] + 1)), "cells": [by_cell[c] for c in cells]}
+    if compact:
+        out = compact_results(out)
     path = Path(results) if results is not None else Path(out_root) / f"lr-sweep-{sweep.name}-{mode or 'custom'}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(out, indent=1) + "\n"
+    head = json.dumps({k: v for k, v in out.items() if k != "cells"}, indent=1)
+    text = head[:-2] + ',\n "cells": [\n' + ",\n".join(json.dumps(c) for c in out["cells"]) + "\n ]\n}\n"
     write_atomic(path, lambda f: f.write(text.encode()))
     return out
+
+
+def compact_results(results: dict, every: int = COMPACT_EVERY) -> dict:
+    """``results`` with each per-step list cut to steps 1..early_steps and every ``every``-th step after, to 4
+    significant digits; ``series_steps`` names the steps kept. Scalars (losses, peaks, clip statistics) are kept."""
+    steps = results["series_steps"]
+    early = results["settings"]["early_steps"]
+    keep = [i for i, step in enumerate(steps) if step <= early or step % every == 0]
+
+    def thin(values):
+        return [float(f"{values[i]:.4g}") if math.isfinite(values[i]) else values[i] for i in keep]
+
+    cells = [{**c, **{k: thin(c[k]) for k in SERIES}} for c in results["cells"]]
+    return {**results, "series_steps": [steps[i] for i in keep], "cells": cells}
 
 
 def _worker_context():

@@ -54,8 +54,7 @@ def plot_cell_curves(ax, results: dict, key: str, select, colors=None, logy: boo
             continue
         color = (colors or SCHEME_COLORS).get(cell["scheme"], "black")
         style = "-" if cell["seed"] == min(results["settings"]["seeds"]) else ":"
-        values = cell[key]
-        ax.plot(range(1, len(values) + 1), values, style, color=color,
+        ax.plot(results["series_steps"], cell[key], style, color=color,
                 label=f"{cell['scheme']}, lr {cell['lr']:g}, seed {cell['seed']}")
     if logy:
         ax.set_yscale("log")
