@@ -38,7 +38,8 @@ def test_lesson_line_needs_every_alpha_01_seed_below_every_alpha_1_seed():
                                   ("deepnorm", 3e-3): [3.6, 3.7], ("egs-0.1", 3e-3): [3.65, 3.7]}))
     assert shown.startswith("lesson egs: shown (at 6 layers over lr 0.001-0.003 x 2 seeds: largest gain of alpha 0.1 "
                             "(both paths) over alpha 1 +0.300 nat at lr 0.001 (4.050 [4.000, 4.100] vs 4.350")
-    assert "the clip fired on 50% of alpha 1's steps" in shown
+    assert ("where the clip fired most (lr 0.001: 50% of alpha 1's steps, embedding 50% of the squared norm) alpha "
+            "0.1 cut it to 50% (embedding 1%) and moved the loss by -0.300 nat") in shown
     overlap = lesson_line(_results({("deepnorm", 1e-3): [4.0, 4.4], ("egs-0.1", 1e-3): [4.1, 4.2]}))
     assert overlap.startswith("lesson egs: not shown (no learning rate where every alpha 0.1 seed beats every alpha 1")
     assert "largest seed spread 0.400" in overlap

@@ -50,16 +50,17 @@ def lesson_line(results: dict, depth: int = 6, name: str = "egs") -> str:
     diffs = margins(results, depth, worse="deepnorm", better="egs-0.1")  # margin = loss(α=1) − loss(α=0.1)
     table = {(r["lr"], r["arm"]): r for r in search_table(results, depth)}
     best = max(diffs, key=lambda r: r["margin"])
-    clip = table[best["lr"], "deepnorm"]
     busiest = max((r for r in table.values() if r["arm"] == "deepnorm"), key=lambda r: r["clipped"])
+    shrunk = table[busiest["lr"], "egs-0.1"]
     spread = max(max(r["worse_hi"] - r["worse_lo"], r["better_hi"] - r["better_lo"]) for r in diffs)
     lrs = sorted(r["lr"] for r in diffs)
     what = (f"at {depth} layers over lr {lrs[0]:g}-{lrs[-1]:g} x {best['seeds']} seeds: largest gain of alpha 0.1 "
             f"(both paths) over alpha 1 {best['margin']:+.3f} nat at lr {best['lr']:g} ({best['better_mean']:.3f} "
             f"[{best['better_lo']:.3f}, {best['better_hi']:.3f}] vs {best['worse_mean']:.3f} "
-            f"[{best['worse_lo']:.3f}, {best['worse_hi']:.3f}]), largest seed spread {spread:.3f}; there the clip "
-            f"fired on {clip['clipped']:.0%} of alpha 1's steps (most: {busiest['clipped']:.0%} at lr "
-            f"{busiest['lr']:g}) with the embedding at {clip['share']:.0%} of the squared norm")
+            f"[{best['worse_lo']:.3f}, {best['worse_hi']:.3f}]), largest seed spread {spread:.3f}; where the clip "
+            f"fired most (lr {busiest['lr']:g}: {busiest['clipped']:.0%} of alpha 1's steps, embedding "
+            f"{busiest['share']:.0%} of the squared norm) alpha 0.1 cut it to {shrunk['clipped']:.0%} "
+            f"(embedding {shrunk['share']:.0%}) and moved the loss by {shrunk['mean'] - busiest['mean']:+.3f} nat")
     if best["separated"] and best["margin"] > 0:
         return f"lesson {name}: shown ({what})"
     return f"lesson {name}: not shown (no learning rate where every alpha 0.1 seed beats every alpha 1 seed; {what})"
