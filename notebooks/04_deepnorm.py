@@ -37,7 +37,7 @@ import torch
 from glm_mini import GLM, NORMALIZATIONS, PRESETS, GLMConfig
 from glm_mini.exercises import use
 from glm_mini.exercises.nb04_deepnorm import check_deepnorm_constants, check_init_stds, check_usable_range
-from glm_mini.experiments import run_beside_committed
+from glm_mini.experiments import load_committed, run_beside_committed
 from glm_mini.init import beta_rows_of_qkv
 from glm_mini.stability import expected_init_stds, layer_grad_norms_at_init, measured_init_stds
 from glm_mini.stability import lr_sensitivity as sens
@@ -516,37 +516,46 @@ print(f"schemes with no collapsed run in the grid: {never or 'none'}"
 # | `alpha-only` | $(2N)^{1/2}$ | Megatron normal, σ = 0.02 |
 # | `beta-only` | 1 | Xavier with gain β |
 # | `deepnorm` | $(2N)^{1/2}$ | Xavier with gain β |
+#
+# FAST mode reads the two halves from the committed sweep, to stay within the budget; set `TRAIN_ABLATION = True`
+# to train them here too, at the decisive learning rate (4 more runs, about a minute on two free cores).
 
 # %%
-ablation_live, ablation_committed, provenance = run_beside_committed("deepnorm-ablation", MODE, OUT, workers=2)
-print(provenance)
+TRAIN_ABLATION = not FAST
+ablation_live = ablation_committed = None
+if TRAIN_ABLATION:
+    ablation_live, ablation_committed, provenance = run_beside_committed("deepnorm-ablation", MODE, OUT, workers=2)
+    print(provenance)
+else:
+    ablation_committed = load_committed("deepnorm-ablation")
+    print(f"committed sweep: {len(ablation_committed['cells'])} runs made by `{ablation_committed['command']}` at "
+          f"commit {ablation_committed['git_commit']}")
 ablation = ablation_live if not FAST else ablation_committed
 arms = ("post-ln", "alpha-only", "beta-only", "deepnorm")
 fig, ax = plt.subplots(figsize=(8, 4))
-if ablation is not None:
-    plot_lr_curves(ax, ablation, arms, 6, label_suffix=" (committed sweep)" if FAST else "")
-if FAST:
+plot_lr_curves(ax, ablation, arms, 6, label_suffix=" (committed sweep)" if FAST else "")
+if FAST and ablation_live is not None:
     plot_lr_curves(ax, ablation_live, ("alpha-only", "beta-only"), 6, live=True, label_suffix=" (trained now)")
-plot_collapse_line(ax, ablation or ablation_live)
+plot_collapse_line(ax, ablation)
 ax.set_title("DeepNorm taken apart, 6 layers, 2 seeds", fontsize=9)
 ax.legend(fontsize=7, loc="lower left")
 plt.show()
-source = ablation or ablation_live
-ablation_lrs = sorted({c["lr"] for c in source["cells"]})
-ablation_ranges = {arm: sens.usable_lrs(source, arm, 6) for arm in arms
-                   if any(c["scheme"] == arm for c in source["cells"])}
-for arm, lrs in ablation_ranges.items():
-    print(f"{arm:10s} usable lr {sens.format_range(lrs, ablation_lrs)}")
-for arm in ("alpha-only", "beta-only"):
-    at = [c["val_loss"] for c in ablation_live["cells"] if c["scheme"] == arm and c["lr"] == lr_star]
-    if at:
-        print(f"trained now at lr {lr_star:g}: {arm} final loss mean {sum(at) / len(at):.2f} over {len(at)} seeds "
-              f"(post-ln {decisive['worse_mean']:.2f}, deepnorm {decisive['better_mean']:.2f})")
-closer = {arm: len(set(ablation_ranges.get(arm, [])) ^ set(ablation_ranges.get("deepnorm", [])))
-          for arm in ("alpha-only", "beta-only")}
-print("the half whose usable range is closest to DeepNorm's: " + min(closer, key=closer.get)
-      + f" (learning rates where the ranges differ: alpha-only {closer['alpha-only']}, "
-        f"beta-only {closer['beta-only']})")
+ablation_lrs = sorted({c["lr"] for c in ablation["cells"]})
+ablation_ranges = {arm: sens.usable_lrs(ablation, arm, 6) for arm in arms}
+at_star = {arm: next(r for r in sens.curve(ablation, arm, 6) if r["lr"] == lr_star) for arm in arms}
+for arm in arms:
+    row = at_star[arm]
+    print(f"{arm:10s} usable lr {sens.format_range(ablation_ranges[arm], ablation_lrs):12s} final loss at lr "
+          f"{lr_star:g}: {row['mean']:.2f} [{row['lo']:.2f}, {row['hi']:.2f}]")
+if ablation_live is not None and FAST:
+    for arm in ("alpha-only", "beta-only"):
+        at = [c["val_loss"] for c in ablation_live["cells"] if c["scheme"] == arm and c["lr"] == lr_star]
+        if at:
+            print(f"trained now at lr {lr_star:g}: {arm} final loss mean {sum(at) / len(at):.2f} over {len(at)} seeds")
+gap = at_star["post-ln"]["mean"] - at_star["deepnorm"]["mean"]
+share = {arm: (at_star["post-ln"]["mean"] - at_star[arm]["mean"]) / gap for arm in ("alpha-only", "beta-only")}
+print(f"at lr {lr_star:g}, of the {gap:.2f} nat between Post-LN and DeepNorm: alpha alone closes "
+      f"{share['alpha-only']:.0%}, beta alone {share['beta-only']:.0%}")
 
 # %% [markdown]
 # ## 8. The verdict, computed from the sweep
@@ -574,6 +583,8 @@ where = " (committed sweep)" if grid is committed else ""
 for (depth, scheme), lrs in sorted(ranges.items()):
     print(f"usable lr at {depth} layers, {scheme}: {sens.format_range(lrs, grid_lrs)}{where}")
 print("ablation, usable lr at 6 layers: "
-      + ", ".join(f"{a} {sens.format_range(v, ablation_lrs)}" for a, v in ablation_ranges.items()))
+      + ", ".join(f"{a} {sens.format_range(v, ablation_lrs)}" for a, v in ablation_ranges.items())
+      + f"; at lr {lr_star:g} alpha alone closes {share['alpha-only']:.0%} of the Post-LN/DeepNorm gap, beta alone "
+        f"{share['beta-only']:.0%}")
 print(lesson)
 print(f"notebook time {time.perf_counter() - started:.0f} s")

@@ -399,14 +399,15 @@ print(f"fp16 autocast on this CPU: {fp16_cost:.1f}x the fp32 step time; largest 
 # for tens of thousands of steps; the lab's models are 64 wide and trained for 150.
 
 # %%
+rescued = [r for r in sweep if not r["plain_finite"] and r["scaled_finite"]]
 fp32_lesson = (
-    f"lesson fp32-softmax: {'shown' if first_plain_overflow and not first_scaled_overflow else 'not shown'} "
-    f"(fp16 scores of layer 69 overflow to inf/NaN without layer scaling from sigma "
-    f"{first_plain_overflow['scale'] if first_plain_overflow else 'none'} (max |score| "
-    f"{first_plain_overflow['max_abs_score'] if first_plain_overflow else 0:.0f} > 65504) and stay finite with it up "
-    f"to sigma {max(r['scale'] for r in sweep if r['scaled_finite']):g}; in training the largest logit of any sweep "
-    f"run was {largest[0]:.1f}, {FP16_MAX / largest[0]:.0f}x under the fp16 limit, so no run here overflows; fp16 "
-    f"autocast costs {fp16_cost:.1f}x fp32 on this CPU)")
+    f"lesson fp32-softmax: {'shown' if rescued else 'not shown'} (fp16 scores of layer 69 overflow to inf/NaN "
+    f"without layer scaling from sigma {first_plain_overflow['scale'] if first_plain_overflow else 'none'}"
+    + (f" (max |score| {first_plain_overflow['max_abs_score']:.0f} > 65504)" if first_plain_overflow else "")
+    + f"; with layer scaling {len(rescued)} of those scales stay finite"
+    + (f", up to sigma {rescued[-1]['scale']:g} (max |score| {rescued[-1]['max_abs_score']:.0f})" if rescued else "")
+    + f"; in training the largest logit of any sweep run was {largest[0]:.1f}, {FP16_MAX / largest[0]:.0f}x under "
+    f"the fp16 limit, so no run here overflows; fp16 autocast costs {fp16_cost:.1f}x fp32 on this CPU)")
 print(fp32_lesson)
 
 # %% tags=["summary"]

@@ -7,7 +7,8 @@ learning rate η and seed):
 
 - the **curve** of a scheme at a depth: for each η, the mean of ℓ over seeds and its spread (lowest and highest seed);
 - the **collapse line** ℓ_uni: the loss of a model that predicts every target from its training frequency (the mean
-  over seeds of the sweep's ``unigram_val_loss``). A cell has *collapsed* when ℓ ≥ ℓ_uni − ``COLLAPSE_TOLERANCE``;
+  over seeds of the sweep's ``unigram_val_loss``). A cell has *collapsed* when its loss is within
+  ``COLLAPSE_TOLERANCE`` of its seed's unigram loss (a run still above it has not learned yet; that is not a collapse);
 - a scheme **trains** at η when every seed ends at least ``TRAINED_BELOW`` nats under the collapse line (a recipe
   one can rely on at that learning rate, whatever the seed), and its **usable range** is the set of such η;
 - the **margin** of scheme B over scheme A at η is mean_A(η) − mean_B(η); it is *separated* when every seed of B is
@@ -78,10 +79,11 @@ def usable_lrs(results: dict, scheme: str, depth: int) -> list[float]:
 
 
 def collapsed_cells(results: dict, scheme: str, depth: int) -> list[tuple[float, int]]:
-    """``(lr, seed)`` of the cells whose loss is within ``COLLAPSE_TOLERANCE`` of the collapse line (or above)."""
-    line = collapse_loss(results) - COLLAPSE_TOLERANCE
+    """``(lr, seed)`` of the cells whose loss is within ``COLLAPSE_TOLERANCE`` of their seed's unigram loss."""
+    unigram = results.get("unigram_val_loss", {})
     return [(c["lr"], c["seed"]) for c in _cells(results) if c["scheme"] == scheme and c["depth"] == depth
-            and not (c["val_loss"] is not None and c["val_loss"] < line)]
+            and c["val_loss"] is not None
+            and abs(c["val_loss"] - unigram.get(str(c["seed"]), collapse_loss(results))) <= COLLAPSE_TOLERANCE]
 
 
 def margins(results: dict, depth: int, worse: str = "post-ln", better: str = "deepnorm") -> list[dict]:
