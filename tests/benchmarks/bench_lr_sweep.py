@@ -90,7 +90,7 @@ def test_sweep_cell_cost_against_bare_steps():
         print(f"{name:26s}{med:10.2f}{1 / med:9.3f}{STEPS / med:9.1f}")
     print(f"sweep cell / bare steps (same round): {ratio('sweep cell (run_cell)', 'bare steps'):.2f}x")
     print(f"probe overhead, trainer + probe / trainer: {ratio('trainer + probe', 'trainer, no probe'):.2f}x")
-    cells = len(get_sweep("deepnorm", "fast").cells()) + len(get_sweep("deepnorm-ablation", "fast").cells())
+    cells = len(get_sweep("deepnorm", "fast").cells())
     per_cell = statistics.median(times["sweep cell (run_cell)"]) * full.train["max_steps"] / STEPS
     print(f"notebook 04 FAST trains {cells} cells of {full.train['max_steps']} steps: about {cells * per_cell:.0f} s "
           f"of one core here, {cells * per_cell / 2:.0f} s on 2 workers")
