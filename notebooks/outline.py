@@ -84,15 +84,17 @@ COURSE = (
     Lesson("04_deepnorm", "DeepNorm and the other normalizations", (
         "write the layer equation of Pre-LN, Post-LN, Sandwich-LN and DeepNorm and place each LayerNorm",
         "compute DeepNorm's α and β for N layers and the initial standard deviations they give",
-        "measure how each placement scales the gradient with depth and read a stability experiment's margin"),
-        60, ("03",), "§2.1, §3", ("glm_mini/layer.py", "glm_mini/init.py", "glm_mini/stability/",
-                                  "glm_mini/experiments.py"), 120),
+        "read final loss against learning rate for the four schemes and name each one's usable range, with the "
+        "seeds' spread (Exercise 4.3)",
+        "say, from the α-alone and β-alone ablation, which half of DeepNorm keeps Post-LN from collapsing"),
+        75, ("03",), "§2.1, §3", ("glm_mini/layer.py", "glm_mini/init.py", "glm_mini/stability/",
+                                  "glm_mini/experiments.py"), 180),
     Lesson("05_embedding_gradient_shrink", "Embedding gradient shrink", (
         "write embedding gradient shrink and show that the forward is unchanged while the gradient is × α",
-        "measure the embedding's gradient norm against the rest of the model during training",
+        "show that Adam undoes a constant gradient scale, and name where EGS can still act: the global clip",
+        "measure the embedding's share of the global gradient norm and how often clipping fires, α = 1 vs 0.1",
         "show when an FP16 softmax overflows and why an FP32 softmax with layer scaling does not"),
-        50, ("03", "04"), "§3", ("glm_mini/grad_shrink.py", "glm_mini/stability/fp16_overflow.py",
-                                 "glm_mini/experiments.py"), 120),
+        60, ("03", "04"), "§3", ("glm_mini/grad_shrink.py", "glm_mini/stability/", "glm_mini/experiments.py"), 180),
     Lesson("06_pretraining_glm_mini", "Pre-training glm-mini", (
         "write the loss-mask-weighted cross-entropy (Exercise 6.1)",
         "clip gradients by their total norm and say what per-tensor clipping would get wrong (Exercise 6.2)",
