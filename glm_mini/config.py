@@ -50,7 +50,7 @@ class GLMConfig:
     inner_hidden_size: int | None = None  # GeGLU inner size; dense_h_to_4h outputs 2x this. None -> 4*hidden (SAT)
     vocab_size: int = 1024
     max_sequence_length: int = 128
-    position_encoding_2d: bool = False  # False: 1-D RoPE over the whole head (GLM-130B); True: 2-D (GLM/ChatGLM)
+    position_encoding_2d: bool = False  # False: 1-D RoPE over the whole head (GLM-130B); True: 2-D RoPE (ChatGLM-6B)
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     layernorm_epsilon: float = 1e-5
@@ -62,6 +62,9 @@ class GLMConfig:
     shrink_logit_embedding_gradient: bool = True  # also shrink the gradient through the tied output projection
     init_method_std: float = 0.02  # normal init std for the non-DeepNorm schemes (Megatron style)
     official_qkv_init_tp: int = 0  # 0: beta on the true value rows; k>0: the training code's quirk at TP=k
+    # DeepNorm's two halves, for the ablation in notebook 04 (both True is DeepNorm; both False is exactly post-ln)
+    deepnorm_scale_residual: bool = True  # alpha = (2N)^1/2 on the residual (False: alpha = 1)
+    deepnorm_scale_init: bool = True  # Xavier init with gain beta (False: the Megatron normal init of post-ln)
 
     def __post_init__(self):
         def need(ok: bool, field: str, message: str):
@@ -96,6 +99,9 @@ class GLMConfig:
              "must be in (0, 1]")
         need(self.init_method_std > 0, "init_method_std", "must be positive")
         need(self.official_qkv_init_tp >= 0, "official_qkv_init_tp", "must be an int >= 0")
+        for name in ("deepnorm_scale_residual", "deepnorm_scale_init"):
+            need(getattr(self, name) or self.normalization == "deepnorm", name,
+                 f"switching off half of DeepNorm needs normalization='deepnorm', not {self.normalization!r}")
         if self.official_qkv_init_tp:
             need(self.num_attention_heads % self.official_qkv_init_tp == 0, "official_qkv_init_tp",
                  f"must divide num_attention_heads={self.num_attention_heads}")
@@ -112,8 +118,15 @@ class GLMConfig:
 
     @property
     def residual_alpha(self) -> float:
-        """α multiplying the residual branch: (2N)^½ for DeepNorm (paper §2.1), 1 for the other schemes."""
-        return math.sqrt(2 * self.num_layers) if self.normalization == "deepnorm" else 1.0
+        """α multiplying the residual branch: (2N)^½ for DeepNorm (paper §2.1), 1 for the other schemes (and for
+        DeepNorm with ``deepnorm_scale_residual=False``)."""
+        deepnorm = self.normalization == "deepnorm" and self.deepnorm_scale_residual
+        return math.sqrt(2 * self.num_layers) if deepnorm else 1.0
+
+    @property
+    def deepnorm_init(self) -> bool:
+        """True when the weights get DeepNorm's Xavier init with gain β (else Megatron's normal init)."""
+        return self.normalization == "deepnorm" and self.deepnorm_scale_init
 
     @property
     def deepnorm_beta(self) -> float:

@@ -14,7 +14,8 @@ rank's heads*, not the value projection. ``official_qkv_init_tp = k`` reproduces
 trained at TP=4, and the "glm-130b" preset says so); ``0`` (the small presets) scales the true value rows, as the
 paper describes.
 
-Other schemes (Megatron): normal(0, σ) with σ = ``init_method_std``, σ/√(2N) on the two output projections.
+Other schemes (Megatron), and DeepNorm with ``deepnorm_scale_init=False`` (notebook 04's ablation): normal(0, σ)
+with σ = ``init_method_std``, σ/√(2N) on the two output projections.
 All biases are zero and every LayerNorm starts at weight 1, bias 0.
 """
 
@@ -49,7 +50,7 @@ def init_weights_(model: nn.Module) -> None:
     """Initialize a ``GLM`` in place (works on real and ``meta`` tensors; after ``to_empty`` it also rebuilds RoPE)."""
     config: GLMConfig = model.config
     h = config.hidden_size
-    deepnorm = config.normalization == "deepnorm"
+    deepnorm = config.deepnorm_init
     beta, std = config.deepnorm_beta, config.init_method_std
     out_std = std / math.sqrt(2 * config.num_layers)
 

@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -290,8 +291,13 @@ def _write_config(out: Path, cfg: TrainConfig) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # the loop
 
-def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
-    """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring."""
+def train(cfg: TrainConfig, progress: bool = True, probes: Sequence = (), plots: bool = True) -> TrainResult:
+    """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring.
+
+    ``probes``: measurements that watch the model without changing what a step computes (e.g.
+    ``glm_mini.stability.AttentionLogitProbe``): each gets ``attach(model)`` once the model is built, its
+    ``read()`` dict is added to every step's metrics row, and ``detach()`` ends it. ``plots=False`` skips
+    ``plots.png`` (about 2 s a run, which a sweep of many short runs does not need)."""
     from tqdm.auto import tqdm
 
     from glm_mini.training.data import DataCursor, load_train_data, validation_batches
@@ -334,6 +340,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         start = state["step"]
     _write_config(out, cfg)
     log = MetricsLog(out, resume_step=start)
+    for probe in probes:
+        probe.attach(model)
 
     def checkpoint(step: int) -> None:
         save_checkpoint(out, step, {
@@ -359,6 +367,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             batch = {k: v.to(device) for k, v in batch.items()}
             row = train_step(local, optimizer, scaler, detector, cfg, step, batch,
                              model_config.embedding_gradient_shrink_alpha, t0)
+            row.update({k: v for probe in probes for k, v in probe.read().items()})  # observers only (stability lab)
             loss_value, spike, skipped = row["loss"], row["spike"], row["skipped"]
             tokens_seen, seconds = tokens_seen + row["tokens"], seconds + row["seconds"]
             if spike:
@@ -382,11 +391,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     finally:
         bar.close()
         log.close()
+        for probe in probes:
+            probe.detach()
 
     rows = read_metrics(out)
     losses = [r["loss"] for r in rows]
     val_losses = [r["val_loss"] for r in rows if "val_loss" in r]
-    if rows and done == cfg.max_steps:
+    if rows and done == cfg.max_steps and plots:
         from glm_mini.training.plots import save_training_plots
 
         save_training_plots(rows, out / "plots.png")

@@ -44,9 +44,10 @@ def rotate(x, cos, sin):
 
 
 def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, position_ids, blocked,
-                     two_d=False, layer_scaling=True, dtype=torch.float32):
+                     two_d=False, layer_scaling=True, dtype=torch.float32, scores_out=None):
     """Logits ``[b, s, V]`` of an official-layout state dict ``sd``; ``blocked`` is bool ``[b, 1, s, s]``.
-    ``dtype`` is the working precision (fp16 = the official serving precision; the softmax stays fp32)."""
+    ``dtype`` is the working precision (fp16 = the official serving precision; the softmax stays fp32).
+    ``scores_out``, a list, receives each layer's attention logits q·kᵀ/√d ``[b, nh, s, s]`` (fp32, before masking)."""
     sd = {k: v.to(dtype) for k, v in sd.items()}
     emb = sd["transformer.word_embeddings.weight"]
     hidden = emb.shape[1]
@@ -75,6 +76,8 @@ def reference_logits(sd, *, num_layers, num_heads, max_len, eps, input_ids, posi
         q, k, v = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
         coeff = layer + 1 if layer_scaling else 1
         scores = (q / (math.sqrt(d) * coeff)) @ k.transpose(-1, -2)
+        if scores_out is not None:
+            scores_out.append(scores.float() * coeff)
         scores = scores.masked_fill(blocked, -10000.0).float() * coeff
         probs = torch.softmax(scores, dim=-1).to(dtype)
         ctx = (probs @ v).permute(0, 2, 1, 3).reshape(b, s, hidden)

@@ -23,6 +23,8 @@ from glm_mini import PRESETS, GLMConfig
     (dict(embedding_gradient_shrink_alpha=0.0), "embedding_gradient_shrink_alpha"),
     (dict(init_method_std=0.0), "init_method_std"),
     (dict(official_qkv_init_tp=3), "official_qkv_init_tp"),  # 4 heads cannot split over 3 ranks
+    (dict(normalization="post-ln", deepnorm_scale_residual=False), "deepnorm_scale_residual"),  # only for deepnorm
+    (dict(normalization="pre-ln", deepnorm_scale_init=False), "deepnorm_scale_init"),
 ])
 def test_invalid_configs_name_the_field(changes, field):
     with pytest.raises(ValueError, match=rf"GLMConfig\.{field}"):

@@ -2,10 +2,10 @@
 
 import math
 
-from glm_mini.exercises.nb04_deepnorm import (check_deepnorm_constants, check_divergence_steps, check_init_stds,
+from glm_mini.exercises.nb04_deepnorm import (check_deepnorm_constants, check_init_stds, check_usable_range,
                                               deepnorm_constants)
-from glm_mini.experiments import divergence_steps
 from glm_mini.stability import expected_init_stds
+from glm_mini.stability.lr_sensitivity import usable_range
 
 
 def _printed(capsys):
@@ -32,12 +32,19 @@ def test_init_stds_check(capsys):
     assert "Exercise 4.2: FAIL on case 'nano (2 layers, h=64)': result['qk']: got" in _printed(capsys)
 
 
-def test_divergence_check(capsys):
-    assert check_divergence_steps(divergence_steps)
+def test_usable_range_check(capsys):
+    assert usable_range({1e-3: [4.0, float("nan")], 3e-3: [4.1, 4.25], 1e-2: [3.1, 4.6]}, 4.7, 0.3) == [3e-3]
+    assert check_usable_range(usable_range)
     assert _printed(capsys) == "Exercise 4.3: PASS (3 cases)"
 
-    def against_first_loss(steps, losses, factor):  # compares with the first loss, not the running minimum
-        return [s for s, x in zip(steps, losses) if not math.isfinite(x) or x > factor * losses[0]]
+    def mean_below(losses, unigram, trained_below):  # a good mean can hide a collapsed seed
+        return sorted(lr for lr, v in losses.items() if sum(v) / len(v) <= unigram - trained_below)
 
-    assert not check_divergence_steps(against_first_loss)
-    assert "Exercise 4.3: FAIL on case '60 noisy steps, factor 1.5'" in _printed(capsys)
+    assert not check_usable_range(mean_below)
+    assert "Exercise 4.3: FAIL on case" in _printed(capsys)
+
+    def in_dict_order(losses, unigram, trained_below):  # right set, wrong order
+        return [lr for lr, v in losses.items() if all(x <= unigram - trained_below for x in v)]
+
+    assert not check_usable_range(in_dict_order)
+    assert "Exercise 4.3: FAIL on case '7 rates, 2 seeds'" in _printed(capsys)

@@ -1,7 +1,10 @@
 """Notebook 05's exercise checks pass on the package's functions and fail, naming the mismatch, on wrong ones."""
 
-from glm_mini.exercises.nb05_egs import check_shrink, check_spike_steps, spike_steps
+import torch
+
+from glm_mini.exercises.nb05_egs import check_adam_update, check_shrink, check_spike_steps, spike_steps
 from glm_mini.grad_shrink import shrink_gradient
+from glm_mini.stability.adam_invariance import adam_update
 
 
 def _printed(capsys):
@@ -20,7 +23,7 @@ def test_shrink_check(capsys):
 def test_spike_check(capsys):
     assert spike_steps([9.0, 1.0, 20.0, float("nan"), 1.1, 5.0], 1.5, 2) == [3, 4, 6]
     assert check_spike_steps(spike_steps)
-    assert _printed(capsys) == "Exercise 5.2: PASS (3 cases)"
+    assert _printed(capsys) == "Exercise 5.3: PASS (3 cases)"
 
     def keeps_spikes_in_the_window(losses, factor, window):  # the trainer leaves spikes out of the median
         import statistics
@@ -32,4 +35,20 @@ def test_spike_check(capsys):
         return flagged
 
     assert not check_spike_steps(keeps_spikes_in_the_window)
-    assert "Exercise 5.2: FAIL on case" in _printed(capsys)
+    assert "Exercise 5.3: FAIL on case" in _printed(capsys)
+
+
+def test_adam_update_check(capsys):
+    assert check_adam_update(adam_update)
+    assert _printed(capsys) == "Exercise 5.2: PASS (3 cases)"
+
+    def without_bias_correction(grads, lr, betas, eps):
+        m = v = torch.zeros_like(grads[0])
+        theta = torch.zeros_like(grads[0])
+        for g in grads:
+            m, v = betas[0] * m + (1 - betas[0]) * g, betas[1] * v + (1 - betas[1]) * g * g
+            theta = theta - lr * m / (v.sqrt() + eps)
+        return theta
+
+    assert not check_adam_update(without_bias_correction)
+    assert "Exercise 5.2: FAIL on case '5 steps of [4, 3], lr 1e-3'" in _printed(capsys)

@@ -65,3 +65,30 @@ def test_megatron_init_for_other_schemes(scheme):
     layer = GLM(cfg).transformer.layers["1"]
     _std_close(layer.attention.query_key_value.weight, 0.02)
     _std_close(layer.mlp.dense_4h_to_h.weight, 0.02 / math.sqrt(8))
+
+
+def test_deepnorm_halves_alpha_only_and_beta_only_and_both_off_is_post_ln():
+    """Notebook 04's ablation: deepnorm_scale_residual switches α = (2N)^½, deepnorm_scale_init the Xavier/β init."""
+    alpha_only = CFG.replace(deepnorm_scale_init=False)
+    beta_only = CFG.replace(deepnorm_scale_residual=False)
+    assert alpha_only.residual_alpha == math.sqrt(8) and beta_only.residual_alpha == 1.0
+    assert not alpha_only.deepnorm_init and beta_only.deepnorm_init and CFG.deepnorm_init
+    torch.manual_seed(0)
+    layer = GLM(alpha_only).transformer.layers["1"]
+    assert layer.alpha == math.sqrt(8)
+    _std_close(layer.attention.query_key_value.weight, 0.02)  # post-ln's Megatron init
+    _std_close(layer.mlp.dense_4h_to_h.weight, 0.02 / math.sqrt(8))
+    torch.manual_seed(0)
+    layer = GLM(beta_only).transformer.layers["1"]
+    assert layer.alpha == 1.0
+    _std_close(layer.mlp.dense_4h_to_h.weight, CFG.deepnorm_beta * math.sqrt(2 / (512 + 256)))  # DeepNorm's init
+    # both halves off: the same parameters and the same logits as post-ln, draw for draw
+    models = []
+    for cfg in (CFG.replace(deepnorm_scale_init=False, deepnorm_scale_residual=False),
+                CFG.replace(normalization="post-ln")):
+        torch.manual_seed(3)
+        models.append(GLM(cfg))
+    ids = torch.randint(0, 2048, (2, 9))
+    for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        assert torch.equal(a, b), name
+    torch.testing.assert_close(models[0](ids).logits, models[1](ids).logits, rtol=0, atol=0)

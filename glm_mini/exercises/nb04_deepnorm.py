@@ -1,12 +1,12 @@
-"""Checks for notebook 04's exercises: DeepNorm's constants, its initialization table, divergence events.
+"""Checks for notebook 04's exercises: DeepNorm's constants, its initialization table, the usable learning rates.
 
 How it works
 ------------
 Each ``check_*`` calls the student's function and the package's on the same seeded inputs through ``run_check``
 and prints PASS or the first mismatch. References: ``GLMConfig.residual_alpha`` / ``deepnorm_beta``
 (α = (2N)^½, β = (2N)^-½, docs/glm130b_facts.md §1.6), ``glm_mini.stability.expected_init_stds`` (Xavier std
-gain·√(2/(fan_in+fan_out)) with gain β on v, dense and the FFN) and ``glm_mini.experiments.divergence_steps``
-(ℓ_t not finite or ℓ_t > ρ·min_{t'≤t} ℓ_{t'}).
+gain·√(2/(fan_in+fan_out)) with gain β on v, dense and the FFN) and ``glm_mini.stability.lr_sensitivity.usable_range``
+(the learning rates where every seed's final loss is at least δ under the unigram loss).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import random
 
 from glm_mini.config import PRESETS, GLMConfig
 from glm_mini.exercises.harness import Case, run_check
-from glm_mini.experiments import divergence_steps
 from glm_mini.stability import expected_init_stds
+from glm_mini.stability.lr_sensitivity import usable_range
 
 
 def deepnorm_constants(num_layers: int) -> tuple[float, float]:
@@ -43,14 +43,18 @@ def check_init_stds(student_fn) -> bool:
     return run_check("Exercise 4.2", student_fn, expected_init_stds, cases, rtol=1e-9)
 
 
-def check_divergence_steps(student_fn) -> bool:
-    """Exercise 4.3: ``student_fn(steps, losses, factor) -> [steps that are divergence events]``."""
+def check_usable_range(student_fn) -> bool:
+    """Exercise 4.3: ``student_fn(losses_by_lr, unigram, trained_below) -> [usable learning rates, ascending]``."""
     rng = random.Random(43)
     cases = []
-    for label, n, factor in [("60 noisy steps, factor 1.5", 60, 1.5), ("30 steps, factor 1.2", 30, 1.2)]:
-        losses = [7.0 * math.exp(-t / 15) + 2.0 + rng.uniform(-0.3, 0.3) for t in range(n)]
-        losses[n // 2] *= 2.5  # one jump well above the running minimum
-        cases.append(Case(label, (list(range(1, n + 1)), losses, factor)))
-    cases.append(Case("edge: NaN and inf are events, the minimum ignores them",
-                      ([1, 2, 3, 4, 5], [6.0, float("nan"), 3.0, float("inf"), 4.4], 1.5)))
-    return run_check("Exercise 4.3", student_fn, divergence_steps, cases)
+    for label, seeds, unigram in [("7 rates, 2 seeds", 2, 4.7), ("5 rates, 3 seeds, unigram 5.0", 3, 5.0)]:
+        lrs = [3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2][:7 if seeds == 2 else 5]
+        losses = {}
+        for lr in reversed(lrs):  # dict in descending order: the answer must still be ascending
+            best = 3.2 + 0.3 * abs(math.log10(lr / 2e-3))
+            losses[lr] = [unigram if lr >= 5e-3 and rng.random() < 0.6 else best + rng.uniform(-0.3, 0.3)
+                          for _ in range(seeds)]
+        cases.append(Case(label, (losses, unigram, 0.3)))
+    cases.append(Case("edge: a NaN seed makes its rate unusable; one good seed is not enough",
+                      ({1e-3: [4.0, float("nan")], 3e-3: [4.1, 4.25], 1e-2: [3.1, 4.6]}, 4.7, 0.3)))
+    return run_check("Exercise 4.3", student_fn, usable_range, cases)

@@ -1,12 +1,14 @@
-"""Checks for notebook 05's exercises: the embedding-gradient-shrink identity and counting loss spikes.
+"""Checks for notebook 05's exercises: the embedding-gradient-shrink identity, Adam's update, counting loss spikes.
 
 How it works
 ------------
 Exercise 5.1 compares the forward value *and* the gradient of the student's shrink with ``shrink_gradient``
 (α·x + (1 − α)·stopgrad(x): value x, gradient ×α; paper §3, docs/glm130b_facts.md §2.6): both functions are run
 on the same ``x`` with the same upstream gradient u, and the pair (y, ∂(Σ y·u)/∂x) is compared. Exercise 5.2
-compares the steps the student flags as spikes with the trainer's ``SpikeDetector`` (ℓ_t > ρ · median of the last
-w losses kept, or not finite) run over the same losses.
+compares the student's Adam update for a sequence of gradients with
+``glm_mini.stability.adam_invariance.adam_update`` (``torch.optim.Adam`` itself). Exercise 5.3 compares the steps
+the student flags as spikes with the trainer's ``SpikeDetector`` (ℓ_t > ρ · median of the last w losses kept, or not
+finite) run over the same losses.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from glm_mini.exercises.harness import Case, run_check
 from glm_mini.grad_shrink import shrink_gradient
+from glm_mini.stability.adam_invariance import adam_update
 from glm_mini.training.spikes import SpikeDetector
 
 
@@ -49,7 +52,7 @@ def spike_steps(losses: list[float], factor: float = 1.5, window: int = 20) -> l
 
 
 def check_spike_steps(student_fn) -> bool:
-    """Exercise 5.2: ``student_fn(losses, factor, window) -> [1-based steps flagged as spikes]``."""
+    """Exercise 5.3: ``student_fn(losses, factor, window) -> [1-based steps flagged as spikes]``."""
     rng = random.Random(52)
     cases = []
     for label, n, factor, window in [("80 steps, two spikes", 80, 1.5, 20), ("40 steps, window 5", 40, 1.3, 5)]:
@@ -59,4 +62,15 @@ def check_spike_steps(student_fn) -> bool:
         cases.append(Case(label, (losses, factor, window)))
     cases.append(Case("edge: no spike before the window is full; NaN is a spike",
                       ([9.0, 1.0, 20.0, float("nan"), 1.1, 5.0], 1.5, 2)))
-    return run_check("Exercise 5.2", student_fn, spike_steps, cases)
+    return run_check("Exercise 5.3", student_fn, spike_steps, cases)
+
+
+def check_adam_update(student_fn) -> bool:
+    """Exercise 5.2: ``student_fn(grads [T, ...], lr, betas, eps) -> θ_T − θ_0`` for Adam without weight decay."""
+    gen = torch.Generator().manual_seed(53)
+    cases = [Case("5 steps of [4, 3], lr 1e-3", (torch.randn(5, 4, 3, generator=gen), 1e-3, (0.9, 0.95), 1e-8)),
+             Case("20 steps of [6], GLM-130B's betas, lr 0.01",
+                  (torch.randn(20, 6, generator=gen), 1e-2, (0.9, 0.95), 1e-8)),
+             Case("edge: tiny gradients, where eps matters", (1e-9 * torch.randn(3, 5, generator=gen), 1e-3,
+                                                               (0.9, 0.999), 1e-8))]
+    return run_check("Exercise 5.2", student_fn, adam_update, cases, rtol=1e-4, atol=1e-9)

@@ -31,7 +31,7 @@ def expected_init_stds(config: GLMConfig) -> dict[str, float]:
     if not isinstance(config, GLMConfig):
         raise TypeError(f"config: expected a GLMConfig, got {type(config).__name__}")
     h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
-    if config.normalization != "deepnorm":
+    if not config.deepnorm_init:
         std = config.init_method_std
         out = std / math.sqrt(2 * config.num_layers)
         return {"qk": std, "v": std, "dense": out, "ffn_x1": std, "ffn_x2": std, "ffn_down": out, "embedding": std}
