@@ -1,0 +1,90 @@
+"""The ``int4-scale`` lesson line, computed from the INT4-scale family's measurements.
+
+How it works
+------------
+The paper's claim (GLM-130B §4, Fig. 5 right; docs/glm130b_facts.md §4.6): the gap between a GLM in INT4 and in FP16
+keeps decreasing as the model grows. For each size the gap is measured per seed on the same validation batches,
+
+    gap_loss = L_INT4 − L_FP32          (nats; > 0 when INT4 is worse)
+    gap_acc  = acc_INT4 − acc_FP32      (points of next-token accuracy; < 0 when INT4 is worse)
+
+and summarised as the mean over seeds ± half their range. The rule, fixed before measuring:
+
+**shown** when the mean loss gap falls at every step up in size, *and* the fall from the smallest to the largest
+model is larger than the seed noise of the two (the sum of their half ranges); otherwise **not shown**, with the
+measured gaps. The line also carries the weight statistic the paper's argument rests on (peak-to-σ of the rows and
+the excess kurtosis, ``weight_stats``), so a reader sees whether the weights stayed narrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import mean
+
+
+@dataclass(frozen=True)
+class SizeGap:
+    size: str
+    quantized_weights: int  # weights INT4 stores (the four block linears)
+    total_parameters: int
+    loss_gap: list[float]  # INT4 − FP32 validation loss, one per seed
+    accuracy_gap: list[float]  # INT4 − FP32 token accuracy, one per seed
+    int8_loss_gap: list[float]
+    fp32_loss: list[float]
+    fp32_accuracy: list[float]
+    peak_to_sigma: list[float]  # trained weights, the four block linears together
+    excess_kurtosis: list[float]
+    outlier_share: list[float]
+    int4_error: list[float]
+
+
+def half_range(values: list[float]) -> float:
+    return (max(values) - min(values)) / 2
+
+
+def size_gap(size: str, parameters: dict, members: list[dict]) -> SizeGap:
+    """One ``SizeGap`` from ``size_family.measure_member`` results (one per seed) and ``parameter_counts``."""
+    if not members:
+        raise ValueError(f"members: expected the measurements of at least one seed of {size}, got none")
+    q = [m["quality"] for m in members]
+    w = [m["weights"]["all"] for m in members]
+    return SizeGap(size, parameters["quantized"], parameters["total"],
+                   loss_gap=[x["int4"]["val_loss"] - x["fp32"]["val_loss"] for x in q],
+                   accuracy_gap=[x["int4"]["token_accuracy"] - x["fp32"]["token_accuracy"] for x in q],
+                   int8_loss_gap=[x["int8"]["val_loss"] - x["fp32"]["val_loss"] for x in q],
+                   fp32_loss=[x["fp32"]["val_loss"] for x in q], fp32_accuracy=[x["fp32"]["token_accuracy"] for x in q],
+                   peak_to_sigma=[s["peak_to_sigma"] for s in w], excess_kurtosis=[s["excess_kurtosis"] for s in w],
+                   outlier_share=[s["outlier_share"] for s in w], int4_error=[s["int4_error"] for s in w])
+
+
+def shrinks_with_size(gaps: list[SizeGap]) -> tuple[bool, float, float]:
+    """``(shown, fall, noise)``: the rule of the module docstring on ``gaps`` ordered by size."""
+    if len(gaps) < 2:
+        raise ValueError(f"gaps: expected at least two sizes to compare, got {len(gaps)}")
+    ordered = sorted(gaps, key=lambda g: g.quantized_weights)
+    means = [mean(g.loss_gap) for g in ordered]
+    fall = means[0] - means[-1]
+    noise = half_range(ordered[0].loss_gap) + half_range(ordered[-1].loss_gap)
+    monotone = all(a > b for a, b in zip(means, means[1:]))
+    return monotone and fall > noise, fall, noise
+
+
+def _nats(values: list[float]) -> str:
+    return f"{mean(values):+.4f} ± {half_range(values):.4f}"
+
+
+def int4_scale_line(gaps: list[SizeGap]) -> str:
+    """``lesson int4-scale: shown (...)`` or ``lesson int4-scale: not shown (...)`` (module docstring)."""
+    shown, fall, noise = shrinks_with_size(gaps)
+    ordered = sorted(gaps, key=lambda g: g.quantized_weights)
+    seeds = min(len(g.loss_gap) for g in ordered)
+    per_size = "; ".join(
+        f"{g.size} ({g.quantized_weights / 1e3:.0f}k quantized weights): INT4 loss gap {_nats(g.loss_gap)} nats, "
+        f"accuracy {100 * mean(g.accuracy_gap):+.2f} points, peak/σ {mean(g.peak_to_sigma):.2f}, "
+        f"kurtosis {mean(g.excess_kurtosis):+.2f}" for g in ordered)
+    span = ordered[-1].quantized_weights / ordered[0].quantized_weights
+    verdict = (f"the gap falls by {fall:.4f} nats over a {span:.0f}x span, more than the seed noise {noise:.4f}"
+               if shown else
+               f"the gap does not fall with size beyond the seed noise: smallest minus largest {fall:+.4f} nats, "
+               f"noise {noise:.4f}, over a {span:.0f}x span")
+    return f"lesson int4-scale: {'shown' if shown else 'not shown'} ({verdict}; {per_size}; {seeds} seeds each)"
