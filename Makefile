@@ -68,16 +68,17 @@ lab: $(STAMP)  ## JupyterLab at the repository root (docs/ and the packages brow
 sync: $(STAMP)  ## regenerate each .ipynb from its py:percent source (outputs stay empty)
 	$(VENV)/bin/jupytext --set-kernel python3 --update --to ipynb notebooks/[0-9][0-9]_*.py
 
-student: $(STAMP)  ## the student edition (exercises as stubs), executed, into build/student/
+student: $(STAMP)  ## the student edition (exercises as stubs, predictions folded), executed, into build/student/
 	$(PY) notebooks/runner.py --edition student --out build/student
 
 instructor: $(STAMP)  ## the instructor edition (solutions kept), executed, into build/instructor/
 	$(PY) notebooks/runner.py --edition instructor --out build/instructor
 
-site: $(STAMP)  ## an offline static site of the executed instructor edition, into build/site/
+site: $(STAMP)  ## both editions, executed, as one offline static site (a switch between them), into build/site/
 	$(PY) notebooks/build_site.py --check
+	$(PY) notebooks/runner.py --edition student --out build/student
 	$(PY) notebooks/runner.py --edition instructor --out build/instructor
-	$(PY) notebooks/build_site.py --notebooks build/instructor --out build/site
+	$(PY) notebooks/build_site.py --student build/student --instructor build/instructor --out build/site
 
 clean:
 	rm -rf build .pytest_cache

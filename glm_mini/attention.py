@@ -56,6 +56,12 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor, dropout_p: 
     return out
 
 
+def split_qkv(qkv: Tensor, head_dim: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The fused ``query_key_value`` output ``[b, s, 3h]`` cut per head: q, k, v, each ``[b, s, nh, d]``."""
+    # [b, s, 3h] -> 3 x [b, s, nh, d]: the rows of head j are [q_j; k_j; v_j] (interleaved per head, not q|k|v)
+    return rearrange(qkv, "b s (nh qkv d) -> qkv b s nh d", qkv=3, d=head_dim).unbind(0)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, hidden_size: int, num_heads: int, layer_number: int, attention_dropout: float = 0.0,
                  hidden_dropout: float = 0.0, layer_scaling: bool = True):
@@ -69,9 +75,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor, rope, allowed: Tensor,
                 kv_cache: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        b, d = x.shape[0], self.head_dim
-        # [b, s, 3h] -> 3 x [b, s, nh, d]: the rows of head j are [q_j; k_j; v_j] (interleaved per head, not q|k|v)
-        q, k, v = rearrange(self.query_key_value(x), "b s (nh qkv d) -> qkv b s nh d", qkv=3, d=d)
+        b, s, _ = x.shape
+        d = self.head_dim
+        q, k, v = split_qkv(self.query_key_value(x), d)  # each [b, s, nh, d]
         q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
         if kv_cache is not None:

@@ -50,7 +50,7 @@ class GLMConfig:
     inner_hidden_size: int | None = None  # GeGLU inner size; dense_h_to_4h outputs 2x this. None -> 4*hidden (SAT)
     vocab_size: int = 1024
     max_sequence_length: int = 128
-    position_encoding_2d: bool = False  # False: 1-D RoPE over the whole head (GLM-130B); True: 2-D (GLM/ChatGLM)
+    position_encoding_2d: bool = False  # False: 1-D RoPE over the whole head (GLM-130B); True: 2-D RoPE (ChatGLM-6B)
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     layernorm_epsilon: float = 1e-5

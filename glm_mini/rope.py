@@ -11,8 +11,10 @@ contiguous halves, where GPT-J's interleaved pairs would be ``(r pair)``:
 
 - 1-D (GLM-130B, ``position_encoding_2d=False``): r = head dim (128 -> 64 frequencies), one position per token.
   Source: SwissArmyTransformer ``model/official/glm130B_model.py`` and ``position_embedding/rotary_embeddings.py``.
-- 2-D (original GLM / ChatGLM-6B): r = head dim / 2; the first half of each head rotates by the token position, the
-  second half by the intra-span ("block") position. Source: ChatGLM-6B ``modeling_chatglm.py``.
+- 2-D (ChatGLM-6B): r = head dim / 2; the first half of each head rotates by the token position, the second half
+  by the intra-span ("block") position. Source: ChatGLM-6B ``modeling_chatglm.py``. The original GLM had the same two
+  position ids but embedded them with two learned absolute position tables instead (THUDM/GLM ``mpu/transformer.py``;
+  docs/glm130b_facts.md §1.5); 2-D *rotary* positions are ChatGLM's.
 
 Numerics: SAT builds the tables in fp16 when the model runs in fp16 (``inv_freq.half()``, fp16 positions), so in
 fp16 the kit does the same to match the official logits; every other dtype builds them in fp32 and casts.

@@ -17,6 +17,7 @@
 #
 # Two pieces are **yours to write**: the encoder's rules around special tokens (Exercise 1.1) and packing
 # (Exercise 1.2). Each check says PASS or shows the first mismatch; later cells use your function once it passes.
+# Before some experiments you are asked to *predict* the result; the answer is folded after the experiment.
 
 # %%
 import os
@@ -38,7 +39,7 @@ import ipywidgets as widgets
 from matplotlib.patches import Patch
 
 from glm_mini.data import HELDOUT_FAMILIES, SPLITS, TRAIN_FAMILIES, CorpusConfig, load_corpus, pack_documents
-from glm_mini.exercises import use
+from glm_mini.exercises import exercise_record, use
 from glm_mini.exercises.nb01_tokenizer import check_encode, check_pack
 from glm_mini.data.corpus_tokenizer import default_tokenizer
 from glm_mini.tokenizer import SPECIAL_TOKENS, GLMTokenizer
@@ -129,12 +130,13 @@ for text in ["The town was founded in 1872.", "米萨塔以陶器闻名。", "Li
 # (sentencepiece's stand-in for a space, which it would read back as a space), encodes the plain parts with
 # sentencepiece (`tok.sp.encode(text)`), and puts ids for the cut-out parts in between: `tok.token_to_id(special)`,
 # `tok.newline_id` for `\n`, and for `▁` its three UTF-8 bytes as byte pieces (`tok.sp.piece_to_id("<0xE2>")`, ...).
-# Write `my_encode(tok, text)`. *Predict:* how many ids does `"[MASK]"` alone give?
+# Write `my_encode(tok, text)`. *Predict first:* how many ids does `"[MASK]"` alone give, and how many would
+# sentencepiece alone (`tok.sp.encode("[MASK]")`) give?
 
 # %%
 def my_encode(tok, text):
     ### BEGIN SOLUTION
-    ### HINT: re.split with a capturing group keeps the separators at the odd indices of the result
+    ### HINT: every cut-out piece must come back in its place, and the empty text between two cuts gives no id
     pieces = re.split("(" + "|".join(map(re.escape, [*SPECIAL_TOKENS, "\n", "\u2581"])) + ")", text)
     ids = []
     for i, piece in enumerate(pieces):
@@ -157,6 +159,13 @@ round_trips = ["  two spaces\tand a tab\r\n", "emoji 🙂 rare 龘 ▁ <n> liter
 for text in round_trips:
     assert tok.decode(encode(tok, text)) == text  # exact round trip
 print(f"encode -> decode gives the text back exactly on {len(round_trips)} texts")
+print(f'"[MASK]": {len(encode(tok, "[MASK]"))} id with the rules, {len(tok.sp.encode("[MASK]"))} ids from '
+      f"sentencepiece alone: {tok.sp.encode('[MASK]', out_type=str)}")
+
+# %% [markdown] tags=["prediction"]
+# One id: `[MASK]` is cut out before sentencepiece sees the text and becomes `tok.token_to_id("[MASK]")`.
+# Sentencepiece alone knows no GLM special and cuts the six characters into ordinary pieces (printed above); a
+# model fed those would see the letters M, A, S, K, not a blank.
 
 # %% [markdown]
 # ## 3. Tokens per character: English vs Chinese vs mixed
@@ -254,7 +263,8 @@ def show_pieces(text="Li Wei went to the library. 李伟去了图书馆。", voc
 show_pieces()
 
 # %% tags=["widget"]
-widgets.interact(show_pieces, text="Li Wei went to the library. 李伟去了图书馆。", vocab_size=vocab_sizes);
+widgets.interact(show_pieces, text=widgets.Text("Li Wei went to the library. 李伟去了图书馆。", continuous_update=False),
+                 vocab_size=widgets.Dropdown(options=vocab_sizes, value=8192));
 
 # %% [markdown]
 # ## 5. What the special tokens are for
@@ -290,12 +300,13 @@ print({s: tok.token_to_id(s) for s in SPECIAL_TOKENS}, "pad", tok.pad_id, "eos",
 #
 # ### Your turn — Exercise 1.2: pack
 # Write `my_pack(docs, seq_len, eod_id, pad_id)`: `docs` is a list of lists of ids; return the rows as a list of
-# lists, each `seq_len` long. *Predict:* how many rows do documents of 3 and 3 tokens make with `seq_len=4`?
+# lists, each `seq_len` long. *Predict first:* how many rows do two documents of 3 tokens each make with
+# `seq_len=4`, and how many padding ids do they need?
 
 # %%
 def my_pack(docs, seq_len, eod_id, pad_id):
     ### BEGIN SOLUTION
-    ### HINT: one flat stream (each document then eod), padded up to a multiple of seq_len, then cut
+    ### HINT: every document ends with <eod>, the last one too; and a stream that fills its last row exactly needs no padding
     stream = [t for d in docs for t in (*d, eod_id)]
     stream += [pad_id] * (-len(stream) % seq_len)
     return [stream[i:i + seq_len] for i in range(0, len(stream), seq_len)]
@@ -326,9 +337,17 @@ ax.legend(handles=[Patch(color=plt.cm.Set2(k / 7), label=f"document {k}") for k 
 plt.show()
 for i in range(len(packed)):  # the boundaries pack_documents keeps: segment index within the row, -1 = padding
     print(f"row {i} segments:", packed.segment_ids(i).tolist())
+two_by_three = pack([[5, 6, 7], [8, 9, 10]], 4, tok.eod_id, tok.pad_id)
+print(f"two documents of 3 tokens, rows of 4: {len(two_by_three)} rows, "
+      f"{sum(row.count(tok.pad_id) for row in two_by_three)} padding ids: {two_by_three}")
+
+# %% [markdown] tags=["prediction"]
+# Two rows and no padding: each document takes its 3 tokens plus an `<eod>`, $2 \times 4 = 8$ ids, exactly two rows
+# of 4 ($\lceil 8/4 \rceil = 2$). A packer that pads every document separately, or adds a padding row when the
+# stream ends on a row boundary, gets this case wrong; it is the check's edge case.
 
 # %% tags=["summary"]
-print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items()))
+print(exercise_record(passed))
 print(f"corpus: train {split_mb['train']:.2f} MB in {len(corpus['train'])} documents; "
       f"all splits {sum(split_mb.values()):.2f} MB; cloze items {len(corpus['cloze_test'])}, "
       f"parallel pairs {len(corpus['parallel_test'])}, held-out task families {', '.join(HELDOUT_FAMILIES)}")

@@ -16,6 +16,11 @@
 # `[gMASK]`, one long suffix for generation; plus 5% of the tokens from instruction data (MIP).
 # This notebook builds each piece on real sentences of the kit's English/Chinese corpus, checks it against the
 # package (`glm_mini/objective/`), and ends with a visualizer to play with.
+#
+# Four pieces are **yours to write**: Part A (Exercise 2.1), Part B's inputs and targets (2.2), Part B's positions
+# (2.3) and a `[gMASK]` sample (2.4). Each check says PASS or shows the first mismatch; the worked example and the
+# later cells are built with your functions once they pass (with the package's until then). Before some experiments
+# you are asked to *predict* the result; the answer is folded after the experiment.
 
 # %%
 import os
@@ -33,10 +38,12 @@ torch.manual_seed(0)
 
 from glm_mini import GLM, PRESETS, default_tokenizer
 from glm_mini.data import load_corpus, pack_documents
-from glm_mini.exercises import use
-from glm_mini.exercises.nb02_objective import (check_glm_mask, check_gmask_sample, check_part_a,
-                                               check_part_b_positions)
+from glm_mini.exercises import exercise_record, use
+from glm_mini.exercises.nb02_objective import (check_gmask_sample, check_part_a, check_part_b,
+                                               check_part_b_positions, gmask_inputs_targets)
 from glm_mini.exercises.nb02_objective import part_a as package_part_a
+from glm_mini.exercises.nb02_objective import part_b as package_part_b
+from glm_mini.exercises.nb02_objective import part_b_positions as package_part_b_positions
 from glm_mini.objective import (ObjectiveConfig, choose_objective, collate, draw_span_length, glm_attention,
                                 gmask_sample, mask_sample, mip_pairs_from_records, objective_config,
                                 right_context_share, sample_batch, sample_mask_spans, sample_prefix_len, sample_row,
@@ -48,6 +55,7 @@ tok = default_tokenizer()
 special = tok.special
 label = token_label(tok)
 corpus = load_corpus()
+passed = {}  # exercise -> did its check pass
 print(special)
 
 # %% [markdown]
@@ -114,13 +122,13 @@ for s, e in spans:
 
 # %% [markdown]
 # ### Your turn — Exercise 2.1: build Part A
-# Write `my_part_a(tokens, spans, mask_id)`: `spans` are sorted `(start, end)` pairs, end exclusive. Predict first:
-# how long is Part A for a text of $n$ tokens with $k$ spans covering $S$ tokens?
+# Write `my_part_a(tokens, spans, mask_id)`: `spans` are sorted `(start, end)` pairs, end exclusive.
+# *Predict first:* how long is Part A for a text of $n$ tokens with $k$ spans covering $S$ tokens?
 
 # %%
 def my_part_a(tokens, spans, mask_id):
     ### BEGIN SOLUTION
-    ### HINT: walk the spans in order; keep the text between them and put one mask_id per span
+    ### HINT: editing the list in place shifts the indices of every span after the first one you replace
     out, last = [], 0
     for start, end in spans:
         out += tokens[last:start] + [mask_id]
@@ -130,66 +138,107 @@ def my_part_a(tokens, spans, mask_id):
 
 
 # %%
-ok_21 = check_part_a(my_part_a)
-part_a = use(my_part_a, ok_21, package_part_a)
+passed["2.1"] = check_part_a(my_part_a)
+part_a = use(my_part_a, passed["2.1"], package_part_a)
 sample = mask_sample(en, spans, special)
 assert part_a(en, spans, special.mask) == sample.input_ids[: sample.division].tolist()
 print("Part A:", tok.decode(part_a(en, spans, special.mask)))
-print("length of Part A = n - S + k:", sample.division, "=", len(en) - masked + len(spans))
+print(f"n = {len(en)} tokens, k = {len(spans)} spans covering S = {masked}: Part A has {sample.division} tokens")
+
+# %% [markdown] tags=["prediction"]
+# $|\text{Part A}| = n - S + k$: the $S$ masked tokens leave, and each of the $k$ spans leaves one `[MASK]` behind.
+# The cell above printed the English sentence's $n$, $k$, $S$ and the length `mask_sample` gave: they agree.
 
 # %% [markdown]
 # ## 4. Part B, positions, and the objective
-# Part B holds the spans in a **random order** $z$. Each span $s_{z_i}$ is fed as `[sop]` + span and predicted as
-# span + `[eop]`. The shuffle makes the model learn every dependency between spans, not just left to right. The
-# objective (paper §2.1, Eq. 1; `glm_mini/objective/sample.py`, `mask_sample`):
+# Part B holds the spans in a **random order** $z$. Each span is written after a start token `[sop]`, and the model
+# must say where it ends: it predicts the span's tokens and then an end token `[eop]`. So the span is shifted by one
+# between what Part B *feeds* (its input ids) and what it *predicts* (its targets), exactly as in a language model.
+# The shuffle makes the model learn every dependency between spans, not just left to right. The objective is the
+# original GLM paper's (Du et al., 2022, §2.1, Eqs. 1–2; `docs/glm130b_facts.md` §2.2), which GLM-130B keeps;
+# `glm_mini/objective/sample.py`, `mask_sample`, builds its samples:
 #
 # $$\max_\theta\; \mathbb{E}_{z}\Big[\sum_{i=1}^{k} \log p_\theta\big(s_{z_i} \,\big|\, x_{\text{corrupt}},
 # s_{z_1}, \dots, s_{z_{i-1}}\big)\Big],\qquad
 # p_\theta(s_i \mid \cdot) = \prod_{j} p_\theta\big(s_{i,j} \mid x_{\text{corrupt}}, s_{z_{<i}}, s_{i,<j}\big)$$
 #
-# **Positions.** GLM-130B uses 1-D rotary positions: Part A counts $0, 1, 2, \dots$ (a span takes one slot, its
-# `[MASK]`), and **every Part B token takes the position of its span's `[MASK]`**, so the model knows *where* it is
-# writing but not how long the span is. (The original GLM used a second, intra-span position row; section 7.)
-#
-# The spec's worked example: text $x_1 \dots x_6$, spans $\{x_3\}$ and $\{x_5 x_6\}$, Part B order
-# $(x_5 x_6), (x_3)$. Built by hand, then compared with the package:
+# ### Your turn — Exercise 2.2: Part B's inputs and targets
+# Write `my_part_b(tokens, spans, span_order, sop_id, eop_id)` returning `(inputs, targets)`, two lists of the same
+# length: the spans taken in `span_order` (`span_order[0]` is the index of the span written first), each with its
+# `[sop]` and `[eop]` where the paragraph above puts them. Part A's targets are not your concern here (they carry no
+# loss). *Predict first:* how many tokens does Part B add for $k$ spans covering $S$ tokens?
 
 # %%
-x = [tok.token_to_id(p) for p in ["x", "1", "2", "3", "4", "5"]]  # six distinct ids stand for x1..x6
-spans_ex, order_ex = [(2, 3), (4, 6)], [1, 0]
-a = part_a(x, spans_ex, special.mask)
-mask_pos = [i for i, t in enumerate(a) if t == special.mask]  # position of span k's [MASK] in Part A
-b_in, b_out, b_pos = [], [], []
-for k in order_ex:
-    s, e = spans_ex[k]
-    b_in += [special.sop] + x[s:e]
-    b_out += x[s:e] + [special.eop]
-    b_pos += [mask_pos[k]] * (e - s + 1)
-by_hand = {"input_ids": a + b_in, "targets": a + b_out, "position_ids": list(range(len(a))) + b_pos}
-ex = mask_sample(x, spans_ex, special, span_order=order_ex)
-assert by_hand == {k: getattr(ex, k).tolist() for k in by_hand}
-assert by_hand["position_ids"] == [0, 1, 2, 3, 4, 4, 4, 4, 2, 2]  # the spec's example, as written there
-names = {v: f"x{i + 1}" for i, v in enumerate(x)} | {special.mask: "[M]", special.sop: "[sop]", special.eop: "[eop]"}
-for row in ("input_ids", "targets", "position_ids"):
-    values = by_hand[row] if row == "position_ids" else [names[t] for t in by_hand[row]]
-    print(f"{row:13s}", " ".join(f"{v!s:>5}" for v in values[:5]), " | ", " ".join(f"{v!s:>5}" for v in values[5:]))
+def my_part_b(tokens, spans, span_order, sop_id, eop_id):
+    ### BEGIN SOLUTION
+    ### HINT: follow span_order, not the text's order; inputs and targets must keep the same length
+    inputs, targets = [], []
+    for k in span_order:
+        start, end = spans[k]
+        inputs += [sop_id] + tokens[start:end]
+        targets += tokens[start:end] + [eop_id]
+    return inputs, targets
+    ### END SOLUTION
+
+
+# %%
+passed["2.2"] = check_part_b(my_part_b)
+part_b = use(my_part_b, passed["2.2"], package_part_b)
+b_inputs, b_targets = part_b(en, spans, list(range(len(spans))), special.sop, special.eop)
+print(f"k = {len(spans)} spans covering S = {masked} tokens: Part B has {len(b_inputs)} tokens")
+
+# %% [markdown] tags=["prediction"]
+# $S + k$: every span token once, plus one `[sop]` per span in the inputs (and one `[eop]` per span in the
+# targets, at the matching place). The whole sample is then $(n - S + k) + (S + k) = n + 2k$ tokens long.
 
 # %% [markdown]
-# ### Your turn — Exercise 2.2: Part B positions
+# **Positions.** GLM-130B uses 1-D rotary positions: Part A counts $0, 1, 2, \dots$ (a span takes one slot, its
+# `[MASK]`), and **every Part B token takes the position of its span's `[MASK]`**, so the model knows *where* it is
+# writing but not how long the span is. (The original GLM added a second, intra-span position; section 7.)
+#
+# ### Your turn — Exercise 2.3: Part B's positions
 # Write `my_part_b_positions(spans, span_order)`, the 1-D positions of Part B (one per `[sop]` and per span token).
-# Predict: in the example above, why do the `x3` tokens get position 2 and not 2, 3?
+# The spans are given in the original text's coordinates; the positions must be Part A's.
+# *Predict first:* in the worked example below (text $x_1 \dots x_6$, spans $\{x_3\}$ and $\{x_5 x_6\}$, Part B
+# order $(x_5 x_6), (x_3)$), which positions do `[sop] x5 x6` get?
 
 # %%
 def my_part_b_positions(spans, span_order):
     ### BEGIN SOLUTION
-    ### HINT: span k's [MASK] sits at its start minus the tokens the earlier spans removed, plus one slot each
+    ### HINT: a span's start counts original tokens; in Part A each earlier span takes one slot, not its length
     slot = [start - sum(e - s for s, e in spans[:k]) + k for k, (start, _) in enumerate(spans)]
     return [slot[k] for k in span_order for _ in range(spans[k][1] - spans[k][0] + 1)]
     ### END SOLUTION
 
 
 # %%
-ok_22 = check_part_b_positions(my_part_b_positions)
+passed["2.3"] = check_part_b_positions(my_part_b_positions)
+part_b_positions = use(my_part_b_positions, passed["2.3"], package_part_b_positions)
+
+# %% [markdown]
+# The worked example of `docs/glm130b_facts.md` §2.2, assembled from your three functions and compared with the
+# package's `mask_sample`:
+
+# %%
+x = [tok.token_to_id(p) for p in ["x", "1", "2", "3", "4", "5"]]  # six distinct ids stand for x1..x6
+spans_ex, order_ex = [(2, 3), (4, 6)], [1, 0]
+a = part_a(x, spans_ex, special.mask)
+b_in, b_out = part_b(x, spans_ex, order_ex, special.sop, special.eop)
+by_hand = {"input_ids": a + b_in, "targets": a + b_out,
+           "position_ids": list(range(len(a))) + part_b_positions(spans_ex, order_ex)}
+ex = mask_sample(x, spans_ex, special, span_order=order_ex)
+assert by_hand == {k: getattr(ex, k).tolist() for k in by_hand}
+assert by_hand["position_ids"] == [0, 1, 2, 3, 4, 4, 4, 4, 2, 2]  # the example as docs/glm130b_facts.md §2.2 writes it
+names = {v: f"x{i + 1}" for i, v in enumerate(x)} | {special.mask: "[M]", special.sop: "[sop]", special.eop: "[eop]"}
+for row in ("input_ids", "targets", "position_ids"):
+    values = by_hand[row] if row == "position_ids" else [names[t] for t in by_hand[row]]
+    print(f"{row:13s}", " ".join(f"{v!s:>5}" for v in values[:5]), " | ", " ".join(f"{v!s:>5}" for v in values[5:]))
+
+# %% [markdown] tags=["prediction"]
+# 4, 4, 4: Part A is `x1 x2 [M] x4 [M]`, so the second `[MASK]`, which stands for $x_5 x_6$, sits at index 4, and
+# `[sop]`, `x5` and `x6` all take it. In the original text $x_5$ was at index 4 too, but only because the span
+# before it was one token long; a longer earlier span moves every later `[MASK]` left. The `x3` span gets 2, 2
+# (the first `[MASK]`): the position says *which blank*, never *how far into it*.
 
 # %% [markdown]
 # ### The loss mask
@@ -218,26 +267,23 @@ fig, ax = plt.subplots(figsize=(8, 6))
 plot_attention_mask(ex.attention_mask, ex.division, ax, labels=[names[t] for t in ex.input_ids.tolist()],
                     title="the worked example: x1 x2 [M] x4 [M] | [sop] x5 x6 [sop] x3")
 plt.show()
+assert torch.equal(glm_attention(sample.division, len(sample)), sample.attention_mask)
 
 # %% [markdown]
-# ### Your turn — Exercise 2.3: the GLM attention mask
-# Write `my_glm_mask(division, length)` returning a `[length, length]` bool tensor. Predict: what is the mask when
-# `division == length`? When `division == 0`?
+# *Predict:* the same formula with $d$ = the whole length, and with $d = 0$: what do the two masks look like, and
+# which familiar models do they describe? Then run the cell.
 
 # %%
-def my_glm_mask(division, length):
-    ### BEGIN SOLUTION
-    ### HINT: compare a row index column and a column index row; combine two conditions with |
-    i = torch.arange(length).view(-1, 1)  # [L, 1] queries
-    j = torch.arange(length).view(1, -1)  # [1, L] keys
-    return (j < division) | (j <= i)
-    ### END SOLUTION
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+for ax, d in zip(axes, (8, 3, 0)):
+    plot_attention_mask(glm_attention(d, 8), d if 0 < d < 8 else None, ax, title=f"division d = {d} of 8")
+plt.tight_layout()
+plt.show()
 
-
-# %%
-ok_23 = check_glm_mask(my_glm_mask)
-glm_mask = use(my_glm_mask, ok_23, glm_attention)
-assert torch.equal(glm_mask(sample.division, len(sample)), sample.attention_mask)
+# %% [markdown] tags=["prediction"]
+# With $d = L$ every key is in Part A, so every query sees every key: a fully bidirectional (BERT-like) encoder.
+# With $d = 0$ only $j \le i$ is left: the lower-triangular causal mask of a GPT. GLM's mask moves between the two
+# with one number, the division.
 
 # %% [markdown]
 # The whole English sample: token table (Part A blue, Part B cream) above its mask.
@@ -249,43 +295,55 @@ plt.show()
 # %% [markdown]
 # ## 6. `[gMASK]`: one long blank for generation
 # Short spans teach filling in; they do not teach writing a paragraph. For 70% of its sequences GLM-130B blanks one
-# **suffix** instead: `prefix + [gMASK, sop] + suffix[:-1]` is the input, `prefix + [gMASK] + suffix` the target,
-# the loss is on the suffix, and the prefix (with `[gMASK]`) is read bidirectionally. The suffix is 20% to 100% of
-# the text (`min_gmask_ratio`), so the model also learns to write with no context at all. With 1-D positions the
-# ids simply count $0 \dots L-1$. On the Chinese sentences:
-
-# %%
-prefix_len = sample_prefix_len(len(zh), random.Random(0))
-g = gmask_sample(zh, prefix_len, special)
-print(f"prefix {prefix_len} of {len(zh)} tokens: {tok.decode(zh[:prefix_len])!r}  ->  generate "
-      f"{tok.decode(zh[prefix_len:])!r}")
-print("input :", tok.decode(g.input_ids.tolist()))
-print("target:", tok.decode(g.targets[g.loss_mask].tolist()))
-draw_sample(g, label, title="[gMASK] sample of the Chinese sentences (ids shown as #id: no CJK font in plots)")
-plt.show()
-
-# %% [markdown]
+# **suffix** instead. The text is cut after `prefix_len` tokens; the prefix, followed by `[gMASK]` (which marks where
+# the blank is), is read bidirectionally; then the model writes the suffix left to right, starting after `[sop]`.
+# As in Part B, inputs and targets are one token apart during the writing, and the loss covers the suffix only
+# (`docs/glm130b_facts.md` §2.3). The suffix is 20% to 100% of the text (`min_gmask_ratio`), so the model also
+# learns to write with no context at all. With 1-D positions the ids simply count $0 \dots L-1$.
+#
 # ### Your turn — Exercise 2.4: the `[gMASK]` sample
-# Write `my_gmask(tokens, prefix_len, gmask_id, sop_id)` returning `(inputs, targets)` as two lists.
-# Predict: how much longer than the text is the sample?
+# Write `my_gmask(tokens, prefix_len, gmask_id, sop_id)` returning `(inputs, targets)`: two lists of the same
+# length, covering the whole sample, prefix included (the prefix's targets carry no loss, so any placeholder would
+# do; use the prefix and `[gMASK]` themselves, as the official collator does).
+# *Predict first:* how many tokens longer than the text is the sample?
 
 # %%
 def my_gmask(tokens, prefix_len, gmask_id, sop_id):
     ### BEGIN SOLUTION
-    ### HINT: the target at each position is the next input token; the last suffix token is never an input
+    ### HINT: write out a 3-token text by hand first: which token is never fed as an input, and which is never a target?
     prefix, suffix = tokens[:prefix_len], tokens[prefix_len:]
     return prefix + [gmask_id, sop_id] + suffix[:-1], prefix + [gmask_id] + suffix
     ### END SOLUTION
 
 
 # %%
-ok_24 = check_gmask_sample(my_gmask)
+passed["2.4"] = check_gmask_sample(my_gmask)
+gmask_lists = use(my_gmask, passed["2.4"], gmask_inputs_targets)
+prefix_len = sample_prefix_len(len(zh), random.Random(0))
+g = gmask_sample(zh, prefix_len, special)
+g_inputs, g_targets = gmask_lists(zh, prefix_len, special.gmask, special.sop)
+assert (g_inputs, g_targets) == (g.input_ids.tolist(), g.targets.tolist())
+print(f"prefix {prefix_len} of {len(zh)} tokens: {tok.decode(zh[:prefix_len])!r}  ->  generate "
+      f"{tok.decode(zh[prefix_len:])!r}")
+print("input :", tok.decode(g_inputs))
+print("target:", tok.decode(g.targets[g.loss_mask].tolist()))
+print(f"the text has {len(zh)} tokens, the sample {len(g_inputs)}")
+draw_sample(g, label, title="[gMASK] sample of the Chinese sentences (pieces outside ASCII are labelled #id)")
+plt.show()
+
+# %% [markdown] tags=["prediction"]
+# One token longer. `[gMASK]` and `[sop]` are added to the inputs, but the last suffix token is never fed (nothing
+# comes after it to predict), so the inputs are the text plus one; the targets drop `[sop]` instead. The cell
+# above printed both lengths.
 
 # %% [markdown]
 # ## 7. 1-D or 2-D positions
 # The original GLM gave each token two position ids: the position in Part A (as above) and an **intra-span**
-# position, 0 on Part A and $1, 2, \dots$ along `[sop]` + span (THUDM/GLM `blocklm_utils.py`). GLM-130B uses 1-D
-# rotary positions and keeps only the first row (docs/glm130b_facts.md §1.5, §2.2). `two_d=True` builds the original:
+# position, 0 on Part A and $1, 2, \dots$ along `[sop]` + span (THUDM/GLM `blocklm_utils.py`), and it embedded each
+# with its own **learned absolute position table**, both added to the word embedding (THUDM/GLM
+# `mpu/transformer.py`). ChatGLM-6B later fed the same two ids to rotary embeddings instead, each rotating half of
+# every head (2-D RoPE). GLM-130B keeps only the first id and rotates the whole head by it: 1-D RoPE
+# (`docs/glm130b_facts.md` §1.5, §2.2). `two_d=True` builds the two rows of ids:
 
 # %%
 ex2 = mask_sample(x, spans_ex, special, span_order=order_ex, two_d=True)
@@ -397,11 +455,14 @@ show()
 # %% tags=["widget"]
 import ipywidgets as widgets
 
-widgets.interact(show, text=widgets.Text(en_text), mask_ratio=widgets.FloatSlider(0.15, min=0.05, max=0.6, step=0.05),
-                 objective=widgets.ToggleButtons(options=["mask", "gmask"]), seed=widgets.IntSlider(0, 0, 20));
+widgets.interact(show, text=widgets.Text(en_text, continuous_update=False),
+                 mask_ratio=widgets.FloatSlider(0.15, min=0.05, max=0.6, step=0.05, continuous_update=False),
+                 objective=widgets.ToggleButtons(options=["mask", "gmask"]),
+                 seed=widgets.IntSlider(0, 0, 20, continuous_update=False));
 
 # %% tags=["summary"]
-print(f"worked example (docs §2.2) reproduced by hand and by mask_sample: positions {by_hand['position_ids']}")
+print(f"worked example (docs §2.2) built from the exercise functions = mask_sample: positions "
+      f"{by_hand['position_ids']}")
 print(f"span lengths: mean {mean_len:.3f} by the formula (truncated Poisson, λ=3); {masked} of {len(en)} tokens "
       f"of the English sentence masked")
 print(f"over {N_ROWS} rows: [MASK] {mask_share:.1%} of self-supervised rows (paper 30%), MIP {mip_share:.1%} of "
@@ -410,4 +471,4 @@ print(f"masking rate of packed [MASK] samples: {mask_rate:.1%} (paper: >= 15%)")
 print("supervised tokens that see right context: " + "; ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 print(f"untrained nano GLM loss on Part B {loss:.3f} vs ln V {np.log(len(tok)):.3f}")
 print(f"building a row: {row_ms:.2f} ms per {SEQ} tokens")
-print("exercises passed:", {"2.1": ok_21, "2.2": ok_22, "2.3": ok_23, "2.4": ok_24})
+print(exercise_record(passed))

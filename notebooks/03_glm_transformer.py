@@ -4,8 +4,10 @@
 # Budget: 60 s (FAST, 2-core CPU).
 #
 # We rebuild each piece of GLM-130B's architecture by hand, then check that it equals the package version in
-# `glm_mini/`. Four of the pieces are **yours to write** (Exercises 3.1–3.4); each check says PASS or shows the first
-# mismatch, and later cells use your function once it passes (the package's until then).
+# `glm_mini/`. Three of the pieces are **yours to write**: the RoPE rotation (Exercise 3.1), the attention forward
+# with its fused per-head QKV and layer scaling (3.2) and the DeepNorm layer (3.3). Each check says PASS or shows the
+# first mismatch, and later cells use your function once it passes (the package's until then). Before some
+# experiments you are asked to *predict* the result; the answer is folded after the experiment.
 #
 # | piece | package file | test |
 # |---|---|---|
@@ -32,9 +34,10 @@ import torch
 from matplotlib.patches import Patch
 
 from glm_mini import GLM, PRESETS, prefix_causal_mask
-from glm_mini.attention import SelfAttention
-from glm_mini.exercises import use
-from glm_mini.exercises.nb03_transformer import check_deepnorm_layer, check_geglu, check_glm_mask, check_rotary
+from glm_mini.architecture import draw_block, draw_qkv_layout, parameter_groups
+from glm_mini.attention import SelfAttention, official_attention
+from glm_mini.exercises import exercise_record, use
+from glm_mini.exercises.nb03_transformer import check_attention, check_deepnorm_layer, check_rotary
 from glm_mini.layer import GLMLayer
 from glm_mini.mlp import GeGLU
 from glm_mini.rope import RotaryEmbedding, apply_rope, apply_rotary
@@ -55,34 +58,17 @@ passed = {}  # exercise -> did its check pass
 #
 # $$M_{ij} = [\,j < P\,] \;\lor\; [\,j \le i\,]$$
 #
-# (`glm_mini/masks.py`, `prefix_causal_mask`: `causal | in_prefix`). The kit's masks are boolean with
-# **True = may attend**, the convention of PyTorch's `scaled_dot_product_attention`; `nn.MultiheadAttention` and the
-# official GLM-130B code use the opposite, True = blocked.
+# (`glm_mini/masks.py`, `prefix_causal_mask`: `causal | in_prefix`; notebook 02 built the same mask for a
+# [MASK] sample; here it is given). The kit's masks are boolean with **True = may attend**, the convention of
+# PyTorch's `scaled_dot_product_attention`; `nn.MultiheadAttention` and the official GLM-130B code use the opposite,
+# True = blocked. With $P = 0$ it is plain causal; with $P$ = `seq_len` every query sees every key.
 #
-# ### Your turn — Exercise 3.1: build the GLM mask
-# Write `my_glm_mask(prefix_lengths, seq_len)`: `prefix_lengths` is a `[b]` long tensor, the result a bool tensor
-# `[b, 1, seq_len, seq_len]`. *Predict first:* with $P = 0$ the mask is plain causal; with $P$ = `seq_len` every
-# query sees every key.
-
-# %%
-def my_glm_mask(prefix_lengths, seq_len):
-    ### BEGIN SOLUTION
-    ### HINT: compare arange(seq_len) as rows (queries) and as columns (keys), then OR with "key < prefix"
-    i = torch.arange(seq_len)
-    causal = i.view(1, -1) <= i.view(-1, 1)  # [s, s]: key j <= query i
-    in_prefix = i.view(1, 1, -1) < prefix_lengths.view(-1, 1, 1)  # [b, 1, s]: key j inside the prefix
-    return (causal.unsqueeze(0) | in_prefix).unsqueeze(1)  # [b, s, s] -> [b, 1, s, s]
-    ### END SOLUTION
-
-
-# %%
-passed["3.1"] = check_glm_mask(my_glm_mask)
-glm_mask = use(my_glm_mask, passed["3.1"], prefix_causal_mask)
-
-# %% [markdown]
 # The mask as a picture: each row is a query, each column a key; the dashed line is the end of the prefix.
 
 # %%
+glm_mask = prefix_causal_mask
+
+
 def show_mask(prefix_len=5, seq_len=12):
     allowed = glm_mask(torch.tensor([prefix_len]), seq_len)[0, 0]  # [s, s]
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -99,7 +85,8 @@ def show_mask(prefix_len=5, seq_len=12):
 show_mask()
 
 # %% tags=["widget"]
-widgets.interact(show_mask, prefix_len=(0, 16), seq_len=(2, 16));
+widgets.interact(show_mask, prefix_len=widgets.IntSlider(5, 0, 16, continuous_update=False),
+                 seq_len=widgets.IntSlider(12, 2, 16, continuous_update=False));
 
 # %% [markdown]
 # ## 2. Rotary position embedding (RoPE)
@@ -115,17 +102,18 @@ widgets.interact(show_mask, prefix_len=(0, 16), seq_len=(2, 16));
 #
 # (`glm_mini/rope.py`: `inv_freq` in `RotaryEmbedding._inv_freq`, the formula in `apply_rotary`). Then
 # $\langle \mathrm{rope}(q, m), \mathrm{rope}(k, n) \rangle$ is a function of $q$, $k$ and $m - n$ only. GLM-130B uses
-# 1-D RoPE over the whole 128-wide head; the original GLM and ChatGLM rotate each half of the head by its own position
-# (2-D RoPE, `position_encoding_2d`).
+# 1-D RoPE over the whole 128-wide head. ChatGLM-6B rotates each half of the head by its own position id (2-D RoPE,
+# `position_encoding_2d`); the original GLM gave the same two ids learned absolute position tables instead (notebook
+# 02, section 7; `docs/glm130b_facts.md` §1.5).
 #
-# ### Your turn — Exercise 3.2: rotate
+# ### Your turn — Exercise 3.1: rotate
 # Write `my_apply_rotary(x, cos, sin)` for `x` of shape `[b, s, heads, d]` and tables `cos`, `sin` of shape
-# `[b, s, d]` (shared by all heads). *Predict:* what does position 0 do to `x`?
+# `[b, s, d]` (shared by all heads). *Predict first:* what does position 0 do to `x`?
 
 # %%
 def my_apply_rotary(x, cos, sin):
     ### BEGIN SOLUTION
-    ### HINT: rotate_half([x1; x2]) = [-x2; x1] on the last dim; cos and sin need a heads axis to broadcast
+    ### HINT: channel i pairs with i + d/2, not with i + 1 (GPT-J's convention); the tables have no heads axis
     x1, x2 = x.chunk(2, dim=-1)  # each [b, s, nh, d/2]
     rotated_half = torch.cat([-x2, x1], dim=-1)  # [b, s, nh, d]
     return x * cos.unsqueeze(2) + rotated_half * sin.unsqueeze(2)  # tables [b, s, d] -> [b, s, 1, d]
@@ -133,8 +121,8 @@ def my_apply_rotary(x, cos, sin):
 
 
 # %%
-passed["3.2"] = check_rotary(my_apply_rotary)
-rotary = use(my_apply_rotary, passed["3.2"], apply_rotary)
+passed["3.1"] = check_rotary(my_apply_rotary)
+rotary = use(my_apply_rotary, passed["3.1"], apply_rotary)
 
 # %% [markdown]
 # With the rotation in hand: the score of a query at position $m$ and a key at $n$ depends on $m - n$ only, and the
@@ -155,6 +143,9 @@ def score(m, n, base=10000.0):
 
 print(f"score(7, 3) = {score(7, 3):.5f}   score(40, 36) = {score(40, 36):.5f}")
 assert math.isclose(score(7, 3), score(40, 36), rel_tol=1e-4)
+(cos_0, sin_0), = rope(torch.zeros(1, 1, dtype=torch.long), torch.float32)
+position_0_change = (rotary(q, cos_0, sin_0) - q).abs().max().item()
+print(f"position 0: max |rope(q, 0) - q| = {position_0_change:.1e}")
 
 x = torch.randn(1, 16, 2, d)  # [b, s, heads, d]
 positions = torch.arange(16).view(1, 16)  # [b=1, s]
@@ -171,6 +162,12 @@ ax.set(title="cos(m·θ_i): channel i and i + d/2 share an angle", xlabel="posit
        ylabel="channel")
 fig.colorbar(image, ax=ax, label="cos")
 plt.show()
+
+# %% [markdown]
+# %% [markdown] tags=["prediction"]
+# Nothing: at $m = 0$ every angle is $0\cdot\theta_i = 0$, so $\cos = 1$ and $\sin = 0$ and
+# $\mathrm{rope}(x, 0) = x$ (the cell printed the largest change, zero). Only differences of positions matter to the
+# score, so the first token is simply the unrotated reference.
 
 # %% [markdown]
 # How fast does a query forget where a key is? The score of one fixed (q, k) pair as the distance $m - n$ grows;
@@ -190,14 +187,19 @@ def show_relative_scores(base=10000.0, max_distance=48):
 show_relative_scores()
 
 # %% tags=["widget"]
-widgets.interact(show_relative_scores, base=widgets.FloatLogSlider(value=1e4, base=10, min=1, max=6),
-                 max_distance=(8, 256, 8));
+widgets.interact(show_relative_scores,
+                 base=widgets.FloatLogSlider(value=1e4, base=10, min=1, max=6, continuous_update=False),
+                 max_distance=widgets.IntSlider(48, 8, 256, 8, continuous_update=False));
 
 # %% [markdown]
 # ## 3. Attention
 #
 # * One fused matrix `query_key_value` produces q, k and v. Its rows are grouped **per head**, as
-#   `[q_0; k_0; v_0; q_1; k_1; v_1; …]`, so a tensor-parallel rank owns whole heads.
+#   `[q_0; k_0; v_0; q_1; k_1; v_1; …]`, so a tensor-parallel rank owns whole heads. The picture below is computed
+#   from a layer of the notebook's model: every row number is pushed through the very split the forward uses
+#   (`glm_mini/attention.py`, `split_qkv`), and each row is coloured by where it lands. The bottom bar is a
+#   curiosity of the official training code, which initialized "the last third of the rows" as if it were the value
+#   projection (notebook 04; `docs/glm130b_facts.md` §1.6).
 # * Masked places are filled with **−10000**, and the softmax runs in **FP32**.
 # * **Query-key layer scaling**: layer $l$ divides q by $\sqrt{d}\,(l+1)$ *before* the FP16 matmul, and multiplies
 #   the scores by $(l+1)$ again in FP32:
@@ -205,8 +207,8 @@ widgets.interact(show_relative_scores, base=widgets.FloatLogSlider(value=1e4, ba
 # $$\mathrm{Attn}(q, k, v) = \mathrm{softmax}\!\Big((l+1)\cdot\mathrm{fp32}\Big(\frac{q}{\sqrt{d}\,(l+1)}\,k^\top\Big)
 #   + \text{mask}\Big)\, v$$
 #
-# (`glm_mini/attention.py`, `SelfAttention`). In exact arithmetic the $(l+1)$ factors cancel; in FP16 the products
-# stay smaller, so an overflow is less likely (not impossible).
+# (`glm_mini/attention.py`, `SelfAttention`; SwissArmyTransformer `glm130B_model.py`; `docs/glm130b_facts.md` §1.4).
+# The heads' outputs are put side by side again, `[b, s, h]`, and projected by `dense`.
 
 # %%
 layer_number, b, s = 1, 2, 10
@@ -214,20 +216,69 @@ attn = SelfAttention(config.hidden_size, config.num_attention_heads, layer_numbe
 hidden = torch.randn(b, s, config.hidden_size)
 allowed = glm_mask(torch.tensor([4, 7]), s)  # [b, 1, s, s]
 rope_tables = rope(torch.arange(s).expand(b, s), torch.float32)
+draw_qkv_layout(attn, tp=2)
+plt.show()
 
-qkv = hidden @ attn.query_key_value.weight.T + attn.query_key_value.bias  # [b, s, 3h]
-qkv = qkv.view(b, s, config.num_attention_heads, 3 * d)  # [b, s, nh, 3d]: per head [q | k | v]
-q_, k_, v_ = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]  # each [b, s, nh, d]
-q_, k_ = apply_rope(q_, rope_tables), apply_rope(k_, rope_tables)
-q_, k_, v_ = (t.transpose(1, 2) for t in (q_, k_, v_))  # each [b, nh, s, d]
-coeff = layer_number + 1
-scores = (q_ / (math.sqrt(d) * coeff)) @ k_.transpose(-1, -2)  # [b, nh, s, s]
-scores = scores.masked_fill(~allowed, -10000.0).float() * coeff
-context = (torch.softmax(scores, dim=-1) @ v_).transpose(1, 2).reshape(b, s, -1)  # [b, nh, s, d] -> [b, s, h]
-attention_by_hand = context @ attn.dense.weight.T + attn.dense.bias
+# %% [markdown]
+# ### Your turn — Exercise 3.2: the attention forward
+# Write `my_attention(attention, x, rope_tables, allowed)` for a `SelfAttention` module: `x` is `[b, s, h]`, the
+# result `[b, s, h]`, equal to `attention(x, rope_tables, allowed)[0]`. Use its parts: `attention.query_key_value`,
+# `attention.head_dim`, `attention.coeff` (that is $l + 1$), `attention.dense`, and `apply_rope(t, rope_tables)` for
+# `t` of shape `[b, s, heads, d]`. The check runs two edge cases: a padding row that may attend nowhere (it must stay
+# finite), and an FP16 layer whose scores pass FP16's largest value, 65504, unless the scaling is done in the right
+# place. *Predict first:* in FP32, how much does the output change if you leave out both $(l+1)$ factors?
 
-assert torch.allclose(attention_by_hand, attn(hidden, rope_tables, allowed)[0], atol=1e-5)
-print("attention output", tuple(attention_by_hand.shape), "equals glm_mini.attention.SelfAttention")
+# %%
+def my_attention(attention, x, rope_tables, allowed):
+    ### BEGIN SOLUTION
+    ### HINT: the fused output's three thirds are not q, k, v (see the picture); a -inf fill makes an empty row NaN
+    b, s, _ = x.shape
+    d = attention.head_dim
+    qkv = attention.query_key_value(x).view(b, s, -1, 3 * d)  # [b, s, 3h] -> [b, s, nh, 3d]: per head q | k | v
+    q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]  # each [b, s, nh, d]
+    q, k = apply_rope(q, rope_tables), apply_rope(k, rope_tables)
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [b, nh, s, d]
+    scores = (q / (math.sqrt(d) * attention.coeff)) @ k.transpose(-1, -2)  # [b, nh, s, s], in x's dtype
+    scores = scores.masked_fill(~allowed, -10000.0).float() * attention.coeff  # back to the true scale, in FP32
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    context = (probs @ v).transpose(1, 2).reshape(b, s, -1)  # [b, nh, s, d] -> [b, s, nh, d] -> [b, s, h]
+    return attention.dense(context)
+    ### END SOLUTION
+
+
+# %%
+passed["3.2"] = check_attention(my_attention)
+attention_fn = use(my_attention, passed["3.2"], lambda module, *args: module(*args)[0])
+with torch.no_grad():
+    attn.coeff = 7.0  # as in layer 6 (a power of two such as layer 1's 2 would cancel exactly even in floats)
+    out_scaled = attention_fn(attn, hidden, rope_tables, allowed)
+    attn.coeff = 1.0  # the same weights without query-key layer scaling
+    out_unscaled = attention_fn(attn, hidden, rope_tables, allowed)
+    attn.coeff = float(layer_number + 1)
+fp32_change = (out_scaled - out_unscaled).abs().max().item()
+print(f"FP32: output with (l+1) = 7 and without the factors differs by at most {fp32_change:.1e}")
+
+# two scores in FP16 with big activations, as late in a long training run (official_attention is the recipe)
+d16 = 64
+q16 = torch.full((1, 1, 1, d16), 40.0, dtype=torch.float16)  # [b, nh, s=1, d]
+k16 = torch.full((1, 1, 2, d16), 40.0, dtype=torch.float16)  # [b, nh, t=2, d]
+k16[0, 0, 1] *= 6  # the second key 6 times larger
+v16 = torch.tensor([1.0, 2.0], dtype=torch.float16).view(1, 1, 2, 1).expand(1, 1, 2, d16)  # values 1 and 2
+true_scores = (q16.float() @ k16.float().transpose(-1, -2) / math.sqrt(d16))[0, 0, 0].tolist()
+keys_allowed = torch.ones(1, 1, 1, 2, dtype=torch.bool)
+fp16_outputs = {coeff: official_attention(q16, k16, v16, keys_allowed, coeff=coeff)[0, 0, 0, 0].item()
+                for coeff in (1.0, 20.0)}
+print(f"FP16, scores q·k/√d = {true_scores} (FP16's largest number: {torch.finfo(torch.float16).max:.0f}); "
+      f"divided by (l+1) = 20 first: {[x / 20 for x in true_scores]}")
+print(f"attention output without layer scaling: {fp16_outputs[1.0]}; with it: {fp16_outputs[20.0]} "
+      "(the softmax picks the second key, whose value is 2)")
+
+# %% [markdown] tags=["prediction"]
+# In FP32, by nothing more than rounding: $(l+1)\cdot\frac{q}{\sqrt d\,(l+1)}k^\top = \frac{qk^\top}{\sqrt d}$ exactly in
+# real numbers, and the cell above printed a difference at the level of float rounding. The factors exist for
+# FP16: the second score printed is past FP16's largest number, so computed as is it becomes `inf` and the softmax
+# returns NaN; divided by 20 first it fits, and the FP32 softmax multiplies the 20 back safely. That is the FP16
+# edge case of the check.
 
 # %% [markdown]
 # ## 4. GeGLU
@@ -241,26 +292,21 @@ print("attention output", tuple(attention_by_hand.shape), "equals glm_mini.atten
 #   \mathrm{GeGLU}(y) = W_{4h\to h}\,\big(x_1 \odot \mathrm{GELU}(x_2)\big) + b_{4h\to h}$$
 #
 # (`glm_mini/mlp.py`, `GeGLU.forward`). The paper's eq. 4 names the halves the other way round; the released weights
-# follow the code's order. With $f = 8h/3$ the FFN keeps the $8h^2$ weights of a $4h$ GELU MLP.
-#
-# ### Your turn — Exercise 3.3: GeGLU
-# Write `my_geglu(mlp, y)` with the weights of `mlp` (a `GeGLU`: `mlp.dense_h_to_4h`, `mlp.dense_4h_to_h`).
-# *Predict:* what comes out for `y = 0`?
+# follow the code's order. With $f = 8h/3$ the FFN keeps the $8h^2$ weights of a $4h$ GELU MLP. By hand, then
+# against the package. *Predict:* what comes out of a freshly built GeGLU for `y = 0`?
 
 # %%
-def my_geglu(mlp, y):
-    ### BEGIN SOLUTION
-    ### HINT: chunk the h->4h output in two along the last dim; GELU goes on the SECOND half
-    x1, x2 = mlp.dense_h_to_4h(y).chunk(2, dim=-1)  # each [b, s, f]
-    return mlp.dense_4h_to_h(x1 * torch.nn.functional.gelu(x2))
-    ### END SOLUTION
-
-
-# %%
-passed["3.3"] = check_geglu(my_geglu)
-geglu = use(my_geglu, passed["3.3"], GeGLU.forward)
 mlp = GeGLU(config.hidden_size, config.ffn_hidden_size)
-print("GeGLU on the notebook's hidden states:", tuple(geglu(mlp, hidden).shape))
+x1, x2 = mlp.dense_h_to_4h(hidden).chunk(2, dim=-1)  # [b, s, 2f] -> two halves [b, s, f]
+geglu_by_hand = mlp.dense_4h_to_h(x1 * torch.nn.functional.gelu(x2))  # exact (erf) GELU on the second half
+assert torch.allclose(geglu_by_hand, mlp(hidden), atol=1e-6)
+zero_out = mlp(torch.zeros(1, 1, config.hidden_size)).abs().max().item()
+print(f"GeGLU by hand equals glm_mini.mlp.GeGLU, output {tuple(geglu_by_hand.shape)}; max |GeGLU(0)| = {zero_out}")
+
+# %% [markdown] tags=["prediction"]
+# Zero. With $y = 0$ both halves are just the biases, $x_1 = b_1$ and $x_2 = b_2$, and every bias starts at zero in
+# GLM-130B (`docs/glm130b_facts.md` §1.1): $W(0 \odot \mathrm{GELU}(0)) + 0 = 0$. After training the biases are not
+# zero and $\mathrm{GeGLU}(0) = W_{4h\to h}(b_1 \odot \mathrm{GELU}(b_2)) + b_{4h\to h}$.
 
 # %% [markdown]
 # ## 5. The DeepNorm layer
@@ -279,9 +325,15 @@ print("GeGLU on the notebook's hidden states:", tuple(geglu(mlp, hidden).shape))
 #   \mathrm{out} = \alpha y + \mathrm{GeGLU}(y)$$
 #
 # and the next layer's $\mathrm{LN_{in}}$ (or the final LayerNorm) completes
-# $\mathrm{LN}(\alpha y + \mathrm{GeGLU}(y))$.
-#
-# ### Your turn — Exercise 3.4: the DeepNorm layer
+# $\mathrm{LN}(\alpha y + \mathrm{GeGLU}(y))$. The block's data flow, drawn for a layer of the notebook's model
+# (its own α, its own module names):
+
+# %%
+draw_block(GLMLayer(config, layer_number=1))
+plt.show()
+
+# %% [markdown]
+# ### Your turn — Exercise 3.3: the DeepNorm layer
 # Write `my_deepnorm_layer(layer, h, rope_tables, allowed)` from the parts of `layer` (a `GLMLayer`):
 # `layer.input_layernorm`, `layer.attention(x, rope_tables, allowed)` (it returns `(output, kv_cache)`),
 # `layer.post_attention_layernorm`, `layer.mlp` and `layer.alpha`.
@@ -289,7 +341,7 @@ print("GeGLU on the notebook's hidden states:", tuple(geglu(mlp, hidden).shape))
 # %%
 def my_deepnorm_layer(layer, h, rope_tables, allowed):
     ### BEGIN SOLUTION
-    ### HINT: three lines, one per equation above; the residual branch carries the normalized x, times layer.alpha
+    ### HINT: Post-LN habits put the raw input h on the residual branch; DeepNorm's branch starts after input_layernorm
     x = layer.input_layernorm(h)
     y = layer.post_attention_layernorm(layer.alpha * x + layer.attention(x, rope_tables, allowed)[0])
     return layer.alpha * y + layer.mlp(y)
@@ -297,8 +349,8 @@ def my_deepnorm_layer(layer, h, rope_tables, allowed):
 
 
 # %%
-passed["3.4"] = check_deepnorm_layer(my_deepnorm_layer)
-deepnorm_layer = use(my_deepnorm_layer, passed["3.4"], lambda lay, *args: lay(*args)[0])
+passed["3.3"] = check_deepnorm_layer(my_deepnorm_layer)
+deepnorm_layer = use(my_deepnorm_layer, passed["3.3"], lambda lay, *args: lay(*args)[0])
 layer = GLMLayer(config, layer_number=1).eval()
 out = deepnorm_layer(layer, hidden, rope_tables, allowed)
 print(f"alpha = sqrt(2 * {config.num_layers}) = {layer.alpha:.3f}; for GLM-130B: "
@@ -326,7 +378,7 @@ plt.show()
 # $$\mathrm{logits} = \mathrm{LN_{final}}(h_N)\; W_{\mathrm{emb}}^\top$$
 #
 # (`glm_mini/model.py`, `GLM.forward`: `head(final_layernorm(h), word_embeddings.weight)`, the head in
-# `glm_mini/output_head.py`). Below, the model is run layer by layer with your DeepNorm layer from Exercise 3.4 and
+# `glm_mini/output_head.py`). Below, the model is run layer by layer with your DeepNorm layer from Exercise 3.3 and
 # compared with `GLM.forward`.
 
 # %%
@@ -399,13 +451,7 @@ with torch.device("meta"):
     glm130b = GLM(PRESETS["glm-130b"])
 build_s = time.perf_counter() - start
 
-groups = {"word embedding (tied head)": 0, "attention QKV": 0, "attention dense": 0, "FFN h→4h (GeGLU)": 0,
-          "FFN 4h→h": 0, "LayerNorms": 0}
-for name, p in glm130b.named_parameters():
-    key = ("word embedding (tied head)" if "word_embeddings" in name else "attention QKV" if "query_key_value" in name
-           else "attention dense" if "attention.dense" in name else "FFN h→4h (GeGLU)" if "h_to_4h" in name
-           else "FFN 4h→h" if "4h_to_h" in name else "LayerNorms")
-    groups[key] += p.numel()
+groups = parameter_groups(glm130b)  # named_parameters() summed by component (glm_mini/architecture.py)
 total = sum(groups.values())
 for key, n in groups.items():
     print(f"{key:<28}{n:>18,}  {n / total:6.1%}")
@@ -421,8 +467,10 @@ for fmt, gb in weight_gb.items():
 print("paper §4 (quoted): INT4 serving needs about 70 GB of GPU memory, i.e. 4 × RTX 3090")
 
 # %% tags=["summary"]
-print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items()))
+print(exercise_record(passed))
 print("GLM mask, RoPE (1-D/2-D), interleaved-QKV attention, GeGLU, DeepNorm layer, tied head: all equal the package")
+print(f"layer scaling: FP32 output changes by {fp32_change:.1e} without it; FP16 scores past 65504 give "
+      f"{fp16_outputs[1.0]} without it, {fp16_outputs[20.0]} with it")
 print(f"KV-cache decoding = full forward (max |Δ| {kv_error:.1e}); "
       f"alpha(130B) = {PRESETS['glm-130b'].residual_alpha:.3f}")
 print(f"GLM-130B on meta: {total:,} parameters (tied head), built in {build_s:.2f} s")

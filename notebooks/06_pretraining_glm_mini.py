@@ -18,6 +18,11 @@
 #
 # The facts (with their sources: the paper's §2.3 and Tab.11, the released training code and the training log) are
 # in `docs/glm130b_facts.md` §2.5–§2.6.
+#
+# Three pieces are **yours to write**: the loss-mask-weighted loss (Exercise 6.1), clipping by the total gradient norm
+# (6.2) and, from those, one full training step (6.3), which then trains a small model in a loop of your own. Each
+# check says PASS or shows the first mismatch; later cells use your function once it passes (the package's until
+# then). Before some experiments you are asked to *predict* the result; the answer is folded after the experiment.
 
 # %%
 import os
@@ -31,14 +36,16 @@ import torch
 import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS
-from glm_mini.exercises import use
-from glm_mini.exercises.nb06_training import check_clip_gradients, check_lr_schedule, check_masked_loss
+from glm_mini.exercises import exercise_record, use
+from glm_mini.exercises.nb06_training import (check_clip_gradients, check_masked_loss, check_train_step,
+                                              clip_reference, reference_train_step)
 from glm_mini.generate import fill_blanks_ids
 from glm_mini.objective import ObjectiveConfig
 from glm_mini.train import TrainConfig, load_model, masked_cross_entropy, read_metrics, train
-from glm_mini.training.data import load_train_data, target_counts, validation_batches
+from glm_mini.training.data import load_train_data, target_counts, validation_batches, window
+from glm_mini.training.grad_norms import grad_norms
 from glm_mini.training.metrics import unigram_cross_entropy
-from glm_mini.training.optimizer import weight_decay_groups
+from glm_mini.training.optimizer import build_adamw, weight_decay_groups
 from glm_mini.training.plots import plot_training
 from glm_mini.training.schedule import lr_at
 
@@ -49,6 +56,7 @@ config = PRESETS["mini"]
 run = TrainConfig(preset="mini", out=str(REPO / "build" / "tour" / "06_mini"), corpus="default", precision="fp32",
                   max_steps=400 if FAST else 4000, batch_size=8, seq_len=256, lr=3e-3,
                   eval_every=50 if FAST else 200, save_every=100 if FAST else 500, val_batches=8, seed=0)
+passed = {}  # exercise -> did its check pass
 print(config)
 print(run)
 
@@ -81,54 +89,40 @@ print(run)
 # $$\mathrm{lr}(t) = \begin{cases} \eta\,\dfrac{t}{W} & t \le W \\[6pt]
 #   \eta\left(r + (1-r)\,\tfrac12\left(1 + \cos\dfrac{\pi (t-W)}{T-W}\right)\right) & W < t \le T \end{cases}$$
 
+# *Predict:* with the floor $r = 0.1$, what is the learning rate at the very last step $t = T$?
+
 # %%
+import math  # noqa: E402
+import ipywidgets as widgets  # noqa: E402
+
 steps = range(1, run.max_steps + 1)
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(steps, [lr_at(t, run.lr, run.warmup, run.max_steps) for t in steps])
-ax.axhline(0.1 * run.lr, ls=":", color="gray", label="floor: 10% of the peak")
-ax.set(xlabel="optimizer step t", ylabel="learning rate", title=f"W = {run.warmup}, T = {run.max_steps}")
-ax.legend()
-plt.show()
+
+
+def show_schedule(warmup=run.warmup, floor=0.1):
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(steps, [lr_at(t, run.lr, warmup, run.max_steps, floor) for t in steps])
+    ax.axhline(floor * run.lr, ls=":", color="gray", label=f"floor: {floor:.0%} of the peak")
+    ax.set(xlabel="optimizer step t", ylabel="learning rate", ylim=(0, 1.05 * run.lr),
+           title=f"W = {warmup}, T = {run.max_steps}")
+    ax.legend()
+    plt.show()
+
+
+show_schedule()
+last_lr = lr_at(run.max_steps, run.lr, run.warmup, run.max_steps)
+print(f"lr(T = {run.max_steps}) = {last_lr:.2e}, the peak {run.lr:.0e} times {last_lr / run.lr:.3f}")
+
+# %% [markdown] tags=["prediction"]
+# The floor, $r\eta$: at $t = T$ the cosine term is $\cos\pi = -1$, so $\tfrac12(1 + \cos\pi) = 0$ and only
+# $r\eta$ is left (the cell printed it: 10% of the peak). GLM-130B's schedule ends the same way, at a tenth of its
+# peak (`docs/glm130b_facts.md` §2.5).
 
 # %% [markdown]
 # Move the knobs: a longer warm-up delays the peak, a lower floor ends the run with smaller steps.
 
 # %% tags=["widget"]
-import ipywidgets as widgets  # noqa: E402
-
-
-def show_schedule(warmup=10, floor=0.1):
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot(steps, [lr_at(t, run.lr, warmup, run.max_steps, floor) for t in steps])
-    ax.set(xlabel="optimizer step t", ylabel="learning rate", ylim=(0, 1.05 * run.lr))
-    plt.show()
-
-
-widgets.interact(show_schedule, warmup=(0, run.max_steps // 2), floor=(0.0, 1.0, 0.05));
-
-# %% [markdown]
-# ### Your turn — Exercise 6.1: the schedule
-# Write `my_lr(step, peak_lr, warmup_steps, max_steps, min_ratio)` from the equation above. Predict first: what is
-# the learning rate at the very last step?
-
-# %%
-import math  # noqa: E402
-
-
-def my_lr(step, peak_lr, warmup_steps, max_steps, min_ratio):
-    ### BEGIN SOLUTION
-    ### HINT: two cases; in the second, progress = (step - W) / (T - W) goes from 0 to 1
-    if step <= warmup_steps:
-        return peak_lr * step / warmup_steps
-    progress = (step - warmup_steps) / (max_steps - warmup_steps)
-    return peak_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-    ### END SOLUTION
-
-
-# %%
-ok = check_lr_schedule(my_lr)
-schedule = use(my_lr, ok, lr_at)
-print(f"last step: {schedule(run.max_steps, run.lr, run.warmup, run.max_steps, 0.1):.2e} = 10% of {run.lr:.0e}")
+widgets.interact(show_schedule, warmup=widgets.IntSlider(run.warmup, 0, run.max_steps // 2, continuous_update=False),
+                 floor=widgets.FloatSlider(0.1, min=0.0, max=1.0, step=0.05, continuous_update=False));
 
 # %% [markdown]
 # ## 3. AdamW, and which weights decay
@@ -164,13 +158,13 @@ del model_for_groups
 #
 # $$\mathcal{L} = \frac{\sum_i m_i\,\bigl(-\log p_\theta(y_i \mid x)\bigr)}{\sum_i m_i}$$
 #
-# ### Your turn — Exercise 6.2: the loss-mask-weighted loss
+# ### Your turn — Exercise 6.1: the loss-mask-weighted loss
 # Write `my_masked_loss(logits, targets, loss_mask)` (shapes `[b, s, V]`, `[b, s]`, `[b, s]` bool).
 
 # %%
 def my_masked_loss(logits, targets, loss_mask):
     ### BEGIN SOLUTION
-    ### HINT: F.cross_entropy with reduction="none" gives one loss per position; average where the mask is True
+    ### HINT: a mean per row, then over rows, weighs a row with 3 loss tokens like one with 300: the official loss does not
     per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none")
     weights = loss_mask.reshape(-1).float()
     return (per_token * weights).sum() / weights.sum()
@@ -178,8 +172,8 @@ def my_masked_loss(logits, targets, loss_mask):
 
 
 # %%
-ok = check_masked_loss(my_masked_loss)
-masked_loss = use(my_masked_loss, ok, masked_cross_entropy)
+passed["6.1"] = check_masked_loss(my_masked_loss)
+masked_loss = use(my_masked_loss, passed["6.1"], masked_cross_entropy)
 
 # %% [markdown]
 # ## 5. Gradient clipping
@@ -190,14 +184,15 @@ masked_loss = use(my_masked_loss, ok, masked_cross_entropy)
 # $$g \leftarrow g \cdot \min\!\left(1,\ \frac{c}{\lVert g\rVert_2 + 10^{-6}}\right),\qquad
 #   \lVert g\rVert_2 = \sqrt{\textstyle\sum_p \sum_i g_{p,i}^2}$$
 #
-# ### Your turn — Exercise 6.3: clip by the total norm
-# Write `my_clip(grads, max_norm)` returning the clipped copies of a list of gradient tensors. Predict: if you
-# clipped each tensor on its own, would the check pass?
+# ### Your turn — Exercise 6.2: clip by the total norm
+# Write `my_clip(grads, max_norm)` returning the clipped copies of a list of gradient tensors.
+# *Predict first:* if you clipped each tensor by its own norm instead, what would change about the update's
+# direction?
 
 # %%
 def my_clip(grads, max_norm):
     ### BEGIN SOLUTION
-    ### HINT: one norm over all tensors together, one factor for all of them
+    ### HINT: the limit is on the whole gradient's norm, all tensors together; a gradient below it comes back as it was
     total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
     factor = min(1.0, max_norm / (total + 1e-6))
     return [g * factor for g in grads]
@@ -205,10 +200,59 @@ def my_clip(grads, max_norm):
 
 
 # %%
-ok = check_clip_gradients(my_clip)
+passed["6.2"] = check_clip_gradients(my_clip)
+clip = use(my_clip, passed["6.2"], clip_reference)
+big, small = torch.tensor([3.0, 4.0]), torch.tensor([0.3, 0.0])  # norms 5 and 0.3: total 5.01
+together = clip([big, small], 1.0)
+each_alone = [g * min(1.0, 1.0 / float(g.norm())) for g in (big, small)]
+ratio = lambda grads: float(grads[1].norm() / grads[0].norm())  # noqa: E731
+print(f"|small| / |big|: before {ratio([big, small]):.3f}, clipped together {ratio(together):.3f}, "
+      f"each alone {ratio(each_alone):.3f}")
+
+# %% [markdown] tags=["prediction"]
+# The direction. Clipping the total norm multiplies every tensor by the same factor, so the update points where the
+# gradient pointed, only shorter (the ratio printed stays as it was). Clipping each tensor alone shrinks the big
+# ones and leaves the small ones, so their ratio changes (printed above): a different direction, which is why the
+# check fails it.
 
 # %% [markdown]
-# ## 6. The data, and the baseline to beat
+# ## 6. One training step
+#
+# One optimizer step of `glm_mini/train.py` is these pieces in order: set the learning rate of every parameter group
+# to $\mathrm{lr}(t)$; forward the batch (with its positions and attention mask); the masked loss; clear the previous
+# step's gradients; backward; clip the total gradient norm at $c$; the AdamW update. (The full loop adds the
+# batch-size ramp, the spike detector, mixed precision, metrics and checkpoints around it.)
+#
+# ### Your turn — Exercise 6.3: one training step
+# Write `my_train_step(model, optimizer, batch, lr, max_norm)` returning the loss (a float, before the update).
+# `batch` is a dict with `input_ids`, `position_ids`, `attention_mask`, `targets` and `loss_mask` (as notebook 02's
+# `sample_batch` makes it). The check runs your step three times in a row from a seeded nano model, and compares
+# every loss and every weight afterwards with the loop's own step. *Predict first:* if clipping halves the gradient
+# of the very first step, how much smaller does AdamW's first update get?
+
+# %%
+def my_train_step(model, optimizer, batch, lr, max_norm):
+    ### BEGIN SOLUTION
+    ### HINT: PyTorch adds new gradients to the old ones unless told; the learning rate lives in param_groups
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    logits = model(batch["input_ids"], position_ids=batch["position_ids"],
+                   attention_mask=batch["attention_mask"]).logits  # [b, s, V]
+    loss = masked_loss(logits, batch["targets"], batch["loss_mask"])
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return float(loss.detach())
+    ### END SOLUTION
+
+
+# %%
+passed["6.3"] = check_train_step(my_train_step)
+train_step = use(my_train_step, passed["6.3"], reference_train_step)
+
+# %% [markdown]
+# ## 7. The data, and the baseline to beat
 #
 # The trainer packs the corpus's `train` split into windows of `seq_len` tokens and turns each batch into GLM samples
 # with `glm_mini.objective.sample_batch`: per sequence 30% [MASK] / 70% [gMASK], and instruction (MIP) samples from
@@ -232,7 +276,72 @@ print(f"{len(data.train):,} training windows of {run.seq_len} tokens, {len(data.
 print(f"unigram baseline on the validation targets: {baselines['unigram']:.3f} nats/token")
 
 # %% [markdown]
-# ## 7. Infilling before training
+# ## 8. Your loop
+#
+# Your step from Exercise 6.3 (the package's until it passes), in a loop of its own: the notebook model, real
+# batches of the corpus through the objective mixture, the warm-up and cosine schedule, clipping at 1.0. First the
+# question you predicted: the first update with the gradient clipped to half its norm, against not clipped.
+
+# %%
+import random  # noqa: E402
+
+from glm_mini.objective import sample_batch  # noqa: E402
+
+
+def loop_batch(i):
+    """Batch i of the loop: windows of the training split turned into GLM samples (30/70 mixture + MIP)."""
+    windows = [window(data.train, (i * run.batch_size + j) % len(data.train)) for j in range(run.batch_size)]
+    return sample_batch(windows, run.seq_len, special, random.Random(i), objective, data.mip_pairs)
+
+
+def first_update(max_norm):
+    """All weights' change in one step of `train_step` from the seeded initial model; and the gradient's norm."""
+    torch.manual_seed(run.seed)
+    probe = GLM(config).train()
+    before_step = {n: p.detach().clone() for n, p in probe.named_parameters()}
+    train_step(probe, build_adamw(probe, lr=0.0), loop_batch(0), run.lr, max_norm)
+    norm = grad_norms(probe)["total"]  # the gradients stay in .grad after the step: their norm before clipping
+    return torch.cat([(p.detach() - before_step[n]).flatten() for n, p in probe.named_parameters()]), norm
+
+
+unclipped, first_norm = first_update(max_norm=1e6)
+clipped, _ = first_update(max_norm=first_norm / 2)  # clipping halves this gradient
+moved = unclipped != 0  # weights the step changed
+change = ((clipped - unclipped).abs() / unclipped.abs())[moved]
+print(f"first step: gradient norm {first_norm:.3f}; clipped to half of it, the weights' updates change by "
+      f"{change.median():.2%} (median; a plain SGD step would change by 50%), and "
+      f"{(change > 0.01).float().mean():.1%} of them by more than 1%")
+
+# %% [markdown] tags=["prediction"]
+# Far less than the factor: the gradient was halved, and the median weight's first update changed by the small
+# share the cell printed. Adam's first update is $\hat m_1/(\sqrt{\hat v_1} + \epsilon) = g/(|g| + \epsilon)$ per
+# weight, so a factor on $g$ cancels, except for weights whose gradient is so small that $\epsilon = 10^{-8}$ is
+# not negligible beside it (the share that moved by more than 1%). Clipping matters from the second step on, when
+# it changes the balance between steps. That is why the check runs several steps: one step can hardly tell a step
+# that clips from one that does not.
+
+# %% [markdown]
+# Now 40 steps of your loop, against the unigram baseline of section 7:
+
+# %%
+LOOP_STEPS = 40
+torch.manual_seed(run.seed)
+loop_model = GLM(config).train()
+loop_optimizer = build_adamw(loop_model, lr=0.0, weight_decay=run.weight_decay)
+loop_losses = [train_step(loop_model, loop_optimizer, loop_batch(i), lr_at(i, run.lr, 4, LOOP_STEPS), run.clip_grad)
+               for i in range(1, LOOP_STEPS + 1)]
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(range(1, LOOP_STEPS + 1), loop_losses, marker=".", label="your loop (training batches)")
+ax.axhline(baselines["unigram"], ls="--", color="gray", label="unigram baseline (validation)")
+ax.set(xlabel="optimizer step", ylabel="loss (nats per target token)", title="your training step, in a loop")
+ax.legend()
+plt.show()
+print(f"your loop: loss {loop_losses[0]:.3f} -> {loop_losses[-1]:.3f} in {LOOP_STEPS} steps "
+      f"(unigram baseline {baselines['unigram']:.3f})")
+del loop_model, loop_optimizer
+
+# %% [markdown]
+# ## 9. Infilling before training
 #
 # Three tokens in the middle of held-out validation sentences are replaced by one `[MASK]`. The model starts from
 # the same initial weights `train()` uses (seed 0) and fills the blank greedily with the kit's generator
@@ -271,7 +380,7 @@ for (context, hidden), answer in zip(probes, before):
     print(f"{tokenizer.decode(context)!r}\n    hidden: {tokenizer.decode(hidden)!r}   untrained model: {answer!r}")
 
 # %% [markdown]
-# ## 8. Training
+# ## 10. Training
 #
 # `train()` runs the loop of `glm_mini/train.py`: per step, draw a batch (with the ramp), build the GLM samples, set
 # the learning rate, forward (fp32 here; `precision="bf16"` runs it under bf16 autocast), masked loss, backward,
@@ -292,7 +401,7 @@ print(f"{result.steps_done} steps, final train loss {result.final_loss:.3f}, val
       f"{tokens_per_second:,.0f} tokens/s ({run.precision}, {os.cpu_count()} CPU cores)")
 
 # %% [markdown]
-# ## 9. The curves
+# ## 11. The curves
 #
 # Left: training loss per step and validation loss at eval steps, against the unigram baseline. Middle: the
 # gradient norm of the word embedding against the rest of the model, before clipping: the paper (§3, Fig. 4) saw
@@ -307,7 +416,7 @@ plt.show()
 print(f"steps flagged as loss spikes: {sum(r['spike'] for r in rows)}")
 
 # %% [markdown]
-# ## 10. Stop and resume, exactly
+# ## 12. Stop and resume, exactly
 #
 # A long run is stopped (a crash, a pre-empted job, Ctrl-C) and must go on as if nothing happened. The checkpoint
 # holds the model, AdamW's moments, every random state (torch's for dropout, the objective's `random.Random`) and
@@ -333,7 +442,7 @@ plt.show()
 print(f"all {len(straight.losses)} losses identical after resuming at step 12")
 
 # %% [markdown]
-# ## 11. Infilling after training
+# ## 13. Infilling after training
 #
 # The same blanks, filled by the trained model (greedy, up to 6 tokens, stopping at `[eop]`).
 
@@ -354,6 +463,7 @@ for (context, hidden), b, a in zip(probes, before, after):
 # Next: notebook 07 generates with this model (`load_model("../build/tour/06_mini")`).
 
 # %% tags=["summary"]
+print(exercise_record(passed))
 print(f"model: PRESETS['mini'], {sum(p.numel() for p in trained.parameters()) / 1e6:.1f} M parameters; "
       f"{result.steps_done} steps of batch {run.batch_size} x {run.seq_len} tokens, {run.precision}")
 print(f"validation loss {result.final_val_loss:.3f} nats vs unigram baseline {baselines['unigram']:.3f}")

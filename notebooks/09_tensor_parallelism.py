@@ -333,7 +333,8 @@ print(f"whole model ({config.num_layers} layers): forward {whole['forward']:,} B
 h130, s130 = PRESETS["glm-130b"].hidden_size, 2048
 per_layer_130b = 4 * 1 * s130 * h130 * 2  # four all-reduces of b·s·h values
 print(f"GLM-130B, per layer per micro-batch: 4 all-reduces of {s130 * h130 * 2 / 2**20:.0f} MiB = "
-      f"{per_layer_130b / 2**20:.0f} MiB, so the paper keeps TP inside a DGX-A100 node (t = 4, App. B.4)")
+      f"{per_layer_130b / 2**20:.0f} MiB; traffic this size is why TP stays inside a node (NVLink), and within the "
+      "8-GPU DGX-A100 node the paper measured t = 4 as the better trade-off: t = 8 did not scale (App. B.4)")
 
 # %% [markdown]
 # ## 5. Checkpoints that change TP degree

@@ -84,7 +84,7 @@ print("layers per stage:", layers, "| layer ranges:", [(r.start, r.stop - 1) for
 # Write `my_layers_per_stage(num_layers, num_stages)` returning the number of transformer layers of each stage.
 # Start from the smallest possible maximum cost $M = \max(\lceil (N+2)/S \rceil,\ 1 + \max_i e_i)$, give each stage
 # $M - e_i$ layers, then take the surplus back one layer at a time from the most expensive stage (the later one on
-# a tie), never going below one layer. Predict first: how many layers does each of 2 stages get for the 6-layer mini
+# a tie), never going below one layer. Predict first: how many layers does each of 2 stages get for a 6-layer
 # model? And for 5 layers?
 
 # %%
@@ -104,7 +104,7 @@ def my_layers_per_stage(num_layers, num_stages):
 # %%
 ok = check_layers_per_stage(my_layers_per_stage)
 layers_rule = use(my_layers_per_stage, ok, layers_per_stage)
-print("mini (6 layers) on 2 stages:", layers_rule(6, 2), "| 5 layers:", layers_rule(5, 2))
+print("6 layers on 2 stages:", layers_rule(6, 2), "| 5 layers:", layers_rule(5, 2))
 
 # %% [markdown]
 # ## 2. A stage is the model with the other layers deleted
@@ -276,10 +276,12 @@ for schedule, out in runs.items():
 # %% [markdown]
 # Loss and gradients agree to about $10^{-6}$: only the order of the floating-point sums differs (micro-batches are
 # summed one after another). The parameters after two AdamW steps agree less closely, and the tensor that differs
-# most is a `query_key_value.bias`: its key rows have an exactly **zero** true gradient (adding $b_k$ adds the same
-# $q \cdot b_k$ to every score of a query, which the softmax cancels), so both runs' gradients there are rounding
-# noise, and Adam divides by the noise's own size, turning it into updates of its own. The tests hold every
-# tensor to $10^{-5}$ after one step (`tests/test_pipeline_parallel.py`).
+# most is a `query_key_value.bias`: its key rows get only a small true gradient. Without positions, adding $b_k$
+# would add the same $q \cdot b_k$ to every score of a query, which the softmax cancels, so that gradient would be
+# exactly zero; RoPE rotates $b_k$ by a different angle at every key position, so a position-dependent part survives,
+# but it stays small (`docs/glm130b_facts.md` §1.4). A small gradient is mostly rounding noise in both runs, and Adam
+# divides by its own size, turning the noise into updates of their own. The tests hold every tensor to $10^{-5}$
+# after one step (`tests/test_pipeline_parallel.py`).
 
 # %% [markdown]
 # ## 5. The schedule that was actually executed

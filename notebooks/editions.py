@@ -18,6 +18,12 @@ tagged ``instructor-only`` is removed. The **instructor** edition keeps every ce
 lines, so it runs exactly the source's code. Both are written as ``.ipynb`` (outputs empty) with jupytext; the runner
 executes them (``runner.py --edition student``). nbgrader and otter-grader do the same with more machinery (cell
 metadata our jupytext filter strips, pinned jupyterlab versions, two dozen packages); this is the kit's own ~100 lines.
+
+Predictions. A markdown prompt ``*Predict:* ...`` (or ``*Predict first:* ...``) asks the student to commit to an
+answer before an experiment; the answer sits in a markdown cell tagged ``prediction`` placed *after* the experiment.
+The instructor edition shows it under the heading "Answer to the prediction"; the student edition folds it into a
+collapsed ``<details>`` block, "Check your prediction", which JupyterLab and the site both render closed.
+``prediction_pairs`` pairs prompts with answers so a test can ask that none is left unanswered.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from pathlib import Path
 BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
 EDITIONS = ("student", "instructor")
 LABEL = re.compile(r"Exercise (\d+)\.(\d+)")
+PROMPT = re.compile(r"\*Predict(?: first)?:\*")
+INSTRUCTOR_ANSWER = "**Answer to the prediction** *(instructor edition)*"
+STUDENT_SUMMARY = "<summary><b>Check your prediction</b> (open it after running the experiment)</summary>"
 
 
 def notebook_number(path: Path) -> int:
@@ -100,7 +109,11 @@ def make_edition(nb, edition: str, number: int):
         where = f"notebook {number:02d}, cell {index}"
         if edition == "student" and "instructor-only" in tags:
             continue
-        if cell.cell_type == "code" and "solution" in tags:
+        if "prediction" in tags:
+            if cell.cell_type != "markdown":
+                raise ValueError(f"{where}: a cell tagged 'prediction' must be markdown (the answer to a prompt)")
+            cell.source = prediction_answer(cell.source, edition)
+        elif cell.cell_type == "code" and "solution" in tags:
             k += 1
             if edition == "student":
                 cell.source = stub_solution_cell(cell.source, f"Exercise {number}.{k}", where)
@@ -113,10 +126,42 @@ def make_edition(nb, edition: str, number: int):
     return nb
 
 
+def prediction_answer(text: str, edition: str) -> str:
+    """A ``prediction`` cell's answer as the edition shows it: headed (instructor) or folded (student)."""
+    if edition == "instructor":
+        return f"{INSTRUCTOR_ANSWER}\n\n{text}"
+    return f"<details>{STUDENT_SUMMARY}\n\n{text}\n\n</details>"
+
+
+def prediction_pairs(nb) -> list[tuple[int, int | None]]:
+    """``(prompt cell, answer cell or None)`` for each markdown cell holding a ``*Predict:*`` prompt, in order.
+
+    A prompt's answer is the first ``prediction`` cell after it that no earlier prompt has taken.
+    """
+    prompts = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and PROMPT.search(c.source)
+               and "prediction" not in c.metadata.get("tags", [])]
+    answers = [i for i, c in enumerate(nb.cells) if "prediction" in c.metadata.get("tags", [])]
+    pairs, free = [], list(answers)
+    for prompt in prompts:
+        answer = next((a for a in free if a > prompt), None)
+        if answer is not None:
+            free.remove(answer)
+        pairs.append((prompt, answer))
+    return pairs
+
+
 def exercise_count(nb) -> int:
     """How many exercises (solution regions and ``solution`` cells) a source notebook holds."""
     return sum("solution" in c.metadata.get("tags", []) or sum(ln.strip() == BEGIN for ln in c.source.split("\n"))
                for c in nb.cells if c.cell_type == "code")
+
+
+def exercise_count_in_source(text: str) -> int:
+    """``exercise_count`` of a py:percent source read as text (no jupytext parse: the outline counts twelve)."""
+    lines = text.split("\n")
+    regions = sum(line.strip() == BEGIN for line in lines)
+    cells = sum(bool(re.match(r"# %%.*\btags=\[[^]]*[\"']solution[\"']", line)) for line in lines)
+    return regions + cells
 
 
 def markdown_labels(nb) -> list[str]:

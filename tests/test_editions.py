@@ -32,6 +32,15 @@ def my_square(x):
 # %% tags=["instructor-only"]
 print("answer key: 4 and 9")
 
+# %% [markdown]
+# *Predict first:* what is my_square(3)?
+
+# %%
+print(my_square(3))
+
+# %% [markdown] tags=["prediction"]
+# Nine: three times three.
+
 # %%
 for fn in (my_double, my_square):
     try:
@@ -67,6 +76,36 @@ def test_instructor_edition_is_the_source_without_marker_lines(tmp_path):
     assert "###" not in code
     source_code = _code(jupytext.reads(SOURCE, fmt="py:percent"))
     assert code.split("\n") == [ln for ln in source_code.split("\n") if not ln.strip().startswith("###")]
+
+
+def test_prediction_answers_fold_in_the_student_edition_and_are_headed_in_the_instructor_edition(tmp_path):
+    student = [c.source for c in _edition(tmp_path, "student").cells if c.cell_type == "markdown"]
+    folded = [c for c in student if "Nine: three times three." in c]
+    assert len(folded) == 1 and folded[0].startswith("<details>") and folded[0].endswith("</details>")
+    assert "Check your prediction" in folded[0]
+    instructor = [c.source for c in _edition(tmp_path, "instructor").cells if c.cell_type == "markdown"]
+    assert f"{editions.INSTRUCTOR_ANSWER}\n\nNine: three times three." in instructor
+
+
+def test_prediction_pairs_match_prompts_to_later_answers():
+    nb = jupytext.reads(SOURCE, fmt="py:percent")
+    kinds = [(c.cell_type, c.metadata.get("tags", [])) for c in nb.cells]
+    prompt = next(i for i, c in enumerate(nb.cells) if "*Predict first:*" in c.source)
+    answer = next(i for i, (_, tags) in enumerate(kinds) if "prediction" in tags)
+    assert editions.prediction_pairs(nb) == [(prompt, answer)]
+    unanswered = jupytext.reads(SOURCE.replace('# %% [markdown] tags=["prediction"]', "# %% [markdown]"),
+                                fmt="py:percent")
+    assert editions.prediction_pairs(unanswered) == [(prompt, None)]
+    with pytest.raises(ValueError, match="cell 0: a cell tagged 'prediction' must be markdown"):
+        editions.make_edition(jupytext.reads('# %% tags=["prediction"]\nx = 1\n', fmt="py:percent"), "student", 7)
+
+
+def test_exercise_count_from_the_text_agrees_with_the_parsed_notebook():
+    parsed = jupytext.reads(SOURCE, fmt="py:percent")
+    assert editions.exercise_count_in_source(SOURCE) == editions.exercise_count(parsed)
+    for source in SOURCES:
+        text = source.read_text(encoding="utf-8")
+        assert editions.exercise_count_in_source(text) == editions.exercise_count(jupytext.read(source)), source.name
 
 
 def test_labels_and_counts():

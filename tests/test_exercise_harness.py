@@ -90,3 +90,23 @@ def test_bad_arguments_are_named():
         run_check("Exercise 9.4", None, _softmax, CASES)
     with pytest.raises(ValueError, match="at least one case"):
         run_check("Exercise 9.4", _softmax, _softmax, [])
+
+
+def test_a_scalar_mismatch_prints_the_expected_terms(capsys):
+    def terms(n):
+        return {"weights": 10 * n, "biases": n}
+
+    case = [Case("n = 3", (3,))]
+    assert run_check("Exercise 9.5", lambda n: 10 * n, lambda n: 11 * n, case, breakdown=terms) is False
+    out = capsys.readouterr().out
+    assert "FAIL on case 'n = 3': result: got 30, expected 33" in out
+    assert "weights" in out and "biases" in out and "= expected" in out and out.count("33") == 2
+    assert run_check("Exercise 9.5", lambda n: 11 * n, lambda n: 11 * n, [Case("n = 3", (3,))], breakdown=terms)
+    assert "term by term" not in capsys.readouterr().out, "a pass prints no breakdown"
+
+
+def test_exercise_record():
+    from glm_mini.exercises import exercise_record
+
+    assert exercise_record({"2.1": True, "2.2": False}) == "exercises: 2.1 PASS, 2.2 not passed (1 of 2 passed)"
+    assert exercise_record({}) == "exercises: none in this notebook"

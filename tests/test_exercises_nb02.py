@@ -1,10 +1,7 @@
 """Notebook 02's exercise checks: each passes on the package's function and fails, naming the mismatch, on a wrong
 one."""
 
-import torch
-
 from glm_mini.exercises import nb02_objective as ex
-from glm_mini.objective import glm_attention
 
 
 def test_part_a(capsys):
@@ -23,6 +20,28 @@ def test_part_a(capsys):
     assert "Exercise 2.1: FAIL on case 'the worked example" in out and "length" in out
 
 
+def test_part_b(capsys):
+    assert ex.check_part_b(ex.part_b)
+
+    def text_order(tokens, spans, span_order, sop_id, eop_id):  # ignores the shuffled order
+        inputs, targets = [], []
+        for start, end in spans:
+            inputs += [sop_id] + tokens[start:end]
+            targets += tokens[start:end] + [eop_id]
+        return inputs, targets
+
+    capsys.readouterr()
+    assert not ex.check_part_b(text_order)
+    assert "Exercise 2.2: FAIL on case" in capsys.readouterr().out
+
+    def unshifted(tokens, spans, span_order, sop_id, eop_id):  # targets equal to the inputs: nothing to predict
+        inputs = [t for k in span_order for t in [sop_id] + tokens[spans[k][0]:spans[k][1]]]
+        return inputs, list(inputs)
+
+    assert not ex.check_part_b(unshifted)
+    assert "result[1][0]" in capsys.readouterr().out
+
+
 def test_part_b_positions(capsys):
     assert ex.check_part_b_positions(ex.part_b_positions)
 
@@ -35,20 +54,13 @@ def test_part_b_positions(capsys):
 
     capsys.readouterr()
     assert not ex.check_part_b_positions(original_positions)
-    assert "Exercise 2.2: FAIL on case" in capsys.readouterr().out
+    assert "Exercise 2.3: FAIL on case" in capsys.readouterr().out
 
+    def start_of_span(spans, span_order):  # the span's start in the text, not its [MASK]'s place in Part A
+        return [spans[k][0] for k in span_order for _ in range(spans[k][1] - spans[k][0] + 1)]
 
-def test_glm_mask(capsys):
-    assert ex.check_glm_mask(glm_attention)
-
-    def causal_only(division, length):
-        return torch.ones(length, length, dtype=torch.bool).tril()
-
-    capsys.readouterr()
-    assert not ex.check_glm_mask(causal_only)
-    expected = ("Exercise 2.3: FAIL on case 'division 5 of 10 (the worked example)': "
-                "result[0, 1]: got False, expected True")
-    assert expected in capsys.readouterr().out
+    assert not ex.check_part_b_positions(start_of_span)
+    assert "FAIL" in capsys.readouterr().out
 
 
 def test_gmask_sample(capsys):

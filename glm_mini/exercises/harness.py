@@ -17,9 +17,14 @@ It prints one line and returns a bool:
     Exercise 2.1: not yet implemented (NotImplementedError: Exercise 2.1: one [MASK] replaces each span)
 
 so a student edition, whose exercise bodies raise ``NotImplementedError``, still runs to the end: later cells call
-``use(student_fn, passed, reference_fn)`` and carry on with the package's function. This is the CS336 pattern (the
-check calls the student's function; nothing imports student code) without a grading server. Checks are deterministic
-and device-agnostic: inputs come from seeded generators on the CPU, and results are moved to the CPU to compare.
+``use(student_fn, passed, reference_fn)`` and carry on with the package's function. A check whose answer is one
+number (a parameter count, a byte count) says little with "got X, expected Y"; it passes ``breakdown``, a function
+of the case's arguments returning the reference's terms (``{"word embedding": 1_849_688_064, ...}``), and a failure
+prints them under the mismatch, so the student sees which term they left out. Each notebook keeps its results in
+one ``passed`` dict (``passed["2.1"] = check_part_a(my_part_a)``) and its summary prints
+``exercise_record(passed)``. This is the CS336 pattern (the check calls the student's function; nothing imports
+student code) without a grading server. Checks are deterministic and device-agnostic: inputs come from seeded
+generators on the CPU, and results are moved to the CPU to compare.
 """
 
 from __future__ import annotations
@@ -107,11 +112,14 @@ def first_mismatch(got: Any, expected: Any, rtol: float = 0.0, atol: float = 0.0
 
 
 def run_check(exercise: str, student_fn: Callable, reference_fn: Callable, cases: Iterable[Case], *,
-              rtol: float = 0.0, atol: float = 0.0) -> bool:
+              rtol: float = 0.0, atol: float = 0.0,
+              breakdown: Callable[..., dict[str, float]] | None = None) -> bool:
     """Compare ``student_fn`` with ``reference_fn`` on every case; print one line; True when all cases agree.
 
     ``exercise`` is the label printed ("Exercise 2.1"). Each case's arguments are passed to both functions as given;
     a function that mutates its inputs would spoil the comparison, so tensors are cloned for each call.
+    ``breakdown(*args, **kwargs)``, when given, returns the reference's terms for a case; they are printed under a
+    mismatch (see the module docstring).
     """
     if not callable(student_fn):
         raise TypeError(f"{exercise}: student_fn must be a function, got {type(student_fn).__name__}")
@@ -132,9 +140,29 @@ def run_check(exercise: str, student_fn: Callable, reference_fn: Callable, cases
         found = first_mismatch(got, expected, rtol, atol)
         if found:
             print(f"{exercise}: FAIL on case {case.label!r}: {found}")
+            if breakdown is not None:
+                print(format_breakdown(breakdown(*_fresh(case.args), **_fresh(kwargs))))
             return False
     print(f"{exercise}: PASS ({len(cases)} case{'s' if len(cases) != 1 else ''})")
     return True
+
+
+def format_breakdown(terms: dict[str, float]) -> str:
+    """The reference's terms, one per line, and their sum: what a scalar answer is made of."""
+    width = max(map(len, terms)) if terms else 0
+    lines = [f"    {name:<{width}}  {value:>20,}" if isinstance(value, int) else f"    {name:<{width}}  {value:>20.6g}"
+             for name, value in terms.items()]
+    total = sum(terms.values())
+    lines.append(f"    {'= expected':<{width}}  " + (f"{total:>20,}" if isinstance(total, int) else f"{total:>20.6g}"))
+    return "  the expected value, term by term:\n" + "\n".join(lines)
+
+
+def exercise_record(passed: dict[str, bool]) -> str:
+    """The notebook's exercise record for its summary: ``exercises: 2.1 PASS, 2.2 not passed (1 of 2 passed)``."""
+    if not passed:
+        return "exercises: none in this notebook"
+    items = ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items())
+    return f"exercises: {items} ({sum(map(bool, passed.values()))} of {len(passed)} passed)"
 
 
 def _fresh(value):

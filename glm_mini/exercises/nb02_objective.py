@@ -1,8 +1,9 @@
 """Checks for notebook 02's exercises (the blank-infilling objective), each against ``glm_mini.objective``.
 
 - Exercise 2.1 ``check_part_a(fn)``: ``fn(tokens, spans, mask_id) -> list[int]``, Part A (each span -> one [MASK]).
-- Exercise 2.2 ``check_part_b_positions(fn)``: ``fn(spans, span_order) -> list[int]``, the 1-D positions of Part B.
-- Exercise 2.3 ``check_glm_mask(fn)``: ``fn(division, length) -> BoolTensor [length, length]``, True = may attend.
+- Exercise 2.2 ``check_part_b(fn)``: ``fn(tokens, spans, span_order, sop_id, eop_id) -> (inputs, targets)``, Part B:
+  per span in ``span_order``, ``[sop] + span`` as inputs and ``span + [eop]`` as targets (docs/glm130b_facts.md §2.2).
+- Exercise 2.3 ``check_part_b_positions(fn)``: ``fn(spans, span_order) -> list[int]``, the 1-D positions of Part B.
 - Exercise 2.4 ``check_gmask_sample(fn)``: ``fn(tokens, prefix_len, gmask_id, sop_id) -> (inputs, targets)``.
 
 Inputs are seeded (``random.Random``); every check has several sizes and one edge case.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import random
 
 from glm_mini.exercises.harness import Case, run_check
-from glm_mini.objective import glm_attention, gmask_sample, mask_sample, sample_mask_spans
+from glm_mini.objective import gmask_sample, mask_sample, sample_mask_spans
 from glm_mini.special_tokens import SpecialTokens
 
 _SPECIAL = SpecialTokens(mask=1000, gmask=1001, smask=1002, eod=1003, sop=1004, eop=1005, eos=2, pad=0)
@@ -30,8 +31,17 @@ def part_a(tokens: list[int], spans: list[tuple[int, int]], mask_id: int) -> lis
     return sample.input_ids[:sample.division].tolist()
 
 
+def part_b(tokens: list[int], spans: list[tuple[int, int]], span_order: list[int], sop_id: int,
+           eop_id: int) -> tuple[list[int], list[int]]:
+    """Reference for 2.2: Part B's input ids and targets from the package's ``mask_sample``."""
+    special = SpecialTokens(mask=_SPECIAL.mask, gmask=_SPECIAL.gmask, smask=_SPECIAL.smask, eod=_SPECIAL.eod,
+                            sop=sop_id, eop=eop_id, eos=_SPECIAL.eos, pad=_SPECIAL.pad)
+    sample = mask_sample(tokens, spans, special, span_order)
+    return sample.input_ids[sample.division:].tolist(), sample.targets[sample.division:].tolist()
+
+
 def part_b_positions(spans: list[tuple[int, int]], span_order: list[int]) -> list[int]:
-    """Reference for 2.2: the 1-D positions of Part B (``[sop] + span`` per span, in ``span_order``)."""
+    """Reference for 2.3: the 1-D positions of Part B (``[sop] + span`` per span, in ``span_order``)."""
     n = max(end for _, end in spans) + 1
     sample = mask_sample(list(range(10, 10 + n)), spans, _SPECIAL, span_order)
     return sample.position_ids[sample.division:].tolist()
@@ -63,22 +73,29 @@ def check_part_a(fn) -> bool:
     return run_check("Exercise 2.1", fn, part_a, cases)
 
 
-def check_part_b_positions(fn) -> bool:
-    rng = random.Random(3)
-    cases = []
-    for c in _span_cases():
+def _shuffled(cases: list[Case], seed: int) -> list[tuple[str, list, list[int]]]:
+    rng = random.Random(seed)
+    out = []
+    for c in cases:
         order = list(range(len(c.args[1])))
         rng.shuffle(order)
-        cases.append(Case(c.label + ", shuffled order", (c.args[1], order)))
+        out.append((c.label + ", shuffled order", c.args, order))
+    return out
+
+
+def check_part_b(fn) -> bool:
+    cases = [Case(label, (tokens, spans, order, 1004, 1005)) for label, (tokens, spans), order in
+             _shuffled(_span_cases(), seed=5)]
+    cases.append(Case("the worked example, order (x5 x6), (x3)", ([11, 12, 13, 14, 15, 16], [(2, 3), (4, 6)],
+                                                                   [1, 0], 1004, 1005)))
+    cases.append(Case("edge: other [sop]/[eop] ids", ([5, 6, 7, 8], [(1, 2), (3, 4)], [0, 1], 61, 62)))
+    return run_check("Exercise 2.2", fn, part_b, cases)
+
+
+def check_part_b_positions(fn) -> bool:
+    cases = [Case(label, (spans, order)) for label, (_, spans), order in _shuffled(_span_cases(), seed=3)]
     cases.append(Case("the worked example, order (x5 x6), (x3)", ([(2, 3), (4, 6)], [1, 0])))
-    return run_check("Exercise 2.2", fn, part_b_positions, cases)
-
-
-def check_glm_mask(fn) -> bool:
-    cases = [Case("division 5 of 10 (the worked example)", (5, 10)), Case("division 3 of 7", (3, 7)),
-             Case("division 40 of 64", (40, 64)), Case("edge: all bidirectional", (6, 6)),
-             Case("edge: no prefix (fully causal)", (0, 5))]
-    return run_check("Exercise 2.3", fn, glm_attention, cases)
+    return run_check("Exercise 2.3", fn, part_b_positions, cases)
 
 
 def check_gmask_sample(fn) -> bool:
