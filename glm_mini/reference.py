@@ -24,6 +24,12 @@ finished and was measured, so a failed run never replaces a good shipped file.
 
 ``load_reference(variant)`` returns ``(model, tokenizer)``: the model in eval mode on CPU, in fp32, and the kit's
 tokenizer, checked against the manifest's hash (a changed corpus or tokenizer is named, not silently used).
+
+The pieces are shared with any other family of shipped models: ``train_run`` (train or resume one run, measure its
+bf16-rounded model with the family's own measure, record both), ``manifest_header`` (what every manifest records
+first), ``write_shipped`` (safetensors and manifest, atomically) and ``load_shipped``. The second family is notebook
+08's INT4-scale models (``scale_up.quantization.size_family``, ``data/reference/int4-scale/``), which measure what
+``glm_mini`` cannot import (the quantized formats), so it lives in ``scale_up`` and calls these.
 """
 
 from __future__ import annotations
@@ -304,7 +310,8 @@ def load_reference(variant: str = "glm", reference_dir: str | Path = REFERENCE_D
     return load_shipped(Path(reference_dir) / f"{variant}.safetensors", manifest, check_tokenizer, "`make reference`")
 
 
-def load_shipped(weights: str | Path, manifest: dict, check_tokenizer: bool = True, retrain: str = "`make reference`"):
+def load_shipped(weights: str | Path, manifest: dict, check_tokenizer: bool = True,
+                 retrain: str = "`make reference`"):
     """``(model, tokenizer)``: the model of ``manifest`` with the shipped ``weights`` file, in eval mode on CPU (fp32),
     and the kit's tokenizer, checked against the manifest's hash."""
     from safetensors.torch import load_file
@@ -328,14 +335,20 @@ def load_shipped(weights: str | Path, manifest: dict, check_tokenizer: bool = Tr
     return model.eval(), tokenizer
 
 
+def add_run_arguments(p: argparse.ArgumentParser, seeds_help: str, out: Path, shipped_flag: str, shipped: Path) -> None:
+    """The flags every family's command shares: --seeds, --out, the shipped folder, --threads, --progress."""
+    p.add_argument("--seeds", type=int, default=2, help=seeds_help)
+    p.add_argument("--out", default=str(out), help="folder for the training runs")
+    p.add_argument(shipped_flag, default=str(shipped), help="where the shipped files are written")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--progress", action="store_true")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m glm_mini.reference", description=__doc__.split("\n")[0])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--seeds", type=int, default=2, help="train seeds 0..SEEDS-1; seed 0's weights are shipped")
-    p.add_argument("--out", default=str(BUILD_DIR), help="folder for the training runs")
-    p.add_argument("--reference-dir", default=str(REFERENCE_DIR), help="where the shipped files are written")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--progress", action="store_true")
+    add_run_arguments(p, "train seeds 0..SEEDS-1; seed 0's weights are shipped", BUILD_DIR, "--reference-dir",
+                      REFERENCE_DIR)
     args = p.parse_args(argv)
     for variant in args.variants:
         path = ship(variant, args.seeds, args.out, args.reference_dir, args.threads, args.progress)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from glm_mini import GLM, PRESETS
-from glm_mini.exercises.harness import use
+from glm_mini.exercises import exercise_record, use
 from scale_up.exercises.nb08_quantization import (check_absmax_scale, check_dequantize_int4, check_pack_int4,
                                                   check_peak_to_sigma)
 from scale_up.quantization import (QUANTIZED_LINEARS, QuantizedLinear, dequantize_weight, pack_int4, q_max,
@@ -54,23 +54,20 @@ summary = {}
 # For a linear weight $W$ of shape `[out, in]` and $b$ bits, GLM-130B keeps **one scale per output row** $r$
 # (symmetric absmax, no zero point), computed in FP16 exactly as `quantization/layers.py` of the official repo does:
 #
-# $$s_r = \mathrm{fp16}\!\left(\frac{\max_c |W_{rc}|}{2^{b-1}-1}\right) \qquad\text{(format.py: } \texttt{scale = w.abs().amax(dim=-1) / qm}\text{)}$$
+# $$s_r = \mathrm{fp16}\!\left(\frac{\max_c |W_{rc}|}{2^{b-1}-1}\right) \qquad\text{(format.py: } \texttt{quantize\_weight}\text{; Exercise 8.1)}$$
 #
-# $$q_{rc} = \mathrm{round}\big(\mathrm{fp16}(W_{rc} / s_r)\big) \in [-(2^{b-1}-1),\, 2^{b-1}-1] \qquad\text{(}\texttt{q = torch.round(w / scale[:, None])}\text{)}$$
+# $$q_{rc} = \mathrm{round}\big(\mathrm{fp16}(W_{rc} / s_r)\big) \in [-(2^{b-1}-1),\, 2^{b-1}-1] \qquad\text{(}\texttt{quantize\_weight}\text{)}$$
 #
-# $$\hat W_{rc} = q_{rc}\, s_r, \qquad |W_{rc} - \hat W_{rc}| \le \tfrac{s_r}{2} \qquad\text{(}\texttt{dequantize\_weight}\text{)}$$
+# $$\hat W_{rc} = q_{rc}\, s_r, \qquad |W_{rc} - \hat W_{rc}| \le \tfrac{s_r}{2} \qquad\text{(}\texttt{dequantize\_weight}\text{; Exercise 8.3)}$$
 #
 # INT4 divides by 7, so $q \in [-7, 7]$ and the code $-8$ is never written. The largest weight of each row maps to
 # exactly $\pm 7$: nothing is clipped, which is what makes absmax safe when distributions are narrow (section 5).
 
 # %%
 w = (torch.randn(1, 16) * 0.02).half()  # one FP16 row of 16 weights
-qm = 2 ** (4 - 1) - 1
-scale_by_hand = w.abs().amax(dim=-1) / qm  # FP16 arithmetic, like the official code
-q_by_hand = torch.round(w / scale_by_hand[:, None]).to(torch.int8)
-w_hat = q_by_hand.float() * scale_by_hand.float()[:, None]
-q_pkg, scale_pkg = quantize_weight(w, 4)
-assert torch.equal(q_by_hand, q_pkg) and torch.equal(scale_by_hand, scale_pkg)
+q_pkg, scale_pkg = quantize_weight(w, 4)  # the package's version of the equations (you write them in 8.1 and 8.3)
+w_hat = dequantize_weight(q_pkg, scale_pkg)
+assert q_pkg.abs().max() == q_max(4)  # the row's largest weight sits on the outermost level, ±7
 err = (w.float() - w_hat).abs()
 half_step = scale_pkg.float().item() / 2
 assert (err <= half_step * (1 + 2 ** -7)).all()  # ≤ s/2, up to the FP16 rounding of W/s
@@ -90,7 +87,7 @@ summary["one row INT4"] = f"max |W - Ŵ| = {err.max().item():.2e} <= s/2 = {half
 
 # %% [markdown]
 # ### Your turn — Exercise 8.1: the absmax scale
-# Write the per-row scale for `bits` ∈ {4, 8}, in FP16 like the official code. Predict first: for a row of zeros,
+# Write the per-row scale for `bits` ∈ {4, 8}, in FP16 like the official code. *Predict first:* for a row of zeros,
 # what should the scale be, and what must *not* happen downstream?
 
 # %%
@@ -102,7 +99,16 @@ def my_absmax_scale(weight, bits):
 
 
 # %%
-ok_8_1 = check_absmax_scale(my_absmax_scale)
+passed = {}
+passed["8.1"] = check_absmax_scale(my_absmax_scale)
+zero_row = torch.zeros(1, 8, dtype=torch.float16)
+q_zero, s_zero = quantize_weight(zero_row, 4)
+print(f"a row of zeros: scale {s_zero.item()}, q {q_zero.tolist()}, Ŵ {dequantize_weight(q_zero, s_zero).tolist()}")
+
+# %% [markdown] tags=["prediction"]
+# The scale is 0: the largest magnitude of the row is 0, and 0/7 = 0. What must not happen is the next step of the
+# formula, $W/s = 0/0$, which is NaN in FP16 and would make every weight of that row NaN. The kit stores $q = 0$ for
+# such a row (the cell printed it), so $\hat W = 0$ exactly; the check's third case is such a row.
 
 # %% [markdown]
 # ## 2. Two INT4 values per byte
@@ -117,13 +123,12 @@ ok_8_1 = check_absmax_scale(my_absmax_scale)
 
 # %%
 q8 = q_pkg[:, :8]
-packed_by_hand = torch.tensor([[((int(q8[0, 2 * i]) << 4) | (int(q8[0, 2 * i + 1]) & 0x0F)) & 0xFF
-                                for i in range(4)]], dtype=torch.uint8).view(torch.int8)
-assert torch.equal(packed_by_hand, pack_int4(q8)) and torch.equal(unpack_int4(pack_int4(q8)), q8)
+packed = pack_int4(q8)  # the package's packing (you write it in 8.2)
+assert torch.equal(unpack_int4(packed), q8)
 
 fig, ax = plt.subplots(figsize=(10, 2.6))
 for i in range(4):
-    byte = int(packed_by_hand[0, i]) & 0xFF
+    byte = int(packed[0, i]) & 0xFF
     for half, (value, color) in enumerate(((int(q8[0, 2 * i]), "tab:blue"), (int(q8[0, 2 * i + 1]), "tab:orange"))):
         x = 2 * i + half
         bits_text = format(value & 0xF, "04b")
@@ -138,7 +143,7 @@ plt.show()
 # %% [markdown]
 # ### Your turn — Exercise 8.2: pack two nibbles
 # Pack an int8 `[out, in]` tensor of values in [-8, 7] into `[out, in/2]` bytes, even column high. The check runs all
-# 256 nibble pairs. Predict: what byte does the pair (3, -2) give?
+# 256 nibble pairs. *Predict:* what byte does the pair (3, -2) give?
 
 # %%
 def my_pack_int4(q):
@@ -150,8 +155,15 @@ def my_pack_int4(q):
 
 
 # %%
-ok_8_2 = check_pack_int4(my_pack_int4)
-pack = use(my_pack_int4, ok_8_2, pack_int4)  # section 3 packs a real layer with it
+passed["8.2"] = check_pack_int4(my_pack_int4)
+pack = use(my_pack_int4, passed["8.2"], pack_int4)  # section 3 packs a real layer with it
+pair = int(pack(torch.tensor([[3, -2]], dtype=torch.int8))[0, 0]) & 0xFF
+print(f"(3, -2) packs into the byte 0x{pair:02X} = {pair:08b} = {pair}")
+
+# %% [markdown] tags=["prediction"]
+# 3 is `0011` and goes in the high nibble; −2 in four bits of two's complement is `1110` and goes in the low nibble:
+# `0011 1110`, the byte the cell printed. Had the odd column gone high, the byte would be `1110 0011`, a negative int8
+# (the check's first case names that mistake).
 
 # %% [markdown]
 # ### Your turn — Exercise 8.3: dequantize
@@ -169,7 +181,7 @@ def my_dequantize_int4(packed, scale):
 
 
 # %%
-ok_8_3 = check_dequantize_int4(my_dequantize_int4)
+passed["8.3"] = check_dequantize_int4(my_dequantize_int4)
 
 # %% [markdown]
 # ## 3. A quantized GLM is the official checkpoint
@@ -322,7 +334,7 @@ print(f"loaded and measured {sum(map(len, family.values()))} models in {time.per
 # %% [markdown]
 # ### Your turn — Exercise 8.4: a row's peak-to-σ
 # Write the peak-to-σ ratio of every row of a weight `[out, in]`: $\max_c |W_{rc}| / \sigma_r$ with
-# $\sigma_r = \sqrt{\mathrm{mean}_c\, W_{rc}^2}$, returned as `[out]`. Predict first: for Gaussian rows of 32 weights
+# $\sigma_r = \sqrt{\mathrm{mean}_c\, W_{rc}^2}$, returned as `[out]`. *Predict first:* for Gaussian rows of 32 weights
 # and of 344 weights, which ratio is larger, and what does that mean for a wider layer's INT4 error?
 
 # %%
@@ -335,8 +347,17 @@ def my_peak_to_sigma(weight):
 
 
 # %%
-ok_8_4 = check_peak_to_sigma(my_peak_to_sigma)
-peak_to_sigma = use(my_peak_to_sigma, ok_8_4, row_peak_to_sigma)  # the next plot tests equation (1) with it
+passed["8.4"] = check_peak_to_sigma(my_peak_to_sigma)
+peak_to_sigma = use(my_peak_to_sigma, passed["8.4"], row_peak_to_sigma)  # the next plot tests equation (1) with it
+gaussian_peak = {n: float(peak_to_sigma(torch.randn(4096, n, generator=torch.Generator().manual_seed(0)).half()).mean())
+                 for n in (32, 344)}
+print("Gaussian rows, mean peak-to-σ: " + ", ".join(f"{n} weights {p:.2f}" for n, p in gaussian_peak.items()))
+
+# %% [markdown] tags=["prediction"]
+# The longer row (the cell printed both). Its σ stays 1, but the largest of 344 draws lies further out than the
+# largest of 32: for Gaussian rows the expected maximum grows like $\sqrt{2 \ln n}$. By equation (1) a layer with
+# longer rows has a larger INT4 error even when its weights have exactly the same (Gaussian) shape, so width alone
+# works *against* INT4 a little.
 
 # %% [markdown]
 # Equation (1) on the rows of the largest model: each dot is one row of one block linear, its peak-to-σ (your
@@ -401,8 +422,8 @@ plt.tight_layout()
 plt.show()
 
 # %%
-print(f"{'size':>5} | {'peak/σ trained':>14} {'at init':>8} {'Gaussian':>8} | {'kurtosis trained':>16} {'at init':>8} | "
-      f"{'outliers >3σ':>12} {'at init':>8} | {'INT4 weight error':>17} | moved from init ‖W−W₀‖/‖W₀‖")
+print(f"{'size':>5} | {'peak/σ trained':>14} {'at init':>8} {'Gaussian':>8} | {'kurtosis trained':>16} "
+      f"{'at init':>8} | {'outliers >3σ':>12} {'at init':>8} | {'INT4 weight error':>17} | moved from init ‖W−W₀‖/‖W₀‖")
 for s in sizes:
     now = [m["weights"]["all"] for m in members[s]]
     init = [m["weights_at_init"]["all"] for m in members[s]]
@@ -473,8 +494,8 @@ print(f"{'size':>5} {'quantized':>10} | {'INT4 ΔL (nats)':>16} {'INT8 ΔL':>9} 
       f"{'peak/σ':>6} {'INT4 weight error':>17}")
 for g in gaps:
     print(f"{g.size:>5} {g.quantized_weights:>10,} | {mean(g.loss_gap):+9.4f} ± {half_range(g.loss_gap):.4f} "
-          f"{mean(g.int8_loss_gap):+9.5f} | {100 * mean(g.accuracy_gap):+11.2f} ± {100 * half_range(g.accuracy_gap):.2f} "
-          f"| {mean(g.peak_to_sigma):6.2f} {mean(g.int4_error):17.4f}")
+          f"{mean(g.int8_loss_gap):+9.5f} | {100 * mean(g.accuracy_gap):+11.2f} ± "
+          f"{100 * half_range(g.accuracy_gap):.2f} | {mean(g.peak_to_sigma):6.2f} {mean(g.int4_error):17.4f}")
 paper_tab10 = {"GLM-10B": (72.35, 71.03), "GLM-130B": (80.21, 79.47)}  # the paper's Tab. 10, LAMBADA FP16 -> INT4
 print("the paper's Tab. 10 (LAMBADA, row-wise absmax INT4): " + ", ".join(
     f"{name} {a:.2f} -> {b:.2f} ({b - a:+.2f} points)" for name, (a, b) in paper_tab10.items()))
@@ -572,6 +593,5 @@ else:
 # %% tags=["summary"]
 for key, value in summary.items():
     print(f"{key}: {value}")
-passed = {"8.1": ok_8_1, "8.2": ok_8_2, "8.3": ok_8_3, "8.4": ok_8_4}
-print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items()))
+print(exercise_record(passed))
 print(lesson)

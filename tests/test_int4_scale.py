@@ -12,10 +12,10 @@ import dataclasses
 import pytest
 import torch
 
-from glm_mini.train import TrainConfig
 from scale_up.quantization.scale_lesson import SizeGap, int4_scale_line, shrinks_with_size, size_gap
 from scale_up.quantization.size_family import (SIZES, initial_model, load_member, measure_member, quality_batches,
                                                read_size_manifest, recipe, shipped_sizes)
+from shipped_models import assert_recipe_retrains_the_curve
 
 SHIPPED = shipped_sizes()
 needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no int4-scale model shipped in data/reference/int4-scale/")
@@ -64,24 +64,7 @@ def test_shipped_members_still_measure_what_they_recorded(size, batches):
 @needs_shipped
 @pytest.mark.parametrize("size", SHIPPED)
 def test_recipe_retrains_the_recorded_curve(size, tmp_path):
-    from glm_mini.train import train
-
-    manifest = read_size_manifest(size)
-    steps = manifest["curve_steps_checked"]
-    cfg = dataclasses.replace(recipe(size, 0, tmp_path), stop_after_step=steps)
-    recorded = {k: v for k, v in manifest["recipe"].items() if k != "stop_after_step"}
-    code = {k: v for k, v in cfg.to_json().items() if k not in ("out", "resume", "stop_after_step")}
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    added = {k: v for k, v in code.items() if k not in recorded}  # fields added later must sit at their default
-    assert all(k in defaults and v == defaults[k] for k, v in added.items()), f"fields added since: {added}"
-    assert {k: v for k, v in code.items() if k in recorded} == recorded, "the recipe in the code is the shipped one"
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = train(cfg, progress=False)
-    finally:
-        torch.set_num_threads(previous)
-    assert result.losses == pytest.approx(manifest["curve"]["loss"][:steps], rel=manifest["curve_rtol"])
+    assert_recipe_retrains_the_curve(read_size_manifest(size), recipe(size, 0, tmp_path))
 
 
 def test_initial_model_is_the_one_the_trainer_starts_from(tmp_path):
@@ -132,6 +115,12 @@ def test_lesson_not_shown_otherwise(loss_gaps):
     gaps = [_gap(s, q, g) for s, q, g in zip("abc", (1_000, 4_000, 16_000), loss_gaps)]
     assert not shrinks_with_size(gaps)[0]
     assert int4_scale_line(gaps).startswith("lesson int4-scale: not shown (the gap does not fall with size")
+
+
+def test_lesson_needs_two_seeds_per_size():
+    gaps = [_gap("a", 1_000, [0.030]), _gap("b", 4_000, [0.020]), _gap("c", 16_000, [0.010])]
+    assert not shrinks_with_size(gaps)[0]
+    assert int4_scale_line(gaps).startswith("lesson int4-scale: not shown (1 seed per size has no spread")
 
 
 def test_size_gap_reads_measure_member_results():

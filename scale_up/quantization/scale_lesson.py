@@ -11,15 +11,18 @@ keeps decreasing as the model grows. For each size the gap is measured per seed 
 and summarised as the mean over seeds ± half their range. The rule, fixed before measuring:
 
 **shown** when the mean loss gap falls at every step up in size, *and* the fall from the smallest to the largest
-model is larger than the seed noise of the two (the sum of their half ranges); otherwise **not shown**, with the
-measured gaps. The line also carries the weight statistic the paper's argument rests on (peak-to-σ of the rows and
-the excess kurtosis, ``weight_stats``), so a reader sees whether the weights stayed narrow.
+model is larger than the seed noise of the two (the sum of their half ranges), measured over at least ``MIN_SEEDS``
+seeds per size; otherwise **not shown**, with the measured gaps. The line also carries the weight statistics the
+paper's argument rests on (the rows' peak-to-σ and excess kurtosis, ``weight_stats``), so a reader sees whether the
+weights stayed narrow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import mean
+
+MIN_SEEDS = 2  # one seed has no spread to compare a fall with
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def shrinks_with_size(gaps: list[SizeGap]) -> tuple[bool, float, float]:
     fall = means[0] - means[-1]
     noise = half_range(ordered[0].loss_gap) + half_range(ordered[-1].loss_gap)
     monotone = all(a > b for a, b in zip(means, means[1:]))
-    return monotone and fall > noise, fall, noise
+    seeded = all(len(g.loss_gap) >= MIN_SEEDS for g in ordered)
+    return monotone and fall > noise and seeded, fall, noise
 
 
 def _nats(values: list[float]) -> str:
@@ -83,8 +87,12 @@ def int4_scale_line(gaps: list[SizeGap]) -> str:
         f"accuracy {100 * mean(g.accuracy_gap):+.2f} points, peak/σ {mean(g.peak_to_sigma):.2f}, "
         f"kurtosis {mean(g.excess_kurtosis):+.2f}" for g in ordered)
     span = ordered[-1].quantized_weights / ordered[0].quantized_weights
-    verdict = (f"the gap falls by {fall:.4f} nats over a {span:.0f}x span, more than the seed noise {noise:.4f}"
-               if shown else
-               f"the gap does not fall with size beyond the seed noise: smallest minus largest {fall:+.4f} nats, "
-               f"noise {noise:.4f}, over a {span:.0f}x span")
-    return f"lesson int4-scale: {'shown' if shown else 'not shown'} ({verdict}; {per_size}; {seeds} seeds each)"
+    if shown:
+        verdict = f"the gap falls by {fall:.4f} nats over a {span:.0f}x span, more than the seed noise {noise:.4f}"
+    elif seeds < MIN_SEEDS:
+        verdict = f"{seeds} seed per size has no spread to judge a fall of {fall:+.4f} nats by; {MIN_SEEDS} needed"
+    else:
+        verdict = (f"the gap does not fall with size beyond the seed noise: smallest minus largest {fall:+.4f} nats, "
+                   f"noise {noise:.4f}, over a {span:.0f}x span")
+    seeds_text = f"{seeds} seed{'s' * (seeds != 1)} each"
+    return f"lesson int4-scale: {'shown' if shown else 'not shown'} ({verdict}; {per_size}; {seeds_text})"

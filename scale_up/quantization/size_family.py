@@ -33,8 +33,9 @@ from pathlib import Path
 import torch
 
 from glm_mini.model import GLM
-from glm_mini.reference import (BUILD_DIR, CURVE_STEPS_CHECKED, RECIPE, REFERENCE_DIR, VARIANT_FLAGS, load_shipped,
-                                manifest_header, read_manifest_file, train_run, write_shipped)
+from glm_mini.reference import (BUILD_DIR, CURVE_STEPS_CHECKED, RECIPE, REFERENCE_DIR, VARIANT_FLAGS,
+                                add_run_arguments, load_shipped, manifest_header, read_manifest_file, train_run,
+                                write_shipped)
 
 from .quality import chance_levels, measure_quality
 from .weight_stats import distance_from, model_weight_stats
@@ -169,11 +170,8 @@ def shipped_sizes(family_dir: str | Path = FAMILY_DIR) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m scale_up.quantization.size_family", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    p.add_argument("--seeds", type=int, default=SEEDS, help="train seeds 0..SEEDS-1; every seed's weights are shipped")
-    p.add_argument("--out", default=str(RUNS_DIR), help="folder for the training runs")
-    p.add_argument("--family-dir", default=str(FAMILY_DIR), help="where the shipped files are written")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--progress", action="store_true")
+    add_run_arguments(p, "train seeds 0..SEEDS-1; every seed's weights are shipped", RUNS_DIR, "--family-dir",
+                      FAMILY_DIR)
     args = p.parse_args(argv)
     for size in args.sizes:
         print(f"{size}: {ship_size(size, args.seeds, args.out, args.family_dir, args.threads, args.progress)}")
