@@ -307,7 +307,7 @@ del decoders
 # block linears, trained and at initialisation (the seed rebuilds the trainer's initial model).
 
 # %%
-from scale_up.quantization.scale_lesson import half_range, int4_scale_line, size_gap  # noqa: E402
+from scale_up.quantization.scale_lesson import gap_factors, half_range, int4_scale_line, size_gap  # noqa: E402
 from scale_up.quantization.size_family import (initial_model, load_member, measure_member,  # noqa: E402
                                                quality_batches, read_size_manifest, shipped_sizes)
 from scale_up.quantization.weight_stats import (INT4_ERROR_PER_PEAK, gaussian_twin_stats,  # noqa: E402
@@ -327,6 +327,9 @@ for s in sizes:
           f"{n['quantized'] / 1e3:4.0f}k of them in the block linears INT4 stores; {len(fp32)} seeds: FP32 val loss "
           + ", ".join(f"{q['val_loss']:.3f}" for q in fp32) + ", next-token accuracy "
           + ", ".join(f"{q['token_accuracy']:.1%}" for q in fp32))
+recipe = manifests[sizes[0]]["recipe"]
+print(f"each trained for {recipe['max_steps']} steps of {recipe['batch_size']} x {recipe['seq_len']} tokens = "
+      f"{recipe['max_steps'] * recipe['batch_size'] * recipe['seq_len'] / 1e6:.2f} M tokens, lr {recipe['lr']}")
 print(f"chance on the same {fp32[0]['tokens']} target tokens: accuracy {chance['accuracy']:.1%} (always the most "
       f"frequent training target), loss {chance['loss']:.3f} (unigram)")
 print(f"loaded and measured {sum(map(len, family.values()))} models in {time.perf_counter() - t0:.0f} s")
@@ -487,62 +490,83 @@ summary["quality"] = f"{largest} seed 0: " + " | ".join(
 # The lesson's rule was fixed before measuring (`scale_lesson.py`): **shown** when the mean loss gap falls at every
 # step up in size and the fall from the smallest to the largest model exceeds the seeds' spread; otherwise
 # **not shown**.
+#
+# *Why* a gap changes splits in two. Near a trained minimum the loss grows with the square of a small change of the
+# weights (the first term of a Taylor series that does not vanish is $\tfrac12\,\delta^\top H \delta$; a test checks
+# that moving halfway to the INT4 weights costs about a quarter of INT4's gap), so with $e$ the relative INT4 weight
+# error of section 5:
+#
+# $$\Delta L \;\approx\; S \cdot e^2, \qquad S = \Delta L / e^2 \ \text{(the loss per unit of squared weight error)} \qquad\text{(scale\_lesson.py: } \texttt{SizeGap.sensitivity}\text{)}$$
+#
+# The paper's explanation is about $e$: narrow weights quantize with a small error. $S$ is how much the model minds a
+# given error.
 
 # %%
 gaps = [size_gap(s, manifests[s]["parameters"], members[s]) for s in sizes]
 print(f"{'size':>5} {'quantized':>10} | {'INT4 ΔL (nats)':>16} {'INT8 ΔL':>9} | {'INT4 Δacc (points)':>18} | "
-      f"{'peak/σ':>6} {'INT4 weight error':>17}")
+      f"{'peak/σ':>6} {'e':>7} {'S = ΔL/e²':>10}")
 for g in gaps:
     print(f"{g.size:>5} {g.quantized_weights:>10,} | {mean(g.loss_gap):+9.4f} ± {half_range(g.loss_gap):.4f} "
           f"{mean(g.int8_loss_gap):+9.5f} | {100 * mean(g.accuracy_gap):+11.2f} ± "
-          f"{100 * half_range(g.accuracy_gap):.2f} | {mean(g.peak_to_sigma):6.2f} {mean(g.int4_error):17.4f}")
+          f"{100 * half_range(g.accuracy_gap):.2f} | {mean(g.peak_to_sigma):6.2f} {mean(g.int4_error):7.4f} "
+          f"{mean(g.sensitivity):10.2f}")
 paper_tab10 = {"GLM-10B": (72.35, 71.03), "GLM-130B": (80.21, 79.47)}  # the paper's Tab. 10, LAMBADA FP16 -> INT4
 print("the paper's Tab. 10 (LAMBADA, row-wise absmax INT4): " + ", ".join(
     f"{name} {a:.2f} -> {b:.2f} ({b - a:+.2f} points)" for name, (a, b) in paper_tab10.items()))
 
 x = [g.quantized_weights for g in gaps]
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-for ax, key, label in ((axes[0], "loss_gap", "INT4"), (axes[0], "int8_loss_gap", "INT8")):
+fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+(ax_loss, ax_acc), (ax_peak, ax_split) = axes
+for key, label in (("loss_gap", "INT4"), ("int8_loss_gap", "INT8")):
     values = [getattr(g, key) for g in gaps]
-    ax.errorbar(x, [mean(v) for v in values], yerr=[half_range(v) for v in values], marker="o", capsize=4,
-                label=f"{label} − FP32 (mean ± half range)")
+    ax_loss.errorbar(x, [mean(v) for v in values], yerr=[half_range(v) for v in values], marker="o", capsize=4,
+                     label=f"{label} − FP32 (mean ± half range)")
     for xi, v in zip(x, values):
-        ax.scatter([xi] * len(v), v, s=12, color="grey", zorder=3)
-axes[0].axhline(0, color="grey", lw=0.5)
-axes[0].set(xscale="log", xlabel="weights INT4 quantizes (block linears)", ylabel="validation loss gap (nats)",
+        ax_loss.scatter([xi] * len(v), v, s=12, color="grey", zorder=3)
+ax_loss.axhline(0, color="grey", lw=0.5)
+ax_loss.set(xscale="log", xlabel="weights INT4 quantizes (block linears)", ylabel="validation loss gap (nats)",
             title="what INT4 costs, by size (grey: each seed)")
-axes[0].legend(fontsize=8)
-axes[1].errorbar(x, [100 * mean(g.accuracy_gap) for g in gaps], yerr=[100 * half_range(g.accuracy_gap) for g in gaps],
-                 marker="o", capsize=4, color="tab:red")
-axes[1].axhline(0, color="grey", lw=0.5)
-axes[1].set(xscale="log", xlabel="weights INT4 quantizes", ylabel="INT4 − FP32 next-token accuracy (points)",
-            title="accuracy gap, by size")
-axes[2].plot(x, [mean(g.peak_to_sigma) for g in gaps], "o-", label="trained")
-axes[2].plot(x, [mean(m["weights_at_init"]["all"]["peak_to_sigma"] for m in members[g.size]) for g in gaps], "s:",
+ax_loss.legend(fontsize=8)
+ax_acc.errorbar(x, [100 * mean(g.accuracy_gap) for g in gaps], yerr=[100 * half_range(g.accuracy_gap) for g in gaps],
+                marker="o", capsize=4, color="tab:red")
+ax_acc.axhline(0, color="grey", lw=0.5)
+ax_acc.set(xscale="log", xlabel="weights INT4 quantizes", ylabel="INT4 − FP32 next-token accuracy (points)",
+           title="accuracy gap, by size (mean ± half range)")
+ax_peak.plot(x, [mean(g.peak_to_sigma) for g in gaps], "o-", label="trained")
+ax_peak.plot(x, [mean(m["weights_at_init"]["all"]["peak_to_sigma"] for m in members[g.size]) for g in gaps], "s:",
              label="at initialisation")
-axes[2].plot(x, [gaussian_twin_stats(family[g.size][0]).peak_to_sigma for g in gaps], "k--",
+ax_peak.plot(x, [gaussian_twin_stats(family[g.size][0]).peak_to_sigma for g in gaps], "k--",
              label="Gaussian rows, same shapes")
-axes[2].set(xscale="log", xlabel="weights INT4 quantizes", ylabel=r"mean row peak-to-σ",
+ax_peak.set(xscale="log", xlabel="weights INT4 quantizes", ylabel="mean row peak-to-σ",
             title="how wide the rows are, by size")
-axes[2].legend(fontsize=8)
+ax_peak.legend(fontsize=8)
+for key, label, fn in (("loss_gap", "ΔL (the gap)", mean), ("int4_error", "e² (weight error)", lambda v: mean(v) ** 2),
+                       ("sensitivity", "S = ΔL / e² (loss per unit e²)", mean)):
+    values = [fn(getattr(g, key)) for g in gaps]
+    ax_split.plot(x, [v / values[0] for v in values], "o-", label=label)
+ax_split.axhline(1, color="grey", lw=0.5)
+ax_split.set(xscale="log", yscale="log", xlabel="weights INT4 quantizes", ylabel=f"relative to {gaps[0].size}",
+             title="equation (2): ΔL = S · e², each factor by size")
+ax_split.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
+print(gap_factors(gaps))
 lesson = int4_scale_line(gaps)
 print(lesson)
 summary["INT4 gap vs size"] = ", ".join(f"{g.size}: {mean(g.loss_gap):+.4f} ± {half_range(g.loss_gap):.4f} nats"
                                         for g in gaps)
 
 # %% [markdown]
-# **What the kit's scale can and cannot show.** It can show the mechanism the paper's argument rests on, measured:
-# a row's INT4 error is its peak-to-σ over $7\sqrt{12}$ (section 5's plot), and what a model loses in INT4 follows
-# from how its rows are shaped. It can show what the gap does across this family, with the seeds' spread, and the
-# lesson line above says which way that went. It cannot show the paper's curve itself: Fig. 5 spans GLMs from about
-# $10^8$ to $10^{11}$ parameters trained on up to 400 B tokens, and compares them with BLOOM, whose wide,
-# skewed `attn-dense` and `w2` rows appear only in a large model trained long; the family here spans $10^4$ to
-# $10^6$ weights trained on 1.5 M tokens, and its rows stay close to Gaussian at every size, so the difference the
-# paper's argument turns on (narrow against wide rows) is not there to measure. A trend over a 16× span of tiny
-# models, in either direction, says nothing about 130B; the measurement says what INT4 costs models of this size
-# and why.
+# **What the kit's scale can and cannot show.** It can show the mechanism the paper's argument rests on, measured: a
+# row's INT4 error is its peak-to-σ over $7\sqrt{12}$ (section 5's plot). It can show what the gap does across this
+# family, with the seeds' spread (the lesson line), and split each gap by equation (2) into what the weights
+# contribute ($e$) and what the model contributes ($S$); the line printed above the lesson says which moved more. Its
+# rows stay close to Gaussian at every size (section 5's table), so it cannot put the paper's *explanation* to the
+# test, which contrasts GLM's narrow rows with BLOOM-176B's wide, skewed ones: rows like BLOOM's are a property of a
+# large model trained long, and nothing here grows them. Nor can it show the paper's curve: Fig. 5 spans GLMs from
+# about $10^8$ to $10^{11}$ parameters trained on up to 400 B tokens (the paper's numbers), the family the sizes and
+# tokens printed in section 5. A trend over this span, in either direction, says nothing about 130B; it says what
+# INT4 costs models of this size, and why.
 
 # %% [markdown]
 # ### Play: bits and rows

@@ -90,6 +90,30 @@ def test_a_missing_member_is_named(tmp_path):
         recipe("h48")
 
 
+@needs_shipped
+def test_equation_2_the_loss_grows_with_the_square_of_the_weight_error(batches):
+    """Moving the block weights a fraction t of the way to their INT4 values, W + t·(Ŵ − W), costs about t² times
+    what INT4 costs (a linear law would give t): the basis of S = ΔL / e² (scale_lesson.py)."""
+    from scale_up.quantization import QUANTIZED_LINEARS, dequantize_weight, quantize_weight
+    from scale_up.quantization.quality import loss_and_accuracy
+
+    val = batches[0][:4]
+    model = load_member(SHIPPED[0], 0)
+    base = loss_and_accuracy(model, val)[0]
+
+    def cost(t):
+        twin = load_member(SHIPPED[0], 0)
+        with torch.no_grad():
+            for name, m in twin.named_modules():
+                if name.endswith(QUANTIZED_LINEARS):
+                    w = m.weight.half().float()
+                    m.weight.copy_(w + t * (dequantize_weight(*quantize_weight(w, 4)) - w))
+        return loss_and_accuracy(twin, val)[0] - base
+
+    ratio = cost(1.0) / cost(0.5)
+    assert 3.0 < ratio < 6.0, f"INT4's cost / half of it = {ratio:.2f}: expected about 4 (quadratic), not 2 (linear)"
+
+
 # --- the lesson's rule, on gaps made up to sit on each side of it ----------------------------------------------------
 
 def _gap(size, quantized, loss_gaps):
@@ -104,6 +128,8 @@ def test_lesson_shown_when_the_gap_falls_beyond_the_seed_noise():
     assert shown and fall == pytest.approx(0.021) and noise == pytest.approx(0.003)
     line = int4_scale_line(gaps[::-1])  # any order: sizes are sorted by quantized weights
     assert line.startswith("lesson int4-scale: shown (the gap falls by 0.0210 nats over a 16x span")
+    # every size has e = 0.1 here, so the whole fall is in S = ΔL / e² (equation (2))
+    assert "loss per unit e² falls (3.20 -> 1.10): the larger change is the loss per unit e², x0.34" in line
 
 
 @pytest.mark.parametrize("loss_gaps", [
@@ -131,6 +157,7 @@ def test_size_gap_reads_measure_member_results():
                                     "int4_error": 0.1}}}]
     g = size_gap("h32", {"quantized": 24_000, "total": 90_000}, members)
     assert g.loss_gap == [pytest.approx(0.02)] and g.accuracy_gap == [pytest.approx(-0.01)]
+    assert g.sensitivity == [pytest.approx(0.02 / 0.1 ** 2)]  # equation (2): S = ΔL / e²
     assert g.int8_loss_gap == [pytest.approx(0.001)] and g.peak_to_sigma == [2.5]
     with pytest.raises(ValueError, match="members"):
         size_gap("h32", {"quantized": 1, "total": 1}, [])

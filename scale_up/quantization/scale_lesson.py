@@ -14,11 +14,18 @@ and summarised as the mean over seeds ± half their range. The rule, fixed befor
 model is larger than the seed noise of the two (the sum of their half ranges), measured over at least ``MIN_SEEDS``
 seeds per size; otherwise **not shown**, with the measured gaps. The line also carries the weight statistics the
 paper's argument rests on (the rows' peak-to-σ and excess kurtosis, ``weight_stats``), so a reader sees whether the
-weights stayed narrow.
+weights stayed narrow, and splits the gap into its two factors. Near a trained minimum the loss grows with the
+square of a small weight perturbation (ΔL ≈ ½ δᵀHδ), so with e = ‖W − Ŵ‖ / ‖W‖ the relative INT4 weight error,
+
+    ΔL ≈ S · e²          S = ΔL / e²: the loss per unit of squared relative weight error           (2)
+
+A gap can fall with size because the weights quantize better (e falls: the paper's explanation) or because the
+model minds the same error less (S falls).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import mean
 
@@ -39,6 +46,11 @@ class SizeGap:
     excess_kurtosis: list[float]
     outlier_share: list[float]
     int4_error: list[float]
+
+    @property
+    def sensitivity(self) -> list[float]:
+        """S = ΔL / e² per seed, equation (2)."""
+        return [g / e ** 2 for g, e in zip(self.loss_gap, self.int4_error)]
 
 
 def half_range(values: list[float]) -> float:
@@ -73,6 +85,27 @@ def shrinks_with_size(gaps: list[SizeGap]) -> tuple[bool, float, float]:
     return monotone and fall > noise and seeded, fall, noise
 
 
+def gap_factors(gaps: list[SizeGap]) -> str:
+    """From the smallest to the largest size: which way the rows' peak-to-σ, the INT4 weight error e and the loss per
+    unit e² (equation (2)) moved, and so which factor the gap's change comes from."""
+    ordered = sorted(gaps, key=lambda g: g.quantized_weights)
+    first, last = ordered[0], ordered[-1]
+
+    def change(key: str) -> tuple[float, float]:
+        return mean(getattr(first, key)), mean(getattr(last, key))
+
+    def trend(key: str, fmt: str) -> str:
+        a, b = change(key)
+        return f"{'rises' if b > a else 'falls'} ({a:{fmt}} -> {b:{fmt}})"
+
+    (e0, e1), (s0, s1) = change("int4_error"), change("sensitivity")
+    driver = max((("the weights' INT4 error e²", (e1 / e0) ** 2), ("the loss per unit e²", s1 / s0)),
+                 key=lambda kv: abs(math.log(kv[1])))
+    return (f"row peak-to-σ {trend('peak_to_sigma', '.2f')} with size, INT4 weight error e "
+            f"{trend('int4_error', '.4f')}, loss per unit e² {trend('sensitivity', '.2f')}: the larger change is "
+            f"{driver[0]}, x{driver[1]:.2f}")
+
+
 def _nats(values: list[float]) -> str:
     return f"{mean(values):+.4f} ± {half_range(values):.4f}"
 
@@ -94,5 +127,6 @@ def int4_scale_line(gaps: list[SizeGap]) -> str:
     else:
         verdict = (f"the gap does not fall with size beyond the seed noise: smallest minus largest {fall:+.4f} nats, "
                    f"noise {noise:.4f}, over a {span:.0f}x span")
+    factors = gap_factors(gaps)
     seeds_text = f"{seeds} seed{'s' * (seeds != 1)} each"
-    return f"lesson int4-scale: {'shown' if shown else 'not shown'} ({verdict}; {per_size}; {seeds_text})"
+    return f"lesson int4-scale: {'shown' if shown else 'not shown'} ({verdict}; {factors}; {per_size}; {seeds_text})"
