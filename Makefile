@@ -30,7 +30,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export GLM_KIT_FAST ?= 1
 
-.PHONY: tour test bench lab sync venv constraints clean student instructor site reference
+.PHONY: tour test bench lab sync venv constraints clean student instructor site reference int4-scale
 ifeq ($(FULL),1)
 GLM_KIT_FAST := 0
 endif
@@ -55,6 +55,9 @@ test: $(STAMP)  ## the whole suite, notebooks included
 SEEDS ?= 2
 reference: $(STAMP)  ## retrain the reference models of data/reference/ from their recipe (seeds 0..SEEDS-1; not part of test)
 	$(PY) -m glm_mini.reference --seeds $(SEEDS)
+
+int4-scale: $(STAMP)  ## retrain the INT4-scale family of data/reference/int4-scale/ (3 sizes x SEEDS seeds; not part of test)
+	$(PY) -m scale_up.quantization.size_family --seeds $(SEEDS)
 
 bench: $(STAMP)  ## speed/memory ratios against same-process baselines
 	$(PY) -m pytest -q -s -o python_files='bench_*.py' tests/benchmarks

@@ -25,6 +25,12 @@ finished and was measured, so a failed run never replaces a good shipped file.
 
 ``load_reference(variant)`` returns ``(model, tokenizer)``: the model in eval mode on CPU, in fp32, and the kit's
 tokenizer, checked against the manifest's hash (a changed corpus or tokenizer is named, not silently used).
+
+The pieces are shared with any other family of shipped models: ``train_run`` (train or resume one run, measure its
+bf16-rounded model with the family's own measure, record both), ``manifest_header`` (what every manifest records
+first), ``write_shipped`` (safetensors and manifest, atomically) and ``load_shipped``. The second family is notebook
+08's INT4-scale models (``scale_up.quantization.size_family``, ``data/reference/int4-scale/``), which measure what
+``glm_mini`` cannot import (the quantized formats), so it lives in ``scale_up`` and calls these.
 """
 
 from __future__ import annotations
@@ -77,13 +83,13 @@ def recipe(variant: str, seed: int = 0, out_root: str | Path = BUILD_DIR):
     return TrainConfig(out=str(Path(out_root) / f"{variant}-seed{seed}"), seed=seed, **RECIPE, **VARIANT_FLAGS[variant])
 
 
-def _git_commit() -> str:
+def _git_commit(code: tuple[str, ...] = ("glm_mini",)) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "glm_mini"], cwd=REPO_ROOT, capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *code], cwd=REPO_ROOT, capture_output=True,
                                text=True, check=True).stdout.strip()
-        return commit + ("+uncommitted changes in glm_mini/" if dirty else "")
+        return commit + (f"+uncommitted changes in {', '.join(c + '/' for c in code)}" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
 
@@ -178,19 +184,15 @@ def validation_loss(model: GLM, cfg) -> float:
     return evaluate(model, val, "fp32", torch.device("cpu"))
 
 
-def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, threads: int = 1,
-                  progress: bool = False) -> tuple[GLM, dict]:
-    """Train one reference run (resuming it if its folder holds one) and measure its bf16-rounded model."""
-    from glm_mini.data.corpus_tokenizer import default_tokenizer
+def train_run(cfg, measure_run, threads: int = 1, progress: bool = False) -> tuple[GLM, dict]:
+    """Train the run ``cfg`` (resuming it if its folder holds one), measure its bf16-rounded model with
+    ``measure_run(model, run_dir) -> dict`` and record both beside the run (``RECORD_FILE``): any family's runs."""
     from glm_mini.train import load_model, train
     from glm_mini.training.metrics import read_metrics
 
-    cfg = recipe(variant, seed, out_root)
     finished = (Path(cfg.out) / "plots.png").exists()
     saved = Path(cfg.out) / RECORD_FILE
     if finished and saved.is_file():  # trained and measured by an earlier call: the record is reused
-        from glm_mini.train import load_model
-
         return rounded(load_model(cfg.out)), json.loads(saved.read_text())
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -200,26 +202,59 @@ def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, thr
             train(dataclasses.replace(cfg, resume=(Path(cfg.out) / "config.json").exists()), progress=progress)
         seconds = time.perf_counter() - started
         model = rounded(load_model(cfg.out))
-        tokenizer = default_tokenizer(vocab_size=model.config.vocab_size)
-        metrics = measure(model, tokenizer, variant, Path(cfg.out))
+        metrics = measure_run(model, Path(cfg.out))
     finally:
         torch.set_num_threads(previous)
     rows = read_metrics(cfg.out)
     curve = {"step": [r["step"] for r in rows], "loss": [r["loss"] for r in rows],
              "val_step": [r["step"] for r in rows if "val_loss" in r],
              "val_loss": [r["val_loss"] for r in rows if "val_loss" in r]}
-    record = {"seed": seed, "metrics": metrics, "curve": curve,
+    record = {"seed": cfg.seed, "metrics": metrics, "curve": curve,
               "train_seconds": sum(r["seconds"] for r in rows), "this_call_seconds": seconds}
     text = json.dumps(record, indent=1) + "\n"
     write_atomic(saved, lambda f: f.write(text.encode()))
     return model, record
 
 
+def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, threads: int = 1,
+                  progress: bool = False) -> tuple[GLM, dict]:
+    """Train one reference run (resuming it if its folder holds one) and measure its bf16-rounded model."""
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
+
+    def measure_run(model: GLM, run_dir: Path) -> dict:
+        return measure(model, default_tokenizer(vocab_size=model.config.vocab_size), variant, run_dir)
+
+    return train_run(recipe(variant, seed, out_root), measure_run, threads, progress)
+
+
+def manifest_header(cfg, model: GLM, command: str, code: tuple[str, ...] = ("glm_mini",)) -> dict:
+    """What every shipped manifest records first: the recipe, the model, the dtype, the command that retrains it, the
+    git commit (marked when the folders ``code`` have uncommitted changes), the corpus and tokenizer hashes and the
+    torch version."""
+    return {"recipe": {k: v for k, v in cfg.to_json().items() if k not in ("out", "resume")},
+            "model": dataclasses.asdict(model.config), "dtype": str(SHIPPED_DTYPE).removeprefix("torch."),
+            "command": command, "git_commit": _git_commit(code), **_data_identity(model.config.vocab_size),
+            "torch": torch.__version__}
+
+
+def write_shipped(folder: str | Path, weights: dict[str, tuple[GLM, dict]], manifest_name: str,
+                  manifest: dict) -> Path:
+    """Write each ``file name -> (model, metadata)`` of ``weights`` as safetensors in the shipped dtype, then the
+    manifest, every file atomically (a failure leaves the files already there as they were)."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    for name, (model, metadata) in weights.items():
+        blob = save({k: v.to(SHIPPED_DTYPE).contiguous() for k, v in model.state_dict().items()}, metadata=metadata)
+        write_atomic(folder / name, lambda f, blob=blob: f.write(blob))
+    text = json.dumps(manifest, indent=1) + "\n"
+    write_atomic(folder / manifest_name, lambda f: f.write(text.encode()))
+    return folder / manifest_name
+
+
 def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, reference_dir: str | Path = REFERENCE_DIR,
          threads: int = 1, progress: bool = False) -> Path:
     """Train ``variant`` for seeds ``0..seeds-1`` and write its safetensors and manifest (module docstring)."""
-    from safetensors.torch import save
-
     if not (isinstance(seeds, int) and seeds >= 1):
         raise ValueError(f"seeds: expected an int >= 1, got {seeds!r}")
     records, shipped = [], None
@@ -232,33 +267,30 @@ def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, referen
 
     tokenizer = default_tokenizer(vocab_size=shipped.config.vocab_size)
     check = {"val_loss": validation_loss(shipped, cfg), **measure(shipped, tokenizer, variant, quick=True)}
+    header = manifest_header(cfg, shipped, f"python -m glm_mini.reference --variants {variant} --seeds {seeds}")
     manifest = {
-        "variant": variant, "differs_by": VARIANT_FLAGS[variant], "recipe": {k: v for k, v in cfg.to_json().items()
-                                                                            if k not in ("out", "resume")},
-        "model": dataclasses.asdict(shipped.config), "dtype": str(SHIPPED_DTYPE).removeprefix("torch."),
-        "command": f"python -m glm_mini.reference --variants {variant} --seeds {seeds}",
-        "git_commit": _git_commit(), **_data_identity(shipped.config.vocab_size),
+        "variant": variant, "differs_by": VARIANT_FLAGS[variant], **header,
         "seed": 0, "metrics": records[0]["metrics"], "curve": records[0]["curve"],
         "check": check, "check_tolerance": {"val_loss_rtol": 1e-4, "accuracy_atol_items": 2},
         "curve_steps_checked": CURVE_STEPS_CHECKED, "curve_rtol": 1e-3,
-        "seeds": records, "torch": torch.__version__,
+        "seeds": records,
     }
-    folder = Path(reference_dir)
-    blob = save({k: v.to(SHIPPED_DTYPE).contiguous() for k, v in shipped.state_dict().items()},
-                metadata={"variant": variant, "seed": "0"})
-    write_atomic(folder / f"{variant}.safetensors", lambda f: f.write(blob))
-    text = json.dumps(manifest, indent=1) + "\n"
-    write_atomic(folder / f"{variant}.json", lambda f: f.write(text.encode()))
-    return folder / f"{variant}.json"
+    weights = {f"{variant}.safetensors": (shipped, {"variant": variant, "seed": "0"})}
+    return write_shipped(reference_dir, weights, f"{variant}.json", manifest)
 
 
 def read_manifest(variant: str = "glm", reference_dir: str | Path = REFERENCE_DIR) -> dict:
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
-    path = Path(reference_dir) / f"{variant}.json"
+    return read_manifest_file(Path(reference_dir) / f"{variant}.json", f"the reference model {variant!r}",
+                              "`make reference` (python -m glm_mini.reference)")
+
+
+def read_manifest_file(path: str | Path, what: str, retrain: str) -> dict:
+    """The JSON manifest at ``path`` (of ``what``); a missing or broken one is named with how to ``retrain`` it."""
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: the reference model {variant!r} is not shipped here; "
-                                f"retrain it with `make reference` (python -m glm_mini.reference)")
+        raise FileNotFoundError(f"{path} does not exist: {what} is not shipped here; retrain it with {retrain}")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -278,14 +310,21 @@ def seed_values(variant: str, *keys: str, reference_dir: str | Path = REFERENCE_
 
 def load_reference(variant: str = "glm", reference_dir: str | Path = REFERENCE_DIR, check_tokenizer: bool = True):
     """``(model, tokenizer)``: the shipped reference model ``variant`` in eval mode on CPU (fp32) and its tokenizer."""
+    manifest = read_manifest(variant, reference_dir)
+    return load_shipped(Path(reference_dir) / f"{variant}.safetensors", manifest, check_tokenizer, "`make reference`")
+
+
+def load_shipped(weights: str | Path, manifest: dict, check_tokenizer: bool = True,
+                 retrain: str = "`make reference`"):
+    """``(model, tokenizer)``: the model of ``manifest`` with the shipped ``weights`` file, in eval mode on CPU (fp32),
+    and the kit's tokenizer, checked against the manifest's hash."""
     from safetensors.torch import load_file
 
     from glm_mini.data.corpus_tokenizer import default_tokenizer
 
-    manifest = read_manifest(variant, reference_dir)
-    weights = Path(reference_dir) / f"{variant}.safetensors"
+    weights = Path(weights)
     if not weights.is_file():
-        raise FileNotFoundError(f"{weights} does not exist beside its manifest; retrain with `make reference`")
+        raise FileNotFoundError(f"{weights} does not exist beside its manifest; retrain with {retrain}")
     model = GLM(GLMConfig(**manifest["model"]))
     try:
         state = load_file(str(weights), device="cpu")
@@ -296,18 +335,24 @@ def load_reference(variant: str = "glm", reference_dir: str | Path = REFERENCE_D
     if check_tokenizer and _sha256(tokenizer.model_proto) != manifest["tokenizer_sha256"]:
         raise ValueError(f"{weights}: was trained with another tokenizer (manifest tokenizer_sha256 "
                          f"{manifest['tokenizer_sha256'][:12]}, the kit's now {_sha256(tokenizer.model_proto)[:12]}): "
-                         "the corpus or tokenizer changed; retrain with `make reference`")
+                         f"the corpus or tokenizer changed; retrain with {retrain}")
     return model.eval(), tokenizer
+
+
+def add_run_arguments(p: argparse.ArgumentParser, seeds_help: str, out: Path, shipped_flag: str, shipped: Path) -> None:
+    """The flags every family's command shares: --seeds, --out, the shipped folder, --threads, --progress."""
+    p.add_argument("--seeds", type=int, default=2, help=seeds_help)
+    p.add_argument("--out", default=str(out), help="folder for the training runs")
+    p.add_argument(shipped_flag, default=str(shipped), help="where the shipped files are written")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--progress", action="store_true")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m glm_mini.reference", description=__doc__.split("\n")[0])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--seeds", type=int, default=2, help="train seeds 0..SEEDS-1; seed 0's weights are shipped")
-    p.add_argument("--out", default=str(BUILD_DIR), help="folder for the training runs")
-    p.add_argument("--reference-dir", default=str(REFERENCE_DIR), help="where the shipped files are written")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--progress", action="store_true")
+    add_run_arguments(p, "train seeds 0..SEEDS-1; seed 0's weights are shipped", BUILD_DIR, "--reference-dir",
+                      REFERENCE_DIR)
     args = p.parse_args(argv)
     for variant in args.variants:
         path = ship(variant, args.seeds, args.out, args.reference_dir, args.threads, args.progress)

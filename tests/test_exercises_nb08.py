@@ -4,13 +4,15 @@ import torch
 
 from scale_up.exercises import nb08_quantization as ex
 from scale_up.quantization import dequantize_weight, pack_int4, quantize_weight, unpack_int4
+from scale_up.quantization.weight_stats import row_peak_to_sigma
 
 
 def test_checks_pass_on_the_package_functions(capsys):
     assert ex.check_absmax_scale(lambda w, bits: quantize_weight(w, bits)[1])
     assert ex.check_pack_int4(pack_int4)
     assert ex.check_dequantize_int4(lambda p, s: dequantize_weight(unpack_int4(p), s))
-    assert capsys.readouterr().out.count("PASS") == 3
+    assert ex.check_peak_to_sigma(lambda w: row_peak_to_sigma(w).float())
+    assert capsys.readouterr().out.count("PASS") == 4
 
 
 def test_absmax_scale_in_fp32_is_caught(capsys):
@@ -45,3 +47,16 @@ def test_not_yet_implemented(capsys):
 
     assert not ex.check_pack_int4(stub)
     assert "Exercise 8.2: not yet implemented" in capsys.readouterr().out
+
+
+def test_peak_to_sigma_in_plain_fp32_passes(capsys):
+    assert ex.check_peak_to_sigma(lambda w: w.float().abs().amax(-1) / w.float().pow(2).mean(-1).sqrt())
+    assert "Exercise 8.4: PASS" in capsys.readouterr().out
+
+
+def test_peak_to_sigma_with_torch_std_is_caught(capsys):
+    assert not ex.check_peak_to_sigma(lambda w: w.float().abs().amax(-1) / w.float().std(-1))
+    assert "Exercise 8.4: FAIL on case 'Gaussian 4x16'" in capsys.readouterr().out
+    # without Bessel's n − 1 the row's mean is still subtracted: σ about the mean is not what a symmetric grid sees
+    assert not ex.check_peak_to_sigma(lambda w: w.float().abs().amax(-1) / w.float().std(-1, correction=0))
+    assert "Exercise 8.4: FAIL on case" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""measure.py (bytes, timing, greedy decode) and quality.py (formats, cloze accuracy, validation loss)."""
+"""measure.py (bytes, timing, greedy decode) and quality.py (formats, validation loss, token accuracy, chance)."""
 
 import math
 
@@ -10,7 +10,7 @@ from glm_mini.objective import collate, gmask_sample
 from scale_up.quantization import QUANTIZED_LINEARS, QuantizedLinear, quantize_
 from scale_up.quantization.measure import (greedy_decode, linear_weight_bytes, median_times, stored_bytes,
                                            tensor_bytes)
-from scale_up.quantization.quality import as_format, cloze_items_that_fit, measure_quality
+from scale_up.quantization.quality import as_format, chance_levels, loss_and_accuracy, measure_quality
 
 NANO = PRESETS["nano"]
 SPECIAL = SpecialTokens(mask=3, gmask=4, smask=5, eod=6, sop=7, eop=8, eos=9, pad=0)
@@ -68,24 +68,59 @@ def test_as_format():
         as_format(model, "fp8")
 
 
+def _val_batches():
+    return [collate([gmask_sample(list(range(10, 30)), 8, SPECIAL), gmask_sample(list(range(40, 60)), 5, SPECIAL)]),
+            collate([gmask_sample(list(range(100, 124)), 3, SPECIAL)])]
+
+
+def test_loss_and_accuracy_are_the_trainers_loss_and_the_argmax_hits():
+    from glm_mini.train import evaluate
+
+    model, val = GLM(NANO).eval(), _val_batches()
+    loss, accuracy, tokens = loss_and_accuracy(model, val)
+    assert loss == pytest.approx(evaluate(model, val, "fp32", torch.device("cpu")), rel=1e-6)
+    hits = count = 0
+    with torch.no_grad():
+        for b in val:  # the definition, one loss token at a time
+            logits = model(b["input_ids"], position_ids=b["position_ids"], attention_mask=b["attention_mask"]).logits
+            for i, j in b["loss_mask"].nonzero().tolist():
+                hits += int(logits[i, j].argmax()) == int(b["targets"][i, j])
+                count += 1
+    assert tokens == count == sum(int(b["loss_mask"].sum()) for b in val) and accuracy == hits / count
+    with pytest.raises(ValueError, match="batches"):
+        loss_and_accuracy(model, [])
+
+
 def test_measure_quality_rows():
-    model = GLM(NANO).eval()
-    val = [collate([gmask_sample(list(range(10, 30)), 8, SPECIAL), gmask_sample(list(range(40, 60)), 5, SPECIAL)])]
-    rows = measure_quality(model, val, None, None, formats=("fp32", "int4"))
-    assert [r.fmt for r in rows] == ["fp32", "int4"] and math.isnan(rows[0].cloze_accuracy)
+    model, val = GLM(NANO).eval(), _val_batches()
+    rows = measure_quality(model, val, formats=("fp32", "int4"))
+    assert [r.fmt for r in rows] == ["fp32", "int4"]
     assert rows[0].perplexity == pytest.approx(math.exp(rows[0].val_loss))
     assert rows[0].val_loss != rows[1].val_loss and abs(rows[0].val_loss - rows[1].val_loss) < 0.05
+    assert rows[0].tokens == rows[1].tokens == sum(int(b["loss_mask"].sum()) for b in val) == 48
 
 
-def test_measure_quality_cloze_is_the_kits_lambada_accuracy():
-    from glm_mini.data.corpus import load_corpus
-    from glm_mini.evaluate import cloze_accuracy
-    from glm_mini.data.corpus_tokenizer import default_tokenizer
+def test_measure_quality_isolates_the_weight_format():
+    # the reference path multiplies in fp32: the INT4 row is exactly the model with its block weights replaced by Ŵ
+    from scale_up.quantization import dequantize_weight, quantize_weight
 
-    tokenizer = default_tokenizer(vocab_size=NANO.vocab_size)
-    items = cloze_items_that_fit(tokenizer, load_corpus()["cloze_test"], NANO.max_sequence_length, 3)
-    assert all(len(tokenizer.encode(c, parse_special=False)) + 7 <= NANO.max_sequence_length for c, _ in items)
-    model = GLM(NANO).eval()
-    val = [collate([gmask_sample(list(range(10, 30)), 8, tokenizer.special)])]
-    (row,) = measure_quality(model, val, items, tokenizer, formats=("fp32",))
-    assert row.cloze_items == 3 and row.cloze_accuracy == cloze_accuracy(model, tokenizer, items)
+    model, val = GLM(NANO).eval(), _val_batches()
+    (row,) = measure_quality(model, val, formats=("int4",))
+    twin = as_format(model, "fp32")
+    with torch.no_grad():
+        for name, m in twin.named_modules():
+            if name.endswith(QUANTIZED_LINEARS):
+                m.weight.copy_(dequantize_weight(*quantize_weight(m.weight, 4)))
+    assert row.val_loss == pytest.approx(loss_and_accuracy(twin, val)[0], rel=1e-6)
+
+
+def test_chance_levels():
+    val = _val_batches()
+    targets = torch.cat([b["targets"][b["loss_mask"]] for b in val])
+    counts = torch.zeros(NANO.vocab_size, dtype=torch.long)
+    counts[int(targets[0])] = 50  # the most frequent training target
+    counts[200] = 10
+    chance = chance_levels(counts, val)
+    assert chance["accuracy"] == float((targets == targets[0]).double().mean())
+    expected = -torch.log((counts.double()[targets] + 1) / (60 + NANO.vocab_size)).mean()  # add-one unigram
+    assert chance["loss"] == pytest.approx(float(expected))

@@ -15,9 +15,8 @@ import json
 import pytest
 import torch
 
-from glm_mini.reference import (CURVE_STEPS_CHECKED, REFERENCE_DIR, VARIANTS, load_reference, measure,
-                                read_manifest, recipe, validation_loss)
-from glm_mini.train import TrainConfig
+from glm_mini.reference import REFERENCE_DIR, VARIANTS, load_reference, measure, read_manifest, recipe, validation_loss
+from shipped_models import assert_recipe_retrains_the_curve
 
 SHIPPED = [v for v in VARIANTS if (REFERENCE_DIR / f"{v}.json").is_file()]
 needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no reference model shipped in data/reference/")
@@ -65,25 +64,7 @@ def test_shipped_model_still_measures_its_recorded_metrics(variant):
 @needs_shipped
 @pytest.mark.parametrize("variant", SHIPPED)
 def test_recipe_retrains_the_recorded_curve(variant, tmp_path):
-    from glm_mini.train import train
-
-    manifest = read_manifest(variant)
-    cfg = dataclasses.replace(recipe(variant, 0, tmp_path), stop_after_step=CURVE_STEPS_CHECKED)
-    recorded = {k: v for k, v in manifest["recipe"].items() if k != "stop_after_step"}
-    code = {k: v for k, v in cfg.to_json().items() if k not in ("out", "resume", "stop_after_step")}
-    # a TrainConfig field added after the models were trained must sit at its default (it changes nothing they did)
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    added = {k: v for k, v in code.items() if k not in recorded}
-    assert all(k in defaults and v == defaults[k] for k, v in added.items()), f"fields added since: {added}"
-    assert {k: v for k, v in code.items() if k in recorded} == recorded, "the recipe in the code is the shipped one"
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = train(cfg, progress=False)
-    finally:
-        torch.set_num_threads(previous)
-    expected = manifest["curve"]["loss"][:CURVE_STEPS_CHECKED]
-    assert result.losses == pytest.approx(expected, rel=manifest["curve_rtol"])
+    assert_recipe_retrains_the_curve(read_manifest(variant), recipe(variant, 0, tmp_path))
 
 
 @needs_shipped

@@ -1,4 +1,5 @@
-"""Checks for notebook 08's exercises (INT4 quantization): the absmax scale, packing two nibbles, dequantizing.
+"""Checks for notebook 08's exercises (INT4 quantization): the absmax scale, packing two nibbles, dequantizing, and
+a row's peak-to-σ ratio (what decides its INT4 error).
 
 The references are ``scale_up.quantization``'s own functions (the format the kit serves with, so a student is checked
 against the very code that writes official checkpoints).
@@ -11,6 +12,7 @@ import torch
 from glm_mini.exercises.harness import Case, run_check
 
 from ..quantization import dequantize_weight, pack_int4, quantize_weight, unpack_int4
+from ..quantization.weight_stats import row_peak_to_sigma
 
 
 def _weights(seed: int, rows: int, cols: int, zero_row: int | None = None) -> torch.Tensor:
@@ -53,3 +55,16 @@ def check_dequantize_int4(student_fn) -> bool:
         q, scale = quantize_weight(w, 4)
         cases.append(Case(label, (pack_int4(q), scale)))
     return run_check("Exercise 8.3", student_fn, reference, cases)
+
+
+def check_peak_to_sigma(student_fn) -> bool:
+    """Exercise 8.4: ``student_fn(weight_fp16 [out, in]) -> [out]``, max_c |W_rc| / σ_r with σ_r = √(mean_c W_rc²).
+
+    The traps the cases catch: ``torch.std`` subtracts the row's mean (a row of positive weights) and divides by
+    n − 1 (short rows)."""
+    shifted = (torch.arange(1, 17, dtype=torch.float32)[None] * 0.01).half()  # [1, 16]: all positive, mean far from 0
+    outlier = _weights(7, 2, 32).float()
+    outlier[1, 5] = 0.3  # one weight 15 σ out
+    cases = [Case("Gaussian 4x16", (_weights(8, 4, 16),)), Case("a row far out, 2x32", (outlier.half(),)),
+             Case("all positive, 1x16", (shifted,))]
+    return run_check("Exercise 8.4", student_fn, lambda w: row_peak_to_sigma(w).float(), cases, rtol=1e-3)
