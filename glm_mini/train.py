@@ -275,12 +275,27 @@ def _check_same_run(previous: dict, cfg: TrainConfig, what: str) -> None:
     if not isinstance(previous, dict):
         raise CheckpointError(f"resume: {what} records its config as a {type(previous).__name__}, expected a dict")
     current = cfg.to_json()
+    previous = _with_added_fields(previous, current)
     differ = sorted(k for k in set(previous) | set(current)
                     if k not in RESUMABLE_FIELDS and previous.get(k) != current.get(k))
     if differ:
         detail = ", ".join(f"{k}: run has {previous.get(k)!r}, asked {current.get(k)!r}" for k in differ)
         raise ValueError(f"resume: the config does not match {what} ({detail}); resume with the run's settings "
                          "or choose another --out")
+
+
+def _with_added_fields(previous: dict, current: dict) -> dict:
+    """``previous`` (a run's saved config) with the fields a later version of the kit added to ``TrainConfig`` or
+    ``GLMConfig`` filled in at their defaults: a run saved before a new switch existed resumes when the switch is
+    left at its default (it trained with that behaviour), and is refused when it is set otherwise."""
+    def defaults(cls) -> dict:
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+    filled = {**{k: v for k, v in defaults(TrainConfig).items() if k in current and k not in previous}, **previous}
+    model, asked = previous.get("model"), current.get("model")
+    if isinstance(model, dict) and isinstance(asked, dict):
+        filled["model"] = {**{k: v for k, v in defaults(GLMConfig).items() if k in asked and k not in model}, **model}
+    return filled
 
 
 def _write_config(out: Path, cfg: TrainConfig) -> None:

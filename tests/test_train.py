@@ -214,3 +214,17 @@ def test_read_run_config_gives_back_the_runs_config(reference, tmp_path):
     (tmp_path / "config.json").write_text('{"no_such_field": 1}')
     with pytest.raises(ValueError, match="config.json: expected a training run's config"):
         read_run_config(tmp_path)
+
+
+def test_a_run_saved_before_a_new_field_resumes_at_its_default(tmp_path):
+    """A run whose config.json predates a TrainConfig/GLMConfig field resumes when the field is at its default (the
+    behaviour the run trained with) and is refused, naming the field, when it is set otherwise."""
+    out = tmp_path / "old"
+    train(small(out, max_steps=2), progress=False)
+    saved = json.loads((out / "config.json").read_text())
+    del saved["text_column"], saved["model"]["deepnorm_scale_init"]  # as written before these fields existed
+    (out / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="deepnorm_scale_init"):
+        train(small(out, max_steps=2, resume=True, config_overrides={**DROPOUT, "deepnorm_scale_init": False}),
+              progress=False)
+    assert train(small(out, max_steps=2, resume=True), progress=False).steps_done == 2
