@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.training.checkpoint import CheckpointError, write_atomic
 
 DIVERGENCE_FACTOR = 1.5
@@ -178,7 +179,7 @@ def _torch_threads(n: int):
 def run_experiment(name: str, mode: str = "fast", out_root: str | Path = DEFAULT_OUT, seed: int = 0,
                    resume: bool = False, lr: float | None = None, max_steps: int | None = None,
                    stop_after_step: int | None = None, divergence_factor: float = DIVERGENCE_FACTOR, threads: int = 1,
-                   progress: bool = False) -> dict:
+                   progress: bool | None = False) -> dict:
     """Train every arm of ``EXPERIMENTS[name]`` (or continue them, ``resume=True``) and write the results JSON."""
     from glm_mini.train import TrainConfig, read_metrics, train
 
@@ -252,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--divergence-factor", type=float, default=DIVERGENCE_FACTOR,
                    help="a loss above this x its running minimum (or NaN/inf) counts as a divergence event")
     p.add_argument("--threads", type=int, default=1, help="torch threads while training")
-    p.add_argument("--progress", action="store_true", help="show the trainer's progress bars")
+    add_progress_flag(p, "the trainer's progress bars")
     return p
 
 

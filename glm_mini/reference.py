@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.config import GLMConfig
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import write_atomic
@@ -87,7 +88,7 @@ def _git_commit() -> str:
 def _data_identity(vocab_size: int) -> dict:
     from glm_mini.data.corpus import CorpusConfig, corpus_path
     from glm_mini.manifest import file_sha256
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     config = CorpusConfig()
     tokenizer = default_tokenizer(vocab_size=vocab_size)
@@ -175,9 +176,9 @@ def validation_loss(model: GLM, cfg) -> float:
 
 
 def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, threads: int = 1,
-                  progress: bool = False) -> tuple[GLM, dict]:
+                  progress: bool | None = False) -> tuple[GLM, dict]:
     """Train one reference run (resuming it if its folder holds one) and measure its bf16-rounded model."""
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
     from glm_mini.train import load_model, train
     from glm_mini.training.metrics import read_metrics
 
@@ -212,7 +213,7 @@ def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, thr
 
 
 def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, reference_dir: str | Path = REFERENCE_DIR,
-         threads: int = 1, progress: bool = False) -> Path:
+         threads: int = 1, progress: bool | None = False) -> Path:
     """Train ``variant`` for seeds ``0..seeds-1`` and write its safetensors and manifest (module docstring)."""
     from safetensors.torch import save
 
@@ -224,7 +225,7 @@ def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, referen
         records.append(record)
         shipped = shipped or model
     cfg = recipe(variant, 0, out_root)
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     tokenizer = default_tokenizer(vocab_size=shipped.config.vocab_size)
     check = {"val_loss": validation_loss(shipped, cfg), **measure(shipped, tokenizer, variant, quick=True)}
@@ -276,7 +277,7 @@ def load_reference(variant: str = "glm", reference_dir: str | Path = REFERENCE_D
     """``(model, tokenizer)``: the shipped reference model ``variant`` in eval mode on CPU (fp32) and its tokenizer."""
     from safetensors.torch import load_file
 
-    from glm_mini.tokenizer import default_tokenizer
+    from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     manifest = read_manifest(variant, reference_dir)
     weights = Path(reference_dir) / f"{variant}.safetensors"
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(BUILD_DIR), help="folder for the training runs")
     p.add_argument("--reference-dir", default=str(REFERENCE_DIR), help="where the shipped files are written")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--progress", action="store_true")
+    add_progress_flag(p, "the trainer's progress bars")
     args = p.parse_args(argv)
     for variant in args.variants:
         path = ship(variant, args.seeds, args.out, args.reference_dir, args.threads, args.progress)
