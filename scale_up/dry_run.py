@@ -121,7 +121,7 @@ def _divides(config: GLMConfig, tp: int) -> bool:
     return True
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scale_up.dry_run", description=__doc__.splitlines()[0])
     ap.add_argument("--tp", type=int, default=None,
                     help="tensor-parallel degree (GPUs per stage; default: the largest of 1..8 the preset allows)")
@@ -130,6 +130,11 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="glm-130b", choices=sorted(PRESETS), help="model configuration")
     ap.add_argument("--all-ranks", action="store_true", help="print every rank (default: TP rank 0 of each stage)")
     add_config_flag(ap)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = parse_args(ap, argv, "scale_up.dry_run")
     config = PRESETS[args.preset]
     if args.tp is None:

@@ -278,7 +278,7 @@ def format_table(rows: list[Row], device_name: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scale_up.gpu_check", description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                     help="cuda (the check); cpu rehearses the same checks on the CPU with gloo")
@@ -287,6 +287,11 @@ def main(argv=None) -> int:
                          "the CPU)")
     ap.add_argument("--generation-layers", type=int, default=2, help="layers of the full-width INT4 model")
     hidden_alias(ap, "--nproc", "--nproc-per-node")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.device == "cuda":
         try:

@@ -271,11 +271,11 @@ def hardware_table(config: GLMConfig, batch_size: int = 1, seq_len: int = 2048) 
             for gpu, n, bits, official in OFFICIAL_SETUPS]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser():
+    """``python -m scale_up.plan``'s command line (sub-commands inference, training, hardware)."""
     import argparse
-    import math
 
-    from glm_mini.cli.config_file import add_config_flag, parse_args
+    from glm_mini.cli.config_file import add_config_flag
     from glm_mini.cli.vocabulary import hidden_alias
     from glm_mini.config import PRESETS
     from scale_up.gpus import GPUS
@@ -306,6 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--gpu-peak-tflops", type=float, help="another GPU: dense FP16 peak in TFLOP/s")
     sub.add_parser("hardware", help="the official serving setups, as the planner sees them")
     add_config_flag(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import math
+
+    from glm_mini.cli.config_file import parse_args
+    from glm_mini.config import PRESETS
+
+    parser = build_parser()
     args = parse_args(parser, argv, "scale_up.plan")
     config = PRESETS[args.preset]
     if args.command in ("inference", "training"):
