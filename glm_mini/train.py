@@ -1,4 +1,5 @@
-"""Train a GLM with GLM-130B's recipe: ``python -m glm_mini.train --preset nano --max-steps 20 --out build/runs/x``.
+"""Train a GLM with GLM-130B's recipe: ``python -m glm_mini.train --preset nano --max-steps 20 --out build/runs/x``
+(or ``--config recipes/notebook06_mini.toml``: the same flags in a TOML file, the command line on top).
 
 How it works
 ------------

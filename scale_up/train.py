@@ -22,6 +22,8 @@ metrics row; docs/glm130b_facts.md §2.1–2.6), run on a pipeline instead of on
 - checkpoints every ``--save-every`` steps, at the end and at ``--stop-after-step``: each rank writes its own file
   (``pipeline/checkpoint.py``: its model shard, its optimizer share, the trainer's data position, random generators
   and spike history), ``--keep-checkpoints`` prunes; ``--resume`` continues exactly on the same layout.
+- rank 0 writes ``metrics.jsonl`` and shows the progress bar (``--progress/--no-progress``; by default only when
+  stderr is a terminal); ``--config FILE`` reads the flags from a TOML file (``glm_mini.cli.config_file``).
 
 So its losses and gradient norms equal ``python -m glm_mini.train``'s with the same flags (tested), and a resumed
 run equals an uninterrupted one. ``--precision fp16`` is refused (its dynamic loss scaler would need the ranks to

@@ -53,3 +53,14 @@ def test_a_checkpoint_of_the_earlier_single_file_format_still_loads(run, tmp_pat
     again = load_checkpoint(old)
     assert all(torch.equal(again["model"][k], state["model"][k]) for k in state["model"])
     assert again["step"] == 3
+
+
+def test_a_state_naming_other_weights_is_refused(run, tmp_path):
+    out, _ = run
+    path = latest_checkpoint(out)
+    state = torch.load(path, weights_only=True)
+    state["model_weights"] = "../elsewhere.safetensors"
+    torch.save(state, tmp_path / path.name)
+    (tmp_path / weights_path(path).name).write_bytes(weights_path(path).read_bytes())
+    with pytest.raises(CheckpointError, match="names weights that are not its own step_00000003.safetensors"):
+        load_checkpoint(tmp_path / path.name)

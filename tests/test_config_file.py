@@ -73,3 +73,14 @@ def test_a_recipe_with_one_table_per_tool_gives_each_tool_its_own(tmp_path):
     with contextlib.redirect_stdout(out):
         main(["inference", "--config", str(path)])
     assert out.getvalue().startswith("4x rtx3090, INT4 weights")
+
+
+def test_the_parallel_trainer_reads_the_same_file_as_glm_mini_train(tmp_path, monkeypatch):
+    from scale_up.train import parse
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    path = write(tmp_path, 'preset = "nano"\nmax-steps = 6\nout = "r"\nbatch-size = 4\nmicro-batches = 2\n')
+    with pytest.raises(SystemExit):  # --micro-batches is the parallel trainer's flag, unknown to glm_mini.train
+        train_config(["--config", str(path)])
+    cfg, layout = parse(["--config", str(path), "--no-progress"])
+    assert (cfg.max_steps, cfg.batch_size, layout["micro_batches"], layout["progress"]) == (6, 4, 2, False)

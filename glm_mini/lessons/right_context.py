@@ -66,7 +66,7 @@ def encode_item(tokenizer, record: dict) -> Encoded:
 def clean_items(tokenizer, records: list[dict]) -> list[dict]:
     """The records whose whole text tokenizes as prefix + target + suffix tokenized apart."""
     out = []
-    for r in progress_bar(records, enabled=progress, desc=method, unit="item", leave=False):
+    for r in records:
         e = encode_item(tokenizer, r)
         if e.prefix + e.choices[e.label] + e.suffix == _encode(tokenizer, r["text"]):
             out.append(r)

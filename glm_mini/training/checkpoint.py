@@ -38,6 +38,7 @@ from glm_mini.atomic_write import write_atomic  # noqa: F401  (the kit's one ato
 
 FORMAT_VERSION = 2  # 2: the model's weights in step_X.safetensors beside step_X.pt; 1: all in step_X.pt
 READABLE_VERSIONS = (1, 2)
+WEIGHTS_KEY = "model_weights"  # format 2: the name of the safetensors file that holds state["model"]
 
 
 class CheckpointError(RuntimeError):
@@ -72,8 +73,10 @@ def save_checkpoint(out_dir: str | Path, step: int, state: dict, keep: int = 2) 
     folder = checkpoint_dir(out_dir)
     path = folder / f"step_{step:08d}.pt"
     rest = {k: v for k, v in state.items() if k != "model"}
-    weights = {k: t.detach().contiguous() for k, t in state["model"].items()}
-    write_atomic(weights_path(path), lambda f: f.write(save(weights, metadata={"step": str(step)})))
+    if "model" in state:
+        weights = {k: t.detach().contiguous() for k, t in state["model"].items()}
+        write_atomic(weights_path(path), lambda f: f.write(save(weights, metadata={"step": str(step)})))
+        rest[WEIGHTS_KEY] = weights_path(path).name
     write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, "step": step, **rest}, f))
     write_atomic(folder / "latest", lambda f: f.write(path.name.encode() + b"\n"))
     if keep > 0:
@@ -119,7 +122,10 @@ def load_checkpoint(path: str | Path, required: tuple[str, ...] = ()) -> dict:
     if found not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {path}: expected a glm_mini.train checkpoint (format {FORMAT_VERSION}), "
                               f"got a {type(state).__name__} with format {found!r}")
-    if found == 2:
+    if found == 2 and WEIGHTS_KEY in state:
+        if state.pop(WEIGHTS_KEY) != weights_path(path).name:
+            raise CheckpointError(f"checkpoint {path}: names weights that are not its own {weights_path(path).name} "
+                                  "(a checkpoint is the pair step_X.pt + step_X.safetensors)")
         state["model"] = load_weights(weights_path(path), path)
     missing = [key for key in required if key not in state]
     if missing:
