@@ -7,7 +7,8 @@ imported as ``glm_mini.data``, since ``datasets`` takes a second to import).
 ``special_tokens`` (SpecialTokens) · ``objective/`` (blank infilling: [MASK]/[gMASK]/MIP samples, ``sample_batch``)
 · ``train`` + ``training/`` (the recipe, checkpoints, exact resume) · ``generate`` + ``decoding`` (GLM-130B's
 blank-filling rules, KV cache, beam search) · ``evaluate`` + ``zero_shot`` (BPB, cloze, multiple choice, held-out
-tasks) · ``exercises/`` (the notebooks' checks).
+tasks) · ``cli/`` (the tools' shared flag vocabulary, ``--config`` files, progress bars) · ``exercises/`` (the
+notebooks' checks).
 """
 
 from .config import NORMALIZATIONS, PRESETS, GLMConfig

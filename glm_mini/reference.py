@@ -45,6 +45,7 @@ from pathlib import Path
 
 import torch
 
+from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.config import GLMConfig
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import write_atomic
@@ -184,7 +185,7 @@ def validation_loss(model: GLM, cfg) -> float:
     return evaluate(model, val, "fp32", torch.device("cpu"))
 
 
-def train_run(cfg, measure_run, threads: int = 1, progress: bool = False) -> tuple[GLM, dict]:
+def train_run(cfg, measure_run, threads: int = 1, progress: bool | None = False) -> tuple[GLM, dict]:
     """Train the run ``cfg`` (resuming it if its folder holds one), measure its bf16-rounded model with
     ``measure_run(model, run_dir) -> dict`` and record both beside the run (``RECORD_FILE``): any family's runs."""
     from glm_mini.train import load_model, train
@@ -217,7 +218,7 @@ def train_run(cfg, measure_run, threads: int = 1, progress: bool = False) -> tup
 
 
 def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, threads: int = 1,
-                  progress: bool = False) -> tuple[GLM, dict]:
+                  progress: bool | None = False) -> tuple[GLM, dict]:
     """Train one reference run (resuming it if its folder holds one) and measure its bf16-rounded model."""
     from glm_mini.data.corpus_tokenizer import default_tokenizer
 
@@ -253,7 +254,7 @@ def write_shipped(folder: str | Path, weights: dict[str, tuple[GLM, dict]], mani
 
 
 def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, reference_dir: str | Path = REFERENCE_DIR,
-         threads: int = 1, progress: bool = False) -> Path:
+         threads: int = 1, progress: bool | None = False) -> Path:
     """Train ``variant`` for seeds ``0..seeds-1`` and write its safetensors and manifest (module docstring)."""
     if not (isinstance(seeds, int) and seeds >= 1):
         raise ValueError(f"seeds: expected an int >= 1, got {seeds!r}")
@@ -345,7 +346,7 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds_help: str, out: Path, sh
     p.add_argument("--out", default=str(out), help="folder for the training runs")
     p.add_argument(shipped_flag, default=str(shipped), help="where the shipped files are written")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--progress", action="store_true")
+    add_progress_flag(p, "the trainer's progress bars")
 
 
 def main(argv: list[str] | None = None) -> int:

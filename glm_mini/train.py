@@ -1,4 +1,5 @@
-"""Train a GLM with GLM-130B's recipe: ``python -m glm_mini.train --preset nano --max-steps 20 --out build/runs/x``.
+"""Train a GLM with GLM-130B's recipe: ``python -m glm_mini.train --preset nano --max-steps 20 --out build/runs/x``
+(or ``--config recipes/notebook06_mini.toml``: the same flags in a TOML file, the command line on top).
 
 How it works
 ------------
@@ -40,6 +41,8 @@ from typing import Sequence
 
 import torch
 
+from glm_mini.cli.config_file import add_config_flag, parse_args
+from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.config import PRESETS, GLMConfig
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, rng_state,
@@ -306,15 +309,15 @@ def _write_config(out: Path, cfg: TrainConfig) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # the loop
 
-def train(cfg: TrainConfig, progress: bool = True, probes: Sequence = (), plots: bool = True) -> TrainResult:
+def train(cfg: TrainConfig, progress: bool | None = True, probes: Sequence = (), plots: bool = True) -> TrainResult:
     """Train (or, with ``cfg.resume``, continue) the run in ``cfg.out``; see the module docstring.
 
+    ``progress``: show the progress bar (None: only when stderr is a terminal, ``glm_mini.cli.progress``).
     ``probes``: measurements that watch the model without changing what a step computes (e.g.
     ``glm_mini.stability.AttentionLogitProbe``): each gets ``attach(model)`` once the model is built, its
     ``read()`` dict is added to every step's metrics row, and ``detach()`` ends it. ``plots=False`` skips
     ``plots.png`` (about 2 s a run, which a sweep of many short runs does not need)."""
-    from tqdm.auto import tqdm
-
+    from glm_mini.cli.progress import progress_bar
     from glm_mini.training.data import DataCursor, load_train_data, validation_batches
 
     out = _check_out_dir(cfg)
@@ -366,8 +369,8 @@ def train(cfg: TrainConfig, progress: bool = True, probes: Sequence = (), plots:
             "config": cfg.to_json()}, keep=cfg.keep_checkpoints)
 
     last = cfg.stop_after_step or cfg.max_steps
-    bar = tqdm(total=cfg.max_steps, initial=start, disable=not progress, desc=f"train {model_config.num_layers}L",
-               unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=cfg.max_steps, initial=start, enabled=progress, desc=f"train {model_config.num_layers}L",
+                       unit="step")
     tokens_seen, seconds, done = 0, 0.0, start
     local = LocalModel(model, cfg.precision, device)
     model.train()
@@ -569,17 +572,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, choices=("auto", "cpu", "cuda"), help="where to train")
     p.add_argument("--set", dest="config_overrides", type=_override, action="append", default=[],
                    metavar="FIELD=VALUE", help="override a GLMConfig field, e.g. --set num_layers=4 (repeatable)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flag(p, "the progress bar with its ETA")
+    add_config_flag(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    options = {k: v for k, v in vars(args).items() if k != "no_progress"}
+def train_options(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
+    """The ``TrainConfig`` fields of parsed flags (without the command line's own: --progress, --config, ``skip``)."""
+    options = {k: v for k, v in vars(args).items() if k not in ("progress", "config") + skip}
     options["config_overrides"] = dict(options["config_overrides"])
     options["egs_ramp"] = tuple(options["egs_ramp"]) if options["egs_ramp"] else None
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv, "glm_mini.train")
+    options = train_options(args)
     try:
-        result = train(TrainConfig(**options), progress=not args.no_progress)
+        result = train(TrainConfig(**options), progress=args.progress)
     except (ValueError, OSError, CheckpointError, NonFiniteLoss) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

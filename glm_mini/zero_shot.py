@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from glm_mini.cli.progress import progress_bar
 from glm_mini.evaluate import (choice_log_probs, cloze_predictions, continuation_log_probs, first_word,
                                rank_accuracy)
 
@@ -85,14 +86,16 @@ def _check_candidates(record: dict, where: str) -> None:
         raise ValueError(f"{where}: the target {target!r} is not among the candidates {candidates!r}"[:300])
 
 
-def cloze_scores(model: nn.Module, tokenizer, records: list[dict], generation: bool = True) -> list[Score]:
-    """Candidate ranking (bidirectional and unidirectional) and, if ``generation``, the exact-match metric."""
+def cloze_scores(model: nn.Module, tokenizer, records: list[dict], generation: bool = True,
+                 progress: bool | None = None) -> list[Score]:
+    """Candidate ranking (bidirectional and unidirectional) and, if ``generation``, the exact-match metric.
+    ``progress``: a bar per pass over the records (None: when stderr is a terminal)."""
     _need(records, "cloze_test", ("context", "target", "candidates"))
     special = tokenizer.special
     rows = []
     for unidirectional, name in ((False, "bidirectional [gMASK]"), (True, "unidirectional (causal)")):
         scores, labels = [], []
-        for r in records:
+        for r in progress_bar(records, enabled=progress, desc=f"cloze, {name}", unit="item", leave=False):
             context, _ = _split_space(r["context"], "")
             choices = [_encode(tokenizer, _split_space(r["context"], c)[1]) for c in r["candidates"]]
             context_ids = _fit(model, _encode(tokenizer, context), choices)
@@ -110,13 +113,13 @@ def cloze_scores(model: nn.Module, tokenizer, records: list[dict], generation: b
     return rows
 
 
-def infill_scores(model: nn.Module, tokenizer, records: list[dict]) -> list[Score]:
+def infill_scores(model: nn.Module, tokenizer, records: list[dict], progress: bool | None = None) -> list[Score]:
     """Candidate ranking for a mid-passage blank: with the right context ([MASK]) and without it."""
     _need(records, "infill_test", ("prefix", "target", "suffix", "candidates"))
     special = tokenizer.special
     labels = [r["candidates"].index(r["target"]) for r in records]
     with_suffix, prefix_bi, prefix_causal = [], [], []
-    for r in records:
+    for r in progress_bar(records, enabled=progress, desc="infill", unit="item", leave=False):
         prefix, _ = _split_space(r["prefix"], "")
         choices = [_encode(tokenizer, _split_space(r["prefix"], c)[1]) for c in r["candidates"]]
         prefix_ids, suffix_ids = _fit(model, _encode(tokenizer, prefix), choices), _encode(tokenizer, r["suffix"])
@@ -133,7 +136,8 @@ def infill_scores(model: nn.Module, tokenizer, records: list[dict]) -> list[Scor
             Score("infill_test", "prefix only, unidirectional (causal)", rank_accuracy(prefix_causal, labels), n)]
 
 
-def task_scores(model: nn.Module, tokenizer, records: list[dict], split: str = "mip_heldout") -> list[Score]:
+def task_scores(model: nn.Module, tokenizer, records: list[dict], split: str = "mip_heldout",
+                progress: bool | None = None) -> list[Score]:
     """Per family: rank classification over the family's labels (its items' distinct answers, per language)."""
     _need(records, split, ("prompt", "answer", "family", "lang"))
     special = tokenizer.special
@@ -149,7 +153,7 @@ def task_scores(model: nn.Module, tokenizer, records: list[dict], split: str = "
             raise ValueError(f"{split}: family {family!r} ({lang}) has the single answer {labels[0]!r} in these "
                              f"records; ranking its labels needs at least 2 (a ranking of one is always right)")
     by_family: dict[str, list[bool]] = defaultdict(list)
-    for r in records:
+    for r in progress_bar(records, enabled=progress, desc=split, unit="item", leave=False):
         labels = sorted(labels_of[(r["family"], r["lang"])])
         choices = [_encode(tokenizer, a) for a in labels]
         room = model.config.max_sequence_length - sum(len(c) for c in choices) - 1

@@ -235,9 +235,9 @@ print("last of 4 stages:", " ".join(order_1f1b(3, 4, 4)))
 workdir = REPO_ROOT / "build" / "nb10_runs"  # the runs' files, inside the repo (git-ignored)
 m_run = 4 if FAST else 8
 shape_args = ["--num-layers", "4", "--hidden-size", "256", "--seq-len", "64", "--batch-size", str(2 * m_run),
-              "--microbatches", str(m_run)]
+              "--micro-batches", str(m_run)]
 steps = 2  # step 1 warms up (first sends carry shapes); step 2 is the one drawn below
-run_args = shape_args + ["--steps", str(steps), "--record", "--dump"]
+run_args = shape_args + ["--max-steps", str(steps), "--record", "--dump"]
 runs, launch_seconds = {}, {}
 for schedule in ("gpipe", "1f1b"):
     start = time.time()
@@ -402,10 +402,10 @@ print(f"tied-embedding pair of (dp 0, tp 0): ranks {[ranks[0, 0, 0].item(), rank
 # %%
 if not FAST:
     shutil.rmtree(workdir / "tp2pp2", ignore_errors=True)
-    out = run_pipeline(4, workdir / "tp2pp2", "--tp", "2", "--pp", "2", *shape_args, "--steps", "1", "--dump",
+    out = run_pipeline(4, workdir / "tp2pp2", "--tp", "2", "--pp", "2", *shape_args, "--max-steps", "1", "--dump",
                        timeout=600)
     grads_tp_pp = read_rank_tensors(out, "grads", 4)
-    _, grads_one, _ = single_process_run([*shape_args, "--steps", "1"])
+    _, grads_one, _ = single_process_run([*shape_args, "--max-steps", "1"])
     err = max_relative_error(grads_tp_pp, grads_one)
     assert err <= 1e-5
     print(f"TP2 x PP2 on 4 processes: max relative gradient error vs one process {err:.1e}")

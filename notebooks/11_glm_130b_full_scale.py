@@ -242,13 +242,13 @@ print("TP 8 -> 4 -> 8: all 8 shards bit-identical")
 # ## 5. What a user with 4 × RTX 3090 types
 #
 # ```bash
-# python -m scale_up.plan inference --gpu rtx3090 --num-gpus 4 --bits 4     # fits? bytes per GPU by kind
+# python -m scale_up.plan inference --gpu rtx3090 --tp 4 --bits 4           # fits? bytes per GPU by kind
 # python -m scale_up.dry_run --tp 4 --bits 4                                 # each rank's shapes and bytes
 # python -m scale_up.convert --input-folder glm-130b-sat --output-folder glm-130b-int4-tp4 \
 #     --target-tp 4 --quantization-bit-width 4
 # torchrun --standalone --nproc-per-node 4 -m scale_up.generate --checkpoint glm-130b-int4-tp4 \
-#     --preset glm-130b --quantization-bit-width 4 --backend nccl --mode fill-blanks \
-#     --prompt-ids <icetk ids ending in 150001> --max-new-tokens 32
+#     --preset glm-130b --bits 4 --device cuda --tokenizer icetk/ice_text.model \
+#     --prompt "Who is the greatest artist? The greatest artist is [gMASK]" --max-new-tokens 32
 # ```
 #
 # Each rank builds its part on `meta`, swaps in the quantized column/row-parallel layers, gives them storage on its
@@ -272,7 +272,7 @@ if not FAST:  # FULL mode: the real launcher on 2 CPU processes (gloo), one INT4
     convert(work / "small_tp8", work / "small_int4_tp2", 2, 4, num_attention_heads=8)
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
               "scale_up.generate", "--checkpoint", str(work / "small_int4_tp2"), "--mode", "fill-blanks",
-              "--dtype", "float32", "--prompt-ids", "5,17,42,7,1001", "--max-new-tokens", "6",
+              "--precision", "fp32", "--prompt-ids", "5,17,42,7,1001", "--max-new-tokens", "6",
               "--special-ids", "1000,1001,1002,1003,1004,1005,1006,0", "--num-layers", "2", "--hidden-size", "64",
               "--num-attention-heads", "8", "--inner-hidden-size", "176", "--vocab-size", "1024"]
     root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
@@ -283,7 +283,7 @@ if not FAST:  # FULL mode: the real launcher on 2 CPU processes (gloo), one INT4
 # Real GPUs and the real weights: 4 x RTX 3090, the converted INT4 checkpoint.
 if torch.cuda.device_count() >= 4 and Path("glm-130b-int4-tp4").is_dir():
     subprocess.run(["torchrun", "--standalone", "--nproc-per-node", "4", "-m", "scale_up.generate", "--checkpoint",
-                    "glm-130b-int4-tp4", "--preset", "glm-130b", "--quantization-bit-width", "4", "--backend", "nccl",
+                    "glm-130b-int4-tp4", "--preset", "glm-130b", "--bits", "4", "--device", "cuda",
                     "--mode", "fill-blanks", "--prompt-ids", "1,2,3,150001", "--max-new-tokens", "32"], check=True)
 else:
     print(f"needs 4 CUDA GPUs (found {torch.cuda.device_count()}) and the converted checkpoint glm-130b-int4-tp4/ "

@@ -5,7 +5,8 @@ name (DESIGN.md §6). Map:
 
 - ``quantization/``: the official weight-only INT8/INT4 format, bit for bit, ``quantize_(model, bits)``;
 - ``tp_layout`` (official TP shards of a state dict, reshard), ``tensor_parallel/`` (f/g operators, parallel layers,
-  ``apply_tensor_parallel``), ``sharded_checkpoint``, ``fault_tolerance``, ``generate`` (TP decoding);
+  ``apply_tensor_parallel``), ``sharded_checkpoint``, ``fault_tolerance``, ``generate`` (TP decoding of text
+  prompts) + ``generation_io`` (prompt files, the tokenizer, JSONL answers);
 - ``pipeline/`` (stages by module deletion, GPipe/1F1B/interleaved schedules, the bucketed data-parallel
   all-reduce, the DP×TP×PP mesh, per-rank checkpoints), ``train`` (glm_mini's trainer and training step on DP×TP×PP);
 - ``devices`` (``--device``: one GPU per rank, NCCL only with CUDA), ``safe_load`` (every user file read with

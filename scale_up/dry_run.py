@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 from glm_mini import GLM, PRESETS, GLMConfig
+from glm_mini.cli.config_file import add_config_flag, parse_args
 
 from .pipeline.stage_module import build_stage_module
 from .quantization.measure import tensor_bytes
@@ -120,7 +121,7 @@ def _divides(config: GLMConfig, tp: int) -> bool:
     return True
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scale_up.dry_run", description=__doc__.splitlines()[0])
     ap.add_argument("--tp", type=int, default=None,
                     help="tensor-parallel degree (GPUs per stage; default: the largest of 1..8 the preset allows)")
@@ -128,7 +129,13 @@ def main(argv=None) -> int:
     ap.add_argument("--bits", type=int, default=16, choices=(16, 8, 4), help="weight bits (8/4: weight-only)")
     ap.add_argument("--preset", default="glm-130b", choices=sorted(PRESETS), help="model configuration")
     ap.add_argument("--all-ranks", action="store_true", help="print every rank (default: TP rank 0 of each stage)")
-    args = ap.parse_args(argv)
+    add_config_flag(ap)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    args = parse_args(ap, argv, "scale_up.dry_run")
     config = PRESETS[args.preset]
     if args.tp is None:
         args.tp = max(t for t in range(1, 9) if _divides(config, t))

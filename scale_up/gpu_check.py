@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from glm_mini import GLM, PRESETS, SpecialTokens
+from glm_mini.cli.vocabulary import hidden_alias
 from glm_mini.generate import fill_blanks_ids
 from glm_mini.init import init_weights_
 
@@ -172,8 +173,8 @@ def check_tensor_parallel(device: torch.device, nproc: int, work: Path) -> list[
 def check_training(device: torch.device, nproc: int, work: Path) -> list[Row]:
     """Two SGD steps of ``scale_up.pipeline`` on ``nproc`` ranks against the same steps in one process."""
     t0 = time.perf_counter()
-    flags = ["--num-layers", str(max(2, nproc)), "--batch-size", "8", "--seq-len", "16", "--microbatches", "4",
-             "--lr", "1e-2", "--steps", "2", "--optimizer", "sgd", "--device", device.type]
+    flags = ["--num-layers", str(max(2, nproc)), "--batch-size", "8", "--seq-len", "16", "--micro-batches", "4",
+             "--lr", "1e-2", "--max-steps", "2", "--optimizer", "sgd", "--device", device.type]
     out = run_pipeline(nproc, work / "pipeline", *flags, "--dump", timeout=240)
     _, _, expected = single_process_run(flags)
     got = read_rank_tensors(out, "params", nproc)
@@ -209,13 +210,13 @@ def check_generation(device: torch.device, nproc: int, work: Path) -> list[Row]:
                      str(out), *flags, timeout=240)
         return json.loads(out.read_text())["output_ids"]
 
-    got = served(folder, "--dtype", "float32")
+    got = served(folder, "--precision", "fp32", "--mode", "greedy")
     rows = [Row(f"generate: official FP16 checkpoint at TP={nproc} vs one process", got == expected,
                 f"{sum(a == b for a, b in zip(got, expected))}/{len(expected)} tokens equal", "all equal",
                 time.perf_counter() - t0)]
     t1 = time.perf_counter()
     convert(folder, work / "int4", nproc, 4, num_attention_heads=config.num_attention_heads)
-    int4 = served(work / "int4", "--quantization-bit-width", "4")
+    int4 = served(work / "int4", "--bits", "4", "--mode", "greedy")
     rows.append(Row(f"generate: converted INT4 checkpoint at TP={nproc}", None, f"tokens {int4}", "-",
                     time.perf_counter() - t1))
     return rows
@@ -277,14 +278,20 @@ def format_table(rows: list[Row], device_name: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scale_up.gpu_check", description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                     help="cuda (the check); cpu rehearses the same checks on the CPU with gloo")
-    ap.add_argument("--nproc", type=int, default=None,
+    ap.add_argument("--nproc-per-node", dest="nproc", type=int, default=None,
                     help="processes for the tensor-parallel and training checks (default: the GPUs present; 2 on "
                          "the CPU)")
     ap.add_argument("--generation-layers", type=int, default=2, help="layers of the full-width INT4 model")
+    hidden_alias(ap, "--nproc", "--nproc-per-node")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.device == "cuda":
         try:
@@ -297,7 +304,7 @@ def main(argv=None) -> int:
         device, available, name = torch.device("cpu"), 2, "cpu (a rehearsal: gloo, CPU kernels, bf16 for fp16)"
     nproc = args.nproc or available
     if nproc < 1 or (device.type == "cuda" and nproc > available):
-        ap.error(f"--nproc: expected 1..{available} (one process per GPU), got {nproc}")
+        ap.error(f"--nproc-per-node: expected 1..{available} (one process per GPU), got {nproc}")
     if args.generation_layers < 1:
         ap.error(f"--generation-layers: expected >= 1, got {args.generation_layers}")
     start = time.perf_counter()

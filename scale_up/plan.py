@@ -271,10 +271,12 @@ def hardware_table(config: GLMConfig, batch_size: int = 1, seq_len: int = 2048) 
             for gpu, n, bits, official in OFFICIAL_SETUPS]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser():
+    """``python -m scale_up.plan``'s command line (sub-commands inference, training, hardware)."""
     import argparse
-    import math
 
+    from glm_mini.cli.config_file import add_config_flag
+    from glm_mini.cli.vocabulary import hidden_alias
     from glm_mini.config import PRESETS
     from scale_up.gpus import GPUS
 
@@ -284,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     inf = sub.add_parser("inference", help="per-GPU memory of tensor-parallel inference")
     inf.add_argument("--gpu", choices=sorted(GPUS), help="GPU model (or give --gpu-memory-gib and --gpu-peak-tflops)")
-    inf.add_argument("--num-gpus", type=int, required=True, help="tensor-parallel degree = number of GPUs")
+    inf.add_argument("--tp", type=int, required=True, help="tensor-parallel degree = number of GPUs")
+    hidden_alias(inf, "--num-gpus", "--tp")
     inf.add_argument("--bits", type=int, default=16, choices=BITS, help="weight bits: 16 (FP16), 8 or 4")
     inf.add_argument("--batch-size", type=int, default=1, help="sequences decoded together")
     inf.add_argument("--seq-len", type=int, default=2048, help="prompt + generated tokens")
@@ -302,7 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--gpu-memory-gib", type=float, help="another GPU: its memory in GiB (with --gpu-peak-tflops)")
         p.add_argument("--gpu-peak-tflops", type=float, help="another GPU: dense FP16 peak in TFLOP/s")
     sub.add_parser("hardware", help="the official serving setups, as the planner sees them")
-    args = parser.parse_args(argv)
+    add_config_flag(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import math
+
+    from glm_mini.cli.config_file import parse_args
+    from glm_mini.config import PRESETS
+
+    parser = build_parser()
+    args = parse_args(parser, argv, "scale_up.plan")
     config = PRESETS[args.preset]
     if args.command in ("inference", "training"):
         custom = (args.gpu_memory_gib, args.gpu_peak_tflops)
@@ -323,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             args.gpu = "a100-40g"
     try:
         if args.command == "inference":
-            print(inference_plan(config, args.gpu, args.num_gpus, args.bits, args.batch_size, args.seq_len).table())
+            print(inference_plan(config, args.gpu, args.tp, args.bits, args.batch_size, args.seq_len).table())
         elif args.command == "training":
             plan = training_plan(config, args.dp, args.tp, args.pp, args.micro_batches, args.micro_batch_size,
                                  args.seq_len, args.gpu, recompute=not args.no_recompute)

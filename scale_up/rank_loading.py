@@ -67,8 +67,8 @@ def load_rank(config: GLMConfig, checkpoint, group=None, bits: int | None = None
     tp, rank = group_size(group), group_rank(group)
     if len(files) != tp:
         raise ValueError(f"checkpoint: {checkpoint} holds {len(files)} tensor-parallel shards but this run has "
-                         f"tp={tp}; convert it first: python -m scale_up.convert --input-folder {checkpoint} "
-                         f"--output-folder NEW --target-tp {tp}")
+                         f"tp={tp}; convert it first: python -m scale_up.convert --checkpoint {checkpoint} "
+                         f"--out NEW --tp {tp}")
     if bits not in (None, 4, 8):
         raise ValueError(f"bits: expected 4, 8 or None, got {bits!r}")
     state = {k: t for k, t in load_state(files[rank]).items() if not k.endswith("rotary_emb.inv_freq")}

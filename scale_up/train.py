@@ -22,6 +22,8 @@ metrics row; docs/glm130b_facts.md §2.1–2.6), run on a pipeline instead of on
 - checkpoints every ``--save-every`` steps, at the end and at ``--stop-after-step``: each rank writes its own file
   (``pipeline/checkpoint.py``: its model shard, its optimizer share, the trainer's data position, random generators
   and spike history), ``--keep-checkpoints`` prunes; ``--resume`` continues exactly on the same layout.
+- rank 0 writes ``metrics.jsonl`` and shows the progress bar (``--progress/--no-progress``; by default only when
+  stderr is a terminal); ``--config FILE`` reads the flags from a TOML file (``glm_mini.cli.config_file``).
 
 So its losses and gradient norms equal ``python -m glm_mini.train``'s with the same flags (tested), and a resumed
 run equals an uninterrupted one. ``--precision fp16`` is refused (its dynamic loss scaler would need the ranks to
@@ -44,8 +46,11 @@ from torch import Tensor, nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
 
 from glm_mini.model import GLM
+from glm_mini.cli.config_file import parse_args
+from glm_mini.cli.progress import progress_bar
+from glm_mini.cli.vocabulary import hidden_alias
 from glm_mini.train import (TrainConfig, _check_out_dir, _check_same_run, _positive_float, _positive_int,
-                            _write_config, build_parser as single_process_parser)
+                            _write_config, build_parser as single_process_parser, train_options)
 from glm_mini.training.checkpoint import CheckpointError, rng_state, set_rng_state
 from glm_mini.training.grad_norms import clip_gradients
 from glm_mini.training.metrics import MetricsLog, read_metrics
@@ -81,11 +86,12 @@ def build_parser():
     g.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (divides heads, vocab, GeGLU width)")
     g.add_argument("--pp", type=int, default=1, help="pipeline stages (at most num_layers)")
     g.add_argument("--schedule", default="1f1b", choices=sorted(SCHEDULES), help="pipeline schedule")
-    g.add_argument("--micro-batches", "--microbatches", dest="micro_batches", type=_positive_int, default=None,
+    g.add_argument("--micro-batches", dest="micro_batches", type=_positive_int, default=None,
                    help="micro-batches per step at the full batch size (default: batch/dp, one sequence each)")
     g.add_argument("--virtual-stages", type=int, default=None, help="stages per rank for interleaved-1f1b")
     g.add_argument("--timeout-s", type=_positive_float, default=300.0,
                    help="seconds a collective may wait before the run stops, naming the silent ranks")
+    hidden_alias(p, "--microbatches", "--micro-batches")
     return p
 
 
@@ -119,11 +125,10 @@ def micro_batch_counts(cfg: TrainConfig, layout: dict) -> dict[int, int]:
 def parse(argv=None) -> tuple[TrainConfig, dict]:
     """(TrainConfig, layout) from the command line, with every impossible layout and unsupported option named."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "scale_up.train")
     layout = {k: getattr(args, k) for k in LAYOUT_FLAGS}
-    options = {k: v for k, v in vars(args).items() if k not in LAYOUT_FLAGS + ("no_progress",)}
-    options["config_overrides"] = dict(options["config_overrides"])
-    options["egs_ramp"] = tuple(options["egs_ramp"]) if options["egs_ramp"] else None
+    layout["progress"] = args.progress
+    options = train_options(args, skip=LAYOUT_FLAGS)
     try:
         cfg = TrainConfig(**options)
         check_layout(layout["dp"], layout["tp"], layout["pp"], int(os.environ.get("WORLD_SIZE", "1")))
@@ -229,7 +234,7 @@ def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list
     objective_rng = random.Random(f"{cfg.seed}/objective")
     skip_ranges = parse_skip_ranges(cfg.skip_steps)
     coords = {dim: mesh.get_local_rank(dim) for dim in ("pp", "dp", "tp")} | {"tp_size": layout["tp"]}
-    saved_layout = {k: v for k, v in layout.items() if k not in ("counts", "timeout_s")}
+    saved_layout = {k: v for k, v in layout.items() if k not in ("counts", "timeout_s", "progress")}
     checkpoints = out / "checkpoints"
 
     start = 0
@@ -257,11 +262,14 @@ def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list
     losses = []
     for stage in pipe.modules:
         stage.train()
+    bar = progress_bar(total=cfg.max_steps, initial=start, enabled=layout.get("progress") if is_logger else False,
+                       desc=f"train dp{layout['dp']}xtp{layout['tp']}xpp{layout['pp']}", unit="step")
     try:
         for step in range(start + 1, last + 1):
             t0 = time.perf_counter()
             batch = next_batch(step, cfg, data, cursor, objective_rng, objective)
             if in_ranges(step, skip_ranges):
+                bar.update(1)
                 continue
             row = train_step(model, optimizer, scaler, detector, cfg, step, batch,
                              model_config.embedding_gradient_shrink_alpha, t0)
@@ -273,9 +281,12 @@ def train_parallel(cfg: TrainConfig, layout: dict, device: torch.device) -> list
                 log.write(row)
             if not math.isfinite(row["loss"]):  # the same loss on every rank: every rank stops here
                 raise NonFiniteLoss(step, row["loss"], log.path if log is not None else None)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
+            bar.update(1)
             if (cfg.save_every and step % cfg.save_every == 0) or step == last:
                 checkpoint(step)
     finally:
+        bar.close()
         if log is not None:
             log.close()
     if is_logger and last == cfg.max_steps:

@@ -104,8 +104,8 @@ CASES = [
     error("lr-1e30-diverges", trained("--lr", "1e30", "--warmup-steps", "0", "--clip-grad", "1e30"), NonFiniteLoss,
           "step", "not finite"),
     error("pipeline-existing-run", then(lambda ctx: (ctx["out"].mkdir(), (ctx["out"] / "metrics.jsonl").write_text(
-        '{"step": 1}\n')), pipeline("--steps", "2")), CLIRefused, "--resume"),
-    error("pipeline-stop-after-beyond-steps", pipeline("--steps", "2", "--stop-after-step", "3"), CLIRefused,
+        '{"step": 1}\n')), pipeline("--max-steps", "2")), CLIRefused, "--resume"),
+    error("pipeline-stop-after-beyond-steps", pipeline("--max-steps", "2", "--stop-after-step", "3"), CLIRefused,
           "--stop-after-step"),
     error("pipeline-lr-nan", pipeline("--lr", "nan"), CLIRefused, "--lr"),
     error("pipeline-save-every-negative", pipeline("--save-every", "-1"), CLIRefused, "--save-every"),

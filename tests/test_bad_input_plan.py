@@ -22,23 +22,23 @@ def dry(*argv):
     return cli(dry_run_main, lambda ctx: list(argv))
 
 
-CUSTOM = ("inference", "--num-gpus", "8", "--gpu-peak-tflops", "100")
+CUSTOM = ("inference", "--tp", "8", "--gpu-peak-tflops", "100")
 
 CASES = [
     error("gpu-memory-inf", plan(*CUSTOM, "--gpu-memory-gib", "inf"), CLIRefused, "--gpu-memory-gib", "inf"),
     error("gpu-memory-nan", plan(*CUSTOM, "--gpu-memory-gib", "nan"), CLIRefused, "--gpu-memory-gib"),
     error("gpu-memory-zero", plan(*CUSTOM, "--gpu-memory-gib", "0"), CLIRefused, "--gpu-memory-gib"),
     error("gpu-memory-below-context", plan(*CUSTOM, "--gpu-memory-gib", "0.25"), CLIRefused, "context_bytes"),
-    error("gpu-tflops-inf", plan("inference", "--num-gpus", "8", "--gpu-memory-gib", "40", "--gpu-peak-tflops",
+    error("gpu-tflops-inf", plan("inference", "--tp", "8", "--gpu-memory-gib", "40", "--gpu-peak-tflops",
                                  "inf"), CLIRefused, "--gpu-peak-tflops"),
-    error("num-gpus-zero", plan("inference", "--gpu", "a100-40g", "--num-gpus", "0"), CLIRefused, "num_gpus"),
-    error("num-gpus-not-dividing-heads", plan("inference", "--gpu", "a100-40g", "--num-gpus", "7"), CLIRefused,
+    error("num-gpus-zero", plan("inference", "--gpu", "a100-40g", "--tp", "0"), CLIRefused, "num_gpus"),
+    error("num-gpus-not-dividing-heads", plan("inference", "--gpu", "a100-40g", "--tp", "7"), CLIRefused,
           "num_gpus=7"),
     error("training-pp-beyond-layers", plan("training", "--pp", "80"), CLIRefused, "pp=80"),
     error("training-micro-batches-zero", plan("training", "--micro-batches", "0"), CLIRefused, "micro_batches"),
     error("iteration-seconds-nan", plan("training", "--iteration-seconds", "nan"), CLIRefused, "iteration_seconds"),
     error("iteration-seconds-inf", plan("training", "--iteration-seconds", "inf"), CLIRefused, "iteration_seconds"),
-    error("seq-len-beyond-model", plan("inference", "--gpu", "a100-40g", "--num-gpus", "8", "--seq-len", "4096"),
+    error("seq-len-beyond-model", plan("inference", "--gpu", "a100-40g", "--tp", "8", "--seq-len", "4096"),
           CLIRefused, "seq_len"),
     error("dry-run-pp-beyond-layers", dry("--preset", "glm-130b", "--pp", "71"), CLIRefused, "pp", "70"),
     error("dry-run-tp-not-dividing", dry("--preset", "nano", "--tp", "3"), CLIRefused, "tp", "num_attention_heads"),

@@ -14,10 +14,11 @@ from dataclasses import replace
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from bad_input_cases import error, params, right, run
 
 from glm_mini.train import TrainConfig, main, train
-from glm_mini.training.checkpoint import CheckpointError, latest_checkpoint
+from glm_mini.training.checkpoint import CheckpointError, latest_checkpoint, weights_path
 from glm_mini.training.metrics import read_metrics
 
 TINY = TrainConfig(preset="nano", max_steps=4, seq_len=32, batch_size=2, batch_size_start=2, val_batches=1, seed=0,
@@ -109,10 +110,13 @@ def then(prepare, call):
 
 
 def edit_checkpoint(edit):
+    """Edit the latest checkpoint's state, its weights (the safetensors file beside it) under ``"model"``."""
     def prepare(ctx):
         path = latest_checkpoint(ctx["run"])
         state = torch.load(path, weights_only=True)
+        state["model"] = load_file(weights_path(path))
         edit(state)
+        save_file(state.pop("model"), weights_path(path))
         torch.save(state, path)
     return prepare
 

@@ -183,3 +183,29 @@ def test_cli_bad_flags_are_named(tp8, tmp_path, argv, message, capsys):
         main(["--input-folder", str(src), "--output-folder", str(tmp_path / "out"), *argv])
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bits", [16, 4])
+def test_safetensors_shards_beside_the_official_ones_are_bitwise_equal_and_load(tp8, tmp_path, bits):
+    from safetensors.torch import load_file
+
+    from scale_up.convert import source_shards
+
+    src, _ = tp8
+    main(["--checkpoint", str(src), "--out", str(tmp_path / "both"), "--tp", "4", "--bits", str(bits),
+          "--num-attention-heads", "8", "--format", "both", "--no-progress"])
+    pt = read_shards(tmp_path / "both")
+    st = [load_file(tmp_path / "both" / "49300" / f"mp_rank_{r:02d}_model_states.safetensors") for r in range(4)]
+    for a, b in zip(pt, st, strict=True):
+        assert sorted(a) == sorted(b)
+        for k in a:
+            assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k  # the same tensors, bit for bit
+    assert len(json.loads((tmp_path / "both" / MARKER).read_text())["files"]) == 2 * 4 + 1
+    main(["--checkpoint", str(src), "--out", str(tmp_path / "st"), "--tp", "4", "--bits", str(bits),
+          "--num-attention-heads", "8", "--format", "safetensors", "--no-progress"])
+    files, _ = source_shards(tmp_path / "st")  # a safetensors-only folder reads like an official one
+    assert [f.suffix for f in files] == [".safetensors"] * 4
+    if bits == 16:  # and converts back, bit for bit (safetensors keeps the keys sorted by name)
+        convert(tmp_path / "st", tmp_path / "back8", 8, num_attention_heads=8)
+        for got, expected in zip(read_shards(tmp_path / "back8"), read_shards(src), strict=True):
+            assert_same(dict(sorted(got.items())), dict(sorted(expected.items())))

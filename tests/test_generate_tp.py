@@ -43,7 +43,7 @@ def test_tp2_torchrun_generates_what_one_process_does(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
            "scale_up.generate", "--checkpoint", str(tmp_path / "ckpt"), "--prompt-ids", ",".join(map(str, PROMPT)),
-           "--max-new-tokens", "6", "--out", str(tmp_path / "out.json"), "--device", "cpu"]
+           "--max-new-tokens", "6", "--out", str(tmp_path / "out.json"), "--device", "cpu", "--mode", "greedy"]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "out.json").read_text())
@@ -51,12 +51,18 @@ def test_tp2_torchrun_generates_what_one_process_does(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--prompt-ids", "1,2", "--prompt", "hi"], "--prompt / --prompt-ids: give exactly one"),
-    (["--prompt", "hi"], "--prompt: a text prompt needs --tokenizer"),
+    (["--prompt-ids", "1,2", "--prompt", "hi"], "give exactly one source of prompts (got --prompt, --prompt-ids)"),
+    ([], "give exactly one source of prompts (got none)"),
     (["--prompt-ids", "1,x"], "expected comma-separated token ids"),
     (["--prompt-ids", "1,5000"], "--prompt-ids: expected ids in [0, 1024)"),
-    (["--prompt-ids", "1", "--max-new-tokens", "-1"], "--max-new-tokens: expected an int >= 0"),
+    (["--prompt-ids", "1", "--max-new-tokens", "0"], "--max-new-tokens: expected an int >= 1"),
     (["--prompt", "hi", "--tokenizer", "missing.model"], "--tokenizer: no such file"),
+    (["--prompt-ids", "1", "--top-k", "5"], "--top-k: shape sampling, which is off; add --do-sample"),
+    (["--prompt-ids", "1", "--do-sample", "--num-beams", "2"], "num_beams: beam search is deterministic"),
+    (["--prompt-ids", "1", "--mode", "greedy", "--num-beams", "2"], "--mode greedy: takes the most likely token"),
+    (["--prompt-ids", "1", "--tp", "2"], "--tp: 2 tensor-parallel ranks asked, but 1 processes run"),
+    (["--prompt-ids", "1", "--precision", "fp8"], "--precision: invalid choice"),
+    (["--prompt-ids", "1", "--dtype", "int8"], "now spelled --precision"),
 ])
 def test_cli_bad_inputs(argv, message, capsys):
     with pytest.raises(SystemExit):

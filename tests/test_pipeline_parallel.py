@@ -18,7 +18,7 @@ from scale_up.pipeline.orders import gpipe_order, one_f_one_b_order
 from scale_up.pipeline.recording import replay
 from scale_up.pipeline.reference import single_process_run
 
-COMMON = ["--num-layers", "4", "--batch-size", "8", "--seq-len", "16", "--microbatches", "4", "--lr", "1e-2"]
+COMMON = ["--num-layers", "4", "--batch-size", "8", "--seq-len", "16", "--micro-batches", "4", "--lr", "1e-2"]
 
 
 def torchrun(nproc: int, out: Path, *args: str) -> None:
@@ -35,8 +35,8 @@ def assert_all_close(got: dict, expected: dict, rtol=1e-5):
 @pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["gpipe", "1f1b", "interleaved-1f1b"])
 def test_pp2_equals_one_process(schedule, tmp_path):
-    torchrun(2, tmp_path, "--schedule", schedule, "--steps", "1", "--dump", "--record")
-    ref_loss, ref_grads, ref_params = single_process_run(COMMON + ["--steps", "1"])
+    torchrun(2, tmp_path, "--schedule", schedule, "--max-steps", "1", "--dump", "--record")
+    ref_loss, ref_grads, ref_params = single_process_run(COMMON + ["--max-steps", "1"])
     loss = torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"]
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     assert_all_close(read_rank_tensors(tmp_path, "grads", 2), ref_grads)
@@ -63,8 +63,8 @@ def test_combined_layouts_equal_one_process(layout, tmp_path):
     replica takes half the batch, the loss divides by the global loss-token count, gradients are summed. The step is
     SGD: under TP the key-bias gradients (exactly zero in exact arithmetic) carry rounding noise that Adam would
     scale up to full-size steps."""
-    torchrun(4, tmp_path, *layout, "--pp", "2", "--schedule", "1f1b", "--steps", "1", "--dump", "--optimizer", "sgd")
-    ref_loss, ref_grads, ref_params = single_process_run(COMMON + ["--steps", "1", "--optimizer", "sgd"])
+    torchrun(4, tmp_path, *layout, "--pp", "2", "--schedule", "1f1b", "--max-steps", "1", "--dump", "--optimizer", "sgd")
+    ref_loss, ref_grads, ref_params = single_process_run(COMMON + ["--max-steps", "1", "--optimizer", "sgd"])
     assert torch.load(tmp_path / "rank_0_grads.pt", weights_only=True)["loss"] == pytest.approx(ref_loss, rel=1e-6)
     assert_all_close(read_rank_tensors(tmp_path, "grads", 4), ref_grads)
     assert_all_close(read_rank_tensors(tmp_path, "params", 4), ref_params)
@@ -73,8 +73,8 @@ def test_combined_layouts_equal_one_process(layout, tmp_path):
 @pytest.mark.slow
 def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
     straight, interrupted, other_layout = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "pp4"
-    torchrun(2, straight, "--steps", "3", "--dump")
-    torchrun(2, interrupted, "--steps", "3", "--save-every", "1", "--stop-after-step", "2")
+    torchrun(2, straight, "--max-steps", "3", "--dump")
+    torchrun(2, interrupted, "--max-steps", "3", "--save-every", "1", "--stop-after-step", "2")
     assert read_checkpoint(interrupted / "checkpoints")["step"] == 2
     # a save that died mid-write: a partial next step folder and a stray temp file, latest.json untouched
     partial = interrupted / "checkpoints" / "step_00000003"
@@ -83,8 +83,8 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
     (interrupted / "checkpoints" / "latest.json.tmp").write_text("{")
     shutil.copytree(interrupted, other_layout)
 
-    torchrun(2, interrupted, "--steps", "3", "--resume", "--dump")
-    torchrun(4, other_layout, "--steps", "3", "--resume", "--dump", "--schedule", "gpipe")
+    torchrun(2, interrupted, "--max-steps", "3", "--resume", "--dump")
+    torchrun(4, other_layout, "--max-steps", "3", "--resume", "--dump", "--schedule", "gpipe")
     expected = read_rank_tensors(straight, "params", 2)
     same = read_rank_tensors(interrupted, "params", 2)
     assert all(torch.equal(same[n], t) for n, t in expected.items())  # same layout: bit for bit
@@ -92,16 +92,16 @@ def test_sharded_checkpoint_resume_same_and_different_layout(tmp_path):
     # Three AdamW steps away from one process (micro-batches sum in another order): the key rows of the QKV bias
     # have an exactly zero true gradient (a constant q·b_k per query cancels in the softmax), so Adam turns the
     # summation noise into updates of its own; the step-1 parity above holds every tensor to 1e-5.
-    _, _, ref_params = single_process_run(COMMON + ["--steps", "3"])
+    _, _, ref_params = single_process_run(COMMON + ["--max-steps", "3"])
     assert_all_close(expected, ref_params, rtol=2e-4)
 
 
 def test_cli_rejects_impossible_layouts(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     for argv, flag in ((["--pp", "4"], "--pp"), (["--tp", "4"], "--tp"), (["--tp", "0"], "--tp"),
-                       (["--microbatches", "3"], "--batch-size"), (["--steps", "2", "--stop-after-step", "3"],
+                       (["--micro-batches", "3"], "--batch-size"), (["--max-steps", "2", "--stop-after-step", "3"],
                                                                      "--stop-after-step"),
-                       (["--microbatches", "0"], "--microbatches"), (["--schedule", "zb"], "--schedule")):
+                       (["--micro-batches", "0"], "--micro-batches"), (["--schedule", "zb"], "--schedule")):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path)] + argv)
         assert flag in capsys.readouterr().err

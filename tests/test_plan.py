@@ -147,7 +147,7 @@ def test_cli():
     assert out.returncode == 0 and out.stdout.count("agrees") == len(OFFICIAL_SETUPS), out.stdout + out.stderr
     out = run("training", "--iteration-seconds", "88.5")
     assert out.returncode == 0 and "bubble 3.8%" in out.stdout and "MFU 32.4%" in out.stdout, out.stdout
-    out = run("inference", "--gpu", "rtx3090", "--num-gpus", "4", "--bits", "4")
+    out = run("inference", "--gpu", "rtx3090", "--tp", "4", "--bits", "4")
     assert out.returncode == 0 and "fits" in out.stdout
-    bad = run("inference", "--gpu", "rtx3090", "--num-gpus", "3")
+    bad = run("inference", "--gpu", "rtx3090", "--tp", "3")
     assert bad.returncode == 2 and "num_gpus=3" in bad.stderr

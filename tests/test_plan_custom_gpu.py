@@ -8,7 +8,7 @@ from scale_up.plan import inference_plan, main, training_plan
 
 
 def test_custom_gpu_equals_the_gpu_object(capsys):
-    argv = ["inference", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "150", "--num-gpus", "4", "--bits", "8"]
+    argv = ["inference", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "150", "--tp", "4", "--bits", "8"]
     assert main(argv) == 0
     expected = inference_plan(PRESETS["glm-130b"], GPU("custom", 48 << 30, 150e12), 4, 8).table()
     assert capsys.readouterr().out.strip() == expected
@@ -18,11 +18,11 @@ def test_custom_gpu_equals_the_gpu_object(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["inference", "--num-gpus", "4"], "--gpu: required"),
-    (["inference", "--num-gpus", "4", "--gpu-memory-gib", "48"], "--gpu / --gpu-memory-gib / --gpu-peak-tflops"),
-    (["inference", "--num-gpus", "4", "--gpu", "rtx3090", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "9"],
+    (["inference", "--tp", "4"], "--gpu: required"),
+    (["inference", "--tp", "4", "--gpu-memory-gib", "48"], "--gpu / --gpu-memory-gib / --gpu-peak-tflops"),
+    (["inference", "--tp", "4", "--gpu", "rtx3090", "--gpu-memory-gib", "48", "--gpu-peak-tflops", "9"],
      "--gpu / --gpu-memory-gib"),
-    (["inference", "--num-gpus", "4", "--gpu-memory-gib", "-1", "--gpu-peak-tflops", "9"],
+    (["inference", "--tp", "4", "--gpu-memory-gib", "-1", "--gpu-peak-tflops", "9"],
      "--gpu-memory-gib: expected a positive finite number"),
 ])
 def test_bad_gpu_flags_are_named(argv, message, capsys):

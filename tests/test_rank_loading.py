@@ -66,7 +66,7 @@ def test_tp1_load_equals_the_kit_model(checkpoints):
 def run_generate(checkpoint: Path, out: Path, *extra: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
-           "scale_up.generate", "--checkpoint", str(checkpoint), "--mode", "fill-blanks", "--dtype", "float32",
+           "scale_up.generate", "--checkpoint", str(checkpoint), "--mode", "fill-blanks", "--precision", "fp32",
            "--prompt-ids", ",".join(map(str, PROMPT)), "--max-new-tokens", "5", "--out", str(out),
            "--special-ids", "1000,1001,1002,1003,1004,1005,1006,0", *SMALL_ARGS, *extra]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
@@ -79,10 +79,10 @@ def test_tp2_fill_blanks_fp16_and_int4_match_one_process(checkpoints, tmp_path):
     root, full = checkpoints
     expected = fill_blanks_ids(kit_model(full), PROMPT, SPECIAL, 5)
     got = run_generate(root / "tp2", tmp_path / "fp16.json")
-    assert got["tp"] == 2 and (got["answers"], got["output_ids"]) == (expected[0], expected[1])
+    assert got["tp"] == 2 and (got["answer_ids"], got["output_ids"]) == (expected[0], expected[1])
     expected4 = fill_blanks_ids(dequantized_model(root / "tp2_int4"), PROMPT, SPECIAL, 5)
     got4 = run_generate(root / "tp2_int4", tmp_path / "int4.json")
-    assert (got4["answers"], got4["output_ids"]) == (expected4[0], expected4[1])
+    assert (got4["answer_ids"], got4["output_ids"]) == (expected4[0], expected4[1])
 
 
 def test_bad_inputs_are_named(checkpoints, tmp_path):
@@ -110,7 +110,7 @@ def _int4_tp1(root: Path) -> Path:
     (["--num-attention-heads", "5"], "num_attention_heads"),
     (["--mode", "beam"], "--mode: invalid choice"),
     (["--backend", "mpi"], "--backend: invalid choice"),
-    (["--dtype", "int8"], "--dtype: invalid choice"),
+    (["--precision", "int8"], "--precision: invalid choice"),
 ])
 def test_generate_cli_bad_inputs_are_named(argv, message, capsys):
     from scale_up.generate import main

@@ -2,6 +2,7 @@
 glm_mini.train`` with the same flags (batch ramp-up, validation, bf16), an exact resume on DP2×TP2 and TP2×PP2, a run
 with DP, TP and PP all above 1; impossible layouts and unimplemented options are refused."""
 
+import dataclasses
 import json
 import math
 
@@ -94,7 +95,7 @@ def test_dp_tp_pp_all_above_one_on_eight_processes(tmp_path):
     (["--micro-batches", "0"], "--micro-batches"), (["--precision", "fp16"], "--precision fp16"),
     (["--batch-rampup-steps", "2", "--batch-size-start", "1", "--dp", "2", "--pp", "1"], "step 1 of the ramp-up"),
     (["--schedule", "interleaved-1f1b", "--micro-batches", "3"], "interleaved-1f1b"),
-    (["--weight-decay", "inf"], "weight_decay"), (["--spike-factor", "nan"], "spike_factor"),
+    (["--weight-decay", "inf"], "--weight-decay"), (["--spike-factor", "nan"], "--spike-factor"),
     (["--timeout-s", "0"], "--timeout-s")])
 def test_parse_names_impossible_layouts_and_options(extra, flag, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -131,12 +132,21 @@ def test_micro_batch_counts_follow_the_ramp():
 
 
 def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
-    """The shared step: --lr 1e30 sends the weights to inf after one update; the run stops there with an error."""
+    """The shared step: weights gone bad (NaN, as a diverged run saves them) give a NaN loss at the next step, and
+    the run stops there with an error, its row written."""
+    from safetensors.torch import load_file, save_file
+
+    from glm_mini.training.checkpoint import latest_checkpoint, weights_path
     from glm_mini.training.step import NonFiniteLoss
 
-    cfg = TrainConfig(preset="nano", max_steps=4, batch_size=2, seq_len=32, batch_rampup_steps=0, lr=1e30,
-                      warmup_steps=0, clip_grad=1e30, out=str(tmp_path / "run"))
-    with pytest.raises(NonFiniteLoss, match=r"step \d: the training loss is (nan|inf)") as info:
-        train(cfg, progress=False)
-    assert info.value.step >= 2 and not math.isfinite(info.value.loss)
-    assert [r["step"] for r in rows(tmp_path / "run")] == list(range(1, info.value.step + 1))  # its row written
+    cfg = TrainConfig(preset="nano", max_steps=4, batch_size=2, seq_len=32, batch_rampup_steps=0,
+                      out=str(tmp_path / "run"), stop_after_step=1)
+    train(cfg, progress=False)
+    weights = weights_path(latest_checkpoint(cfg.out))
+    state = load_file(weights)
+    state["transformer.word_embeddings.weight"].fill_(float("nan"))
+    save_file(state, weights)
+    with pytest.raises(NonFiniteLoss, match=r"step 2: the training loss is nan") as info:
+        train(dataclasses.replace(cfg, stop_after_step=None, resume=True), progress=False)
+    assert info.value.step == 2 and not math.isfinite(info.value.loss)
+    assert [r["step"] for r in rows(tmp_path / "run")] == [1, 2]  # its row written

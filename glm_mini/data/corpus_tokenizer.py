@@ -31,6 +31,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from glm_mini.cli.vocabulary import hidden_alias, refused_alias
 from glm_mini.data.corpus import CorpusConfig, cache_dir, corpus_path, load_corpus
 from glm_mini.data.real import corpus_stamp, load_text_corpus
 from glm_mini.manifest import (atomic_write_bytes, file_sha256, manifest_problem, read_manifest, warn_rebuild,
@@ -125,21 +126,25 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Train (or load from the cache) a GLM tokenizer on a real corpus.")
     parser.add_argument("source", help="a .txt/.jsonl/.json/.parquet file, or a Hub dataset name (online only)")
     parser.add_argument("--vocab-size", type=int, default=4096, help="ids in all, specials included")
-    parser.add_argument("--column", default="text", help="the text column of a JSON/parquet/Hub dataset")
-    parser.add_argument("--config", default=None, help="the Hub dataset's config, e.g. wikitext-103-raw-v1")
+    parser.add_argument("--text-column", default="text", help="the text column of a JSON/parquet/Hub dataset")
+    parser.add_argument("--dataset-config", default=None, help="the Hub dataset's config, e.g. wikitext-103-raw-v1")
     parser.add_argument("--split", default="train", help="the Hub dataset's split")
     parser.add_argument("--max-chars", type=int, default=20_000_000, help="train on at most this many characters")
+    hidden_alias(parser, "--column", "--text-column")
+    refused_alias(parser, "--config", "--dataset-config", "--config names a TOML file of flags in the kit's tools")
     args = parser.parse_args(argv)
     try:
-        tokenizer = corpus_tokenizer(args.source, args.vocab_size, args.column, args.config, args.split,
+        tokenizer = corpus_tokenizer(args.source, args.vocab_size, args.text_column, args.dataset_config, args.split,
                                      args.max_chars)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    texts = corpus_texts(args.source, args.column, args.config, args.split, min(args.max_chars, 1_000_000))
+    texts = corpus_texts(args.source, args.text_column, args.dataset_config, args.split,
+                         min(args.max_chars, 1_000_000))
     ids = [i for t in texts for i in tokenizer.encode(t)]
     n_bytes = sum(tokenizer.sp.is_byte(i) for i in ids if i < tokenizer.sp_vocab_size)
-    path = tokenizer_path(args.source, args.vocab_size, args.column, args.config, args.split, args.max_chars)
+    path = tokenizer_path(args.source, args.vocab_size, args.text_column, args.dataset_config, args.split,
+                          args.max_chars)
     print(f"tokenizer: {path}")
     print(f"{len(texts)} documents, {sum(map(len, texts)) / max(len(ids), 1):.2f} characters per token, "
           f"{100 * n_bytes / max(len(ids), 1):.2f}% byte-fallback tokens, vocabulary {len(tokenizer)}")

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from glm_mini.cli.progress import progress_bar
 from glm_mini.evaluate import choice_log_probs, continuation_log_probs, multiple_choice_inputs
 from glm_mini.zero_shot import _split_space
 
@@ -77,13 +78,15 @@ def clean_items(tokenizer, records: list[dict]) -> list[dict]:
     return out
 
 
-def rank_scores(model: nn.Module, tokenizer, records: list[dict], method: str) -> list[list[float]]:
-    """Per record, the score of every candidate under ``method`` (one of ``METHODS``)."""
+def rank_scores(model: nn.Module, tokenizer, records: list[dict], method: str,
+                progress: bool | None = None) -> list[list[float]]:
+    """Per record, the score of every candidate under ``method`` (one of ``METHODS``); ``progress``: a bar over the
+    records (None: when stderr is a terminal)."""
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     special = tokenizer.special
     out = []
-    for r in records:
+    for r in progress_bar(records, enabled=progress, desc=method, unit="item", leave=False):
         e = encode_item(tokenizer, r)
         if method == "GLM, one pass":
             out.append(choice_log_probs(model, e.prefix + [special.mask] + e.suffix, e.choices, special))

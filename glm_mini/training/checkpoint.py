@@ -2,19 +2,27 @@
 
 How it works
 ------------
-A checkpoint is one ``torch.save`` file ``DIR/checkpoints/step_XXXXXXXX.pt`` holding the model, the optimizer (AdamW
-moments and step counts), the loss scaler, every random state (torch's CPU generator for dropout, each CUDA
-generator, the objective's ``random.Random``), the data position, the spike detector's history and the run's
-config. The learning-rate, batch-size and EGS schedules are pure functions of the step (``schedule.py``), so the
-step is their whole state. Writing is atomic: the file goes to a temporary name in the same folder, is flushed to
-disk, then ``os.replace``-d into place, and only then does the one-line pointer ``DIR/checkpoints/latest`` (itself
-written the same way) name it. A process killed at any instant leaves either the old or the new checkpoint as
-``latest``, never half of one. Older checkpoints beyond the newest ``keep`` are removed only after the new one is in
-place.
+A checkpoint of step k is two files in ``DIR/checkpoints/``:
 
-Loading never runs code from the file: ``torch.load(weights_only=True)`` unpickles tensors and plain containers only,
-and a file holding anything else (a crafted pickle that would call a function) is refused with the kit's own message,
-which never suggests loading it unsafely. ``latest`` must name one ``step_*.pt`` file beside it, nothing elsewhere.
+- ``step_XXXXXXXX.safetensors``: the model's weights, tensor for tensor (safetensors: a header of names, dtypes and
+  shapes, then the raw bytes; the format the reference models ship in, readable by any tool without unpickling);
+- ``step_XXXXXXXX.pt`` (``torch.save``): everything else a run needs to continue as if it had never stopped: the
+  optimizer (AdamW moments and step counts), the loss scaler, every random state (torch's CPU generator for dropout,
+  each CUDA generator, the objective's ``random.Random``), the data position, the spike detector's history and the
+  run's config. The learning-rate, batch-size and EGS schedules are pure functions of the step (``schedule.py``),
+  so the step is their whole state.
+
+Writing is atomic: each file goes to a temporary name in the same folder, is flushed to disk, then ``os.replace``-d
+into place (the weights first, then the state), and only then does the one-line pointer ``DIR/checkpoints/latest``
+(itself written the same way) name the ``.pt`` file. A process killed at any instant leaves either the old or the
+new checkpoint as ``latest``, never half of one. Older checkpoints beyond the newest ``keep`` are removed (both
+files) only after the new one is in place. ``load_checkpoint`` returns the state with the weights under ``"model"``,
+as one dictionary; a checkpoint of the earlier format (version 1: the weights inside the ``.pt`` file) still loads.
+
+Loading never runs code from the files: ``torch.load(weights_only=True)`` unpickles tensors and plain containers
+only, and a file holding anything else (a crafted pickle that would call a function) is refused with the kit's own
+message, which never suggests loading it unsafely; safetensors holds no code at all. ``latest`` must name one
+``step_*.pt`` file beside it, nothing elsewhere.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ import torch
 
 from glm_mini.atomic_write import write_atomic  # noqa: F401  (the kit's one atomic writer; imported from here too)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model's weights in step_X.safetensors beside step_X.pt; 1: all in step_X.pt
+READABLE_VERSIONS = (1, 2)
+WEIGHTS_KEY = "model_weights"  # format 2: the name of the safetensors file that holds state["model"]
 
 
 class CheckpointError(RuntimeError):
@@ -50,15 +60,29 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def weights_path(path: str | Path) -> Path:
+    """The safetensors file of the model's weights beside checkpoint ``path`` (``step_X.pt``)."""
+    return Path(path).with_suffix(".safetensors")
+
+
 def save_checkpoint(out_dir: str | Path, step: int, state: dict, keep: int = 2) -> Path:
-    """Write ``state`` (plus ``step`` and the format version) as step ``step`` and point ``latest`` at it."""
+    """Write ``state`` (plus ``step`` and the format version) as step ``step`` and point ``latest`` at it: the
+    weights ``state["model"]`` as safetensors, the rest with ``torch.save``."""
+    from safetensors.torch import save
+
     folder = checkpoint_dir(out_dir)
     path = folder / f"step_{step:08d}.pt"
-    write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, "step": step, **state}, f))
+    rest = {k: v for k, v in state.items() if k != "model"}
+    if "model" in state:
+        weights = {k: t.detach().contiguous() for k, t in state["model"].items()}
+        write_atomic(weights_path(path), lambda f: f.write(save(weights, metadata={"step": str(step)})))
+        rest[WEIGHTS_KEY] = weights_path(path).name
+    write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, "step": step, **rest}, f))
     write_atomic(folder / "latest", lambda f: f.write(path.name.encode() + b"\n"))
     if keep > 0:
         for old in sorted(folder.glob("step_*.pt"))[:-keep]:
             old.unlink()
+            weights_path(old).unlink(missing_ok=True)
     return path
 
 
@@ -95,11 +119,32 @@ def load_checkpoint(path: str | Path, required: tuple[str, ...] = ()) -> dict:
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {err}") from err
     found = state.get("format") if isinstance(state, dict) else None
-    if found != FORMAT_VERSION:
+    if found not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {path}: expected a glm_mini.train checkpoint (format {FORMAT_VERSION}), "
                               f"got a {type(state).__name__} with format {found!r}")
+    if found == 2 and WEIGHTS_KEY in state:
+        if state.pop(WEIGHTS_KEY) != weights_path(path).name:
+            raise CheckpointError(f"checkpoint {path}: names weights that are not its own {weights_path(path).name} "
+                                  "(a checkpoint is the pair step_X.pt + step_X.safetensors)")
+        state["model"] = load_weights(weights_path(path), path)
     missing = [key for key in required if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path}: lacks {', '.join(map(repr, missing))}; expected every key of a "
                               f"glm_mini.train checkpoint ({', '.join(required)})")
     return state
+
+
+def load_weights(path: Path, checkpoint: Path) -> dict:
+    """The model's weights of ``checkpoint`` from their safetensors file; ``CheckpointError`` naming it if missing
+    or unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {checkpoint}: its model weights {path.name} are missing beside it (a "
+                              "checkpoint is the pair step_X.pt + step_X.safetensors)")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {checkpoint}: its model weights {path} are corrupt or unreadable: "
+                              f"{err}") from None

@@ -3,7 +3,7 @@
 How it works
 ------------
 Every rank builds the same ``GLM`` (same seed), keeps its stages on the ``--dp`` × ``--tp`` × ``--pp`` layout
-(``build_parallel_pipeline``; the default is pure pipeline parallel over all N), and runs ``--steps`` AdamW
+(``build_parallel_pipeline``; the default is pure pipeline parallel over all N), and runs ``--max-steps`` AdamW
 steps on seeded GLM-shaped batches (``example_batch``, seed ``--seed`` + step), with the chosen schedule and
 micro-batch count, on ``--device`` (gloo on the CPU, NCCL on CUDA). It writes into ``--out``: ``metrics.jsonl``
 (rank 0: step, loss, seconds), with ``--record`` ``events/step_{k}_rank_{r}.json`` (the executed forward/backward

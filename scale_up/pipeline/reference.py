@@ -4,7 +4,7 @@ How it works
 ------------
 Given the same command-line flags, ``single_process_run`` builds the same ``GLM`` (same seed, same config), the same
 batch per step (``example_batch`` with seed ``--seed`` + step), the same loss (glm_mini's ``masked_cross_entropy``:
-token mean over the loss mask) and the same optimizer, and trains ``--steps`` steps in one process, whole batch at
+token mean over the loss mask) and the same optimizer, and trains ``--max-steps`` steps in one process, whole batch at
 once. It returns the last step's loss and gradients and the parameters after the last step, by full-model name.
 """
 

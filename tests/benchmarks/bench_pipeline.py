@@ -25,7 +25,7 @@ STEPS = 4
 
 def bubble_row(schedule: str, p: int, m: int, out: Path) -> dict:
     run_pipeline(p, out, "--preset", "mini", "--num-layers", "4", "--seq-len", "64", "--batch-size", str(2 * m),
-                 "--microbatches", str(m), "--steps", str(STEPS), "--schedule", schedule, "--record", timeout=600)
+                 "--micro-batches", str(m), "--max-steps", str(STEPS), "--schedule", schedule, "--record", timeout=600)
     measured, replayed = [], []
     for step in range(2, STEPS + 1):
         events = load_events(*(out / "events").glob(f"step_{step}_rank_*.json"))
