@@ -164,8 +164,11 @@ def modes_under_umask(ctx):
 
 
 def umask_modes(modes, ctx):
-    return len(modes) == 13 and all(mode == (0o750 if name.startswith("seed") else 0o640)
-                                    for name, mode in modes.items())
+    # the corpus folder, its files (whatever splits the corpus version writes) and the tokenizer's model + manifest
+    made = {"config.json", "manifest.json", "train.jsonl", "validation.jsonl"} <= set(modes)
+    tokenizer = sum(name.startswith("glm-mini-") for name in modes) == 2
+    return made and tokenizer and all(mode == (0o750 if name.startswith("seed") else 0o640)
+                                      for name, mode in modes.items())
 
 
 def corpus(**changes):
