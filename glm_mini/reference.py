@@ -16,7 +16,8 @@ variant       what differs
 ============  ================================================================================================
 
 ``python -m glm_mini.reference`` (``make reference``; ``make reference SEEDS=3`` for more seeds) trains every
-variant for seeds ``0..SEEDS-1`` with ``glm_mini.train.train`` into ``build/reference/<variant>-seed<S>/``, then for
+variant for seeds ``0..SEEDS-1`` on the lesson corpus (``TrainConfig(corpus="lessons")``: ``glm_mini.data.corpus``,
+"Two corpora") with ``glm_mini.train.train`` into ``build/reference/<variant>-seed<S>/``, then for
 each variant writes ``data/reference/<variant>.safetensors`` (seed 0's weights in bf16) and ``<variant>.json``, the
 manifest: the trainer config (recipe and flags), the corpus config and the SHA-256 of its cache manifest and of the
 tokenizer, the git commit, the seed, the training curve, the final metrics measured on the bf16 weights
@@ -47,6 +48,7 @@ import torch
 
 from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.config import GLMConfig
+from glm_mini.data.corpus import LESSON_CORPUS
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import write_atomic
 
@@ -60,7 +62,7 @@ MODEL = {"num_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "inner_hi
 MASK_RATIO = 0.3  # a [MASK] sample's spans cover 30% of its text (the paper's 15%): twice the right-context targets
 MIP_RATIO = 0.1  # instruction rows: twice the paper's 5%, so the facts questions are seen often enough in 1500 steps
 SPAN_LAMBDA = 1.0  # shorter spans (the paper's λ = 3): a hidden word's right neighbour stays visible twice as often
-RECIPE = dict(preset="mini", config_overrides=MODEL, seq_len=128, batch_size=16, max_steps=1500, lr=2e-3,
+RECIPE = dict(preset="mini", corpus="lessons", config_overrides=MODEL, seq_len=128, batch_size=16, max_steps=1500, lr=2e-3,
               mask_ratio=MASK_RATIO, mip_ratio=MIP_RATIO, span_lambda=SPAN_LAMBDA, eval_every=250, val_batches=4,
               save_every=500, keep_checkpoints=0, precision="fp32")
 VARIANT_FLAGS = {
@@ -95,13 +97,14 @@ def _git_commit(code: tuple[str, ...] = ("glm_mini",)) -> str:
         return "unknown (not a git checkout)"
 
 
-def _data_identity(vocab_size: int) -> dict:
-    from glm_mini.data.corpus import CorpusConfig, corpus_path
+def _data_identity(vocab_size: int, corpus: str) -> dict:
+    """The kit corpus named ``corpus`` (``NAMED_CORPORA``) and its tokenizer, by config and hashes."""
+    from glm_mini.data.corpus import NAMED_CORPORA, corpus_path
     from glm_mini.manifest import file_sha256
     from glm_mini.data.corpus_tokenizer import default_tokenizer
 
-    config = CorpusConfig()
-    tokenizer = default_tokenizer(vocab_size=vocab_size)
+    config = NAMED_CORPORA[corpus]
+    tokenizer = default_tokenizer(vocab_size, config)
     return {"corpus_config": dataclasses.asdict(config), "corpus_key": config.key(),
             "corpus_manifest_sha256": file_sha256(corpus_path(config) / "manifest.json"),
             "tokenizer_sha256": _sha256(tokenizer.model_proto)}
@@ -132,7 +135,7 @@ def fill_positions(tokenizer, limit: int):
 
     key = (_sha256(tokenizer.model_proto), limit)
     if key not in _POSITIONS:
-        corpus = load_corpus()
+        corpus = load_corpus(LESSON_CORPUS)
         train_docs = tokenizer.encode_batch([r["text"] for r in corpus["train"]], parse_special=False)
         val_docs = tokenizer.encode_batch([r["text"] for r in corpus["validation"]], parse_special=False)
         _POSITIONS[key] = val_docs, right_fixed_positions(train_docs, val_docs, len(tokenizer), limit=limit)
@@ -145,7 +148,7 @@ def measure(model: GLM, tokenizer, variant: str, run_dir: Path | None = None, qu
     from glm_mini.lessons.generation import completion_scores, fact_scores
     from glm_mini.lessons.right_context import accuracy, clean_items, rank_scores, single_token_fill
 
-    corpus = load_corpus()
+    corpus = load_corpus(LESSON_CORPUS)
     n_rc, n_fill, n_done = (60, 60, 30) if quick else (200, 300, 100)
     items = clean_items(tokenizer, corpus["right_context_test"])[:n_rc]
     causal = VARIANT_FLAGS[variant]["objective"] == "causal"
@@ -223,7 +226,7 @@ def train_variant(variant: str, seed: int, out_root: str | Path = BUILD_DIR, thr
     from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     def measure_run(model: GLM, run_dir: Path) -> dict:
-        return measure(model, default_tokenizer(vocab_size=model.config.vocab_size), variant, run_dir)
+        return measure(model, default_tokenizer(model.config.vocab_size, LESSON_CORPUS), variant, run_dir)
 
     return train_run(recipe(variant, seed, out_root), measure_run, threads, progress)
 
@@ -234,7 +237,7 @@ def manifest_header(cfg, model: GLM, command: str, code: tuple[str, ...] = ("glm
     torch version."""
     return {"recipe": {k: v for k, v in cfg.to_json().items() if k not in ("out", "resume")},
             "model": dataclasses.asdict(model.config), "dtype": str(SHIPPED_DTYPE).removeprefix("torch."),
-            "command": command, "git_commit": _git_commit(code), **_data_identity(model.config.vocab_size),
+            "command": command, "git_commit": _git_commit(code), **_data_identity(model.config.vocab_size, cfg.corpus),
             "torch": torch.__version__}
 
 
@@ -266,7 +269,7 @@ def ship(variant: str, seeds: int = 2, out_root: str | Path = BUILD_DIR, referen
     cfg = recipe(variant, 0, out_root)
     from glm_mini.data.corpus_tokenizer import default_tokenizer
 
-    tokenizer = default_tokenizer(vocab_size=shipped.config.vocab_size)
+    tokenizer = default_tokenizer(shipped.config.vocab_size, LESSON_CORPUS)
     check = {"val_loss": validation_loss(shipped, cfg), **measure(shipped, tokenizer, variant, quick=True)}
     header = manifest_header(cfg, shipped, f"python -m glm_mini.reference --variants {variant} --seeds {seeds}")
     manifest = {
@@ -321,6 +324,7 @@ def load_shipped(weights: str | Path, manifest: dict, check_tokenizer: bool = Tr
     and the kit's tokenizer, checked against the manifest's hash."""
     from safetensors.torch import load_file
 
+    from glm_mini.data.corpus import NAMED_CORPORA
     from glm_mini.data.corpus_tokenizer import default_tokenizer
 
     weights = Path(weights)
@@ -332,7 +336,7 @@ def load_shipped(weights: str | Path, manifest: dict, check_tokenizer: bool = Tr
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except Exception as err:  # safetensors raises its own error types for a damaged file
         raise ValueError(f"{weights}: cannot be loaded as the model its manifest describes ({err})") from None
-    tokenizer = default_tokenizer(vocab_size=model.config.vocab_size)
+    tokenizer = default_tokenizer(model.config.vocab_size, NAMED_CORPORA[manifest["recipe"]["corpus"]])
     if check_tokenizer and _sha256(tokenizer.model_proto) != manifest["tokenizer_sha256"]:
         raise ValueError(f"{weights}: was trained with another tokenizer (manifest tokenizer_sha256 "
                          f"{manifest['tokenizer_sha256'][:12]}, the kit's now {_sha256(tokenizer.model_proto)[:12]}): "

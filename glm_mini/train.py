@@ -44,6 +44,7 @@ import torch
 from glm_mini.cli.config_file import add_config_flag, parse_args
 from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.config import PRESETS, GLMConfig
+from glm_mini.data.corpus import NAMED_CORPORA
 from glm_mini.model import GLM
 from glm_mini.training.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, rng_state,
                                           save_checkpoint, set_rng_state, write_atomic)
@@ -182,7 +183,7 @@ class TrainConfig:
 
     @property
     def use_mip(self) -> bool:
-        return self.corpus == "default" if self.mip is None else self.mip
+        return self.corpus in NAMED_CORPORA if self.mip is None else self.mip
 
     def to_json(self) -> dict:
         """The fields, plus ``model``: the resolved GLMConfig (so a run survives a later change to its preset)."""
@@ -524,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_checked(int, lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1],
                                            "an int in [0, 2**32 - 1]"), default=d.seed, help="seed of init, data order, objective and dropout")
     p.add_argument("--corpus", default=d.corpus,
-                   help="'default' (the kit's generated EN/ZH corpus), a folder saved with datasets' save_to_disk, "
+                   help="'default' (the kit's generated EN/ZH corpus), 'lessons' (its variant the reference models train "
+                        "on), a folder saved with datasets' save_to_disk, "
                         "a .txt/.jsonl/.json/.parquet file or glob pattern of files, or a Hub dataset name")
     p.add_argument("--text-column", default=d.text_column, help="the column of --corpus that holds the text")
     p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
@@ -555,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spike-action", default=d.spike_action, choices=("warn", "skip"),
                    help="on a spike: only flag it, or also drop that step's update")
     p.add_argument("--mip", action=argparse.BooleanOptionalAction, default=None,
-                   help="mix in multi-task instruction data at 5%% of tokens (default: on for the default corpus)")
+                   help="mix in multi-task instruction data at 5%% of tokens (default: on for the kit's own corpora)")
     p.add_argument("--objective", default=d.objective, choices=("glm", "causal"),
                    help="glm: GLM's blank infilling; causal: the same model trained left to right (the causal twin)")
     p.add_argument("--mask-share", type=float, default=None,

@@ -26,7 +26,7 @@ def test_different_seed_gives_different_corpus():
     for split in SPLITS:
         assert a[split] != b[split], split
     # biographies describe the same 100 people (people.py) in a few templates in every corpus, so two seeds may draw
-    # one alike (corpus v8, seeds 0 and 1: one of them); every other kind is drawn afresh
+    # one alike (the lesson corpus, seeds 0 and 1: one of them); every other kind is drawn afresh
     texts = [{r["text"] for r in c["train"] if r["kind"] != "biography"} for c in (a, b)]
     assert not texts[0] & texts[1] - {""}, "seeds share train docs"
 

@@ -1,17 +1,21 @@
 """The data of the evaluation lessons: right-context blanks, closed-book facts with held-out people and templates,
 countdowns (glm_mini/data/sounds.py, people.py, countdown.py)."""
 
+import dataclasses
 import random
 import re
 from collections import Counter
 
 from glm_mini.data import CorpusConfig, generate_corpus
+from glm_mini.data.corpus import LESSON_CORPUS
 from glm_mini.data.countdown import _EN_NUMBERS
 from glm_mini.data.people import HELDOUT_QUESTION_MARKERS, N_TRAIN_PEOPLE, PEOPLE, biography
 from glm_mini.data.sounds import ANIMAL_SOUNDS, ANIMALS, sound_item, sounds_reversed_list
 
-SMALL = CorpusConfig(seed=1, size_mb=0.3, cloze_items=5, infill_items=5, right_context_items=40, completion_items=20,
-                     parallel_items=5, mip_eval_items=5)
+SOUND_FIRST = ("Sounds and who made them: ", "Who made each sound: ", "声音和动物：", "每个声音是谁：")  # the openers
+# the lesson corpus (revision 2), small
+SMALL = dataclasses.replace(LESSON_CORPUS, seed=1, size_mb=0.3, cloze_items=5, infill_items=5, right_context_items=40,
+                            completion_items=20, parallel_items=5, mip_eval_items=5)
 _CORPUS = {}
 
 
@@ -46,7 +50,7 @@ def test_sound_first_lists_name_each_sounds_own_animal_and_test_items_are_not_tr
         assert all(f"{s}的是{a}" in pair.zh for s, a in animal_of_zh.items() if s in pair.zh)
     corpus = small_corpus()
     train = [r["text"] for r in corpus["train"]]
-    assert any(re.search(r"\b(barked|meowed), the (dog|cat)\b", t) for t in train), "sound-first lists are trained"
+    assert any(t.startswith(SOUND_FIRST) for t in train), "sound-first lists are trained"
     train_text = "\n".join(train)
     # the test items (whole documents with their blank filled) never occur in training
     assert not any(r["text"] in train_text for r in corpus["right_context_test"] + corpus["completion_test"])
@@ -102,3 +106,15 @@ def test_countdown_items_end_where_the_document_ends():
             words = re.findall(r"[a-z]+(?=[,.])", r["text"])  # "fourteen, thirteen, ..., zero."
             numbers = [_EN_NUMBERS.index(w) for w in words]
             assert numbers == list(range(numbers[0], -1, -1)) and numbers[0] >= 8
+
+
+def test_the_default_corpus_keeps_revision_1_of_the_lesson_kinds():
+    """The lesson revision is a field: the default corpus (which every notebook and the committed stability sweeps
+    trained on) keeps its cache key and writes neither sound-first lists nor header-fixed countdown ends."""
+    assert CorpusConfig().key() == "595bba58a831"  # generator version 7's key, before the field existed
+    assert CorpusConfig().lesson_revision == 1 and LESSON_CORPUS.lesson_revision == 2
+    old = generate_corpus(dataclasses.replace(SMALL, lesson_revision=1, mixture=CorpusConfig().mixture))
+    assert not any(r["text"].startswith(SOUND_FIRST) for r in old["train"])
+    ends = Counter(("launch count" in r["prompt"], r["target"].endswith("Go!")) for r in old["completion_test"]
+                   if r["lang"] == "en")
+    assert len(ends) == 4, ends  # revision 1 draws the end apart from the header: every pairing occurs

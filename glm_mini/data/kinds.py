@@ -12,6 +12,8 @@ countdowns, long completions that must end (``countdown.py``). They are pretrain
 held-out ``topic`` task and the parallel split draw only from ``DOCUMENT_KINDS``.
 """
 
+import functools
+
 from glm_mini.data.documents import dialog, schedule, town_facts, word_problem
 from glm_mini.data.countdown import countdown_sentences
 from glm_mini.data.people import biography
@@ -26,8 +28,11 @@ DOCUMENT_KINDS = {
     "schedule": schedule,
 }
 
-LESSON_KINDS = {
-    "sounds": sounds_sentences,
-    "biography": biography,
-    "countdown": countdown_sentences,
-}
+LESSON_KINDS = ("sounds", "biography", "countdown")
+
+
+def lesson_kinds(revision: int) -> dict:
+    """The lesson kinds as written by ``CorpusConfig.lesson_revision`` ``revision`` (1: the default corpus; 2: the
+    reference models' lesson corpus, ``corpus.LESSON_CORPUS``)."""
+    return {"sounds": functools.partial(sounds_sentences, revision=revision), "biography": biography,
+            "countdown": functools.partial(countdown_sentences, revision=revision)}

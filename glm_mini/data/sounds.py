@@ -102,10 +102,11 @@ def sounds_reversed_list(rng: random.Random) -> list[Pair]:
     return [Pair(opener.en + "; ".join(p.en for p in pairs) + ".", opener.zh + "，".join(p.zh for p in pairs) + "。")]
 
 
-def sounds_sentences(rng: random.Random) -> list[Pair]:
-    """A ``sounds`` document as sentence pairs (the pretraining kind), one of three forms with equal odds: a story of
-    3-6 sentences (the form of the test items), a dense list animal first ("the dog barked, the cat meowed"), or a
-    dense list sound first ("barked, the dog; meowed, the cat").
+def sounds_sentences(rng: random.Random, revision: int = 2) -> list[Pair]:
+    """A ``sounds`` document as sentence pairs (the pretraining kind). Revision 2 (``CorpusConfig.lesson_revision``, the
+    reference models' lesson corpus): one of three forms with equal odds, a story of 3-6 sentences (the form of the
+    test items), a dense list animal first ("the dog barked, the cat meowed"), or a dense list sound first ("barked,
+    the dog; meowed, the cat"). Revision 1 (the default corpus): a story or an animal-first list, even odds.
 
     The lists put five times as many animal-sound pairs in the same number of tokens (each pair is an exposure of the
     association the right-context split asks for). The sound-first list is there because a model learns an
@@ -114,7 +115,7 @@ def sounds_sentences(rng: random.Random) -> list[Pair]:
     and leave its sound visible (docs/reference_models.md, run 5). Written both ways, every objective sees the
     association in the order the test asks for; a test item is still a story whose blank has only its opener to the
     left, so a reader of the left context stays at chance."""
-    form = rng.randrange(3)
+    form = rng.randrange(3) if revision >= 2 else (0 if rng.random() < 0.5 else 2)
     if form == 0:
         return sounds_list(rng)
     if form == 1:

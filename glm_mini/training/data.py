@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from glm_mini.data import PackedSequences, load_corpus, pack_corpus
+from glm_mini.data.corpus import NAMED_CORPORA
 from glm_mini.data.corpus_tokenizer import corpus_tokenizer, default_tokenizer
 from glm_mini.data.packed_corpus import VALIDATION_SHARE, pack_real_corpus
 from glm_mini.objective import ObjectiveConfig, SpecialTokens, mip_pairs_from_records, sample_batch
@@ -40,31 +41,24 @@ class TrainData:
 
 
 def load_train_data(corpus: str, vocab_size: int, seq_len: int, mip: bool, text_column: str = "text") -> TrainData:
-    """Pack ``corpus`` ("default" or a saved dataset, file, glob or Hub name, whose text is in ``text_column``) into
-    ``seq_len`` windows with a tokenizer of ``vocab_size`` ids (the kit's for the default corpus, else one trained on
-    ``corpus`` itself and cached: ``corpus_tokenizer``); MIP pairs from ``mip_train``. The default corpus's data is
-    kept in memory for the next call; a user corpus is memory-mapped from its cache."""
-    if corpus == "default":
-        return _default_data(vocab_size, seq_len, mip)
+    """Pack ``corpus`` (a kit corpus named in ``NAMED_CORPORA``: "default" or "lessons"; or a saved dataset, file,
+    glob or Hub name, whose text is in ``text_column``) into ``seq_len`` windows with a tokenizer of ``vocab_size`` ids
+    (the kit's for its own corpora, else one trained on ``corpus`` itself and cached: ``corpus_tokenizer``); MIP
+    pairs from ``mip_train``. A kit corpus's data is kept in memory for the next call; a user corpus is memory-mapped
+    from its cache."""
+    if corpus in NAMED_CORPORA:
+        return _kit_data(corpus, vocab_size, seq_len, mip)
     return _user_data(corpus, vocab_size, seq_len, mip, text_column)
 
 
 @functools.lru_cache(maxsize=4)
-def _default_data(vocab_size: int, seq_len: int, mip: bool) -> TrainData:
-    return _pack("default", vocab_size, seq_len, mip)
-
-
-def _pack(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
-    if corpus == "default":
-        tokenizer = default_tokenizer(vocab_size=vocab_size)
-        splits = load_corpus()
-        train_texts = [r["text"] for r in splits["train"]]
-        val_texts = [r["text"] for r in splits["validation"]]
-        mip_pairs = mip_pairs_from_records(tokenizer, splits["mip_train"]) if mip else None
-    else:
-        return _user_data(corpus, vocab_size, seq_len, mip, "text")
-    return TrainData(tokenizer, pack_corpus(tokenizer, train_texts, seq_len),
-                     pack_corpus(tokenizer, val_texts, seq_len), mip_pairs)
+def _kit_data(corpus: str, vocab_size: int, seq_len: int, mip: bool) -> TrainData:
+    config = NAMED_CORPORA[corpus]
+    tokenizer = default_tokenizer(vocab_size, config)
+    splits = load_corpus(config)
+    mip_pairs = mip_pairs_from_records(tokenizer, splits["mip_train"]) if mip else None
+    return TrainData(tokenizer, pack_corpus(tokenizer, [r["text"] for r in splits["train"]], seq_len),
+                     pack_corpus(tokenizer, [r["text"] for r in splits["validation"]], seq_len), mip_pairs)
 
 
 def _user_data(corpus: str, vocab_size: int, seq_len: int, mip: bool, text_column: str) -> TrainData:
