@@ -43,6 +43,8 @@ revision 2 writes the animal-sound pairs both ways (sound-first lists beside the
 countdown with the closing words its header fixes, never takes a test item that a training document contains, and
 gives countdowns 15% of the documents. The revision is a field of the config, so the default corpus, and every
 number measured on it, stays byte for byte what it was (docs/reference_models.md says why the lessons need it).
+``PLAIN_CORPUS`` (``corpus="plain"``) is the corpus before the lesson kinds existed, which the committed stability
+sweeps of notebooks 04 and 05 were trained on (``glm_mini.stability.lr_sweep``).
 """
 
 from __future__ import annotations
@@ -109,11 +111,13 @@ class CorpusConfig:
                                               ("sounds", 0.3), ("biography", 0.09), ("countdown", 0.06))
     # how the lesson kinds are written (module docstring, "Two corpora"): 1 the default corpus, 2 the lesson corpus
     lesson_revision: int = 1
+    mip_families: tuple[str, ...] | None = None  # the MIP training families (None: all of tasks.TRAIN_FAMILIES)
 
     def key(self) -> str:
         fields = {**dataclasses.asdict(self), "generator_version": GENERATOR_VERSION}
-        if fields["lesson_revision"] == 1:  # added after generator version 7: caches made before keep their key
-            del fields["lesson_revision"]
+        for name, default in (("lesson_revision", 1), ("mip_families", None)):
+            if fields[name] == default:  # fields added after generator version 7: caches made before keep their key
+                del fields[name]
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
 
 
@@ -122,7 +126,12 @@ class CorpusConfig:
 LESSON_CORPUS = CorpusConfig(lesson_revision=2, mixture=(
     ("story", 0.11), ("town_facts", 0.08), ("word_problem", 0.06), ("dialog", 0.06), ("schedule", 0.03),
     ("cloze", 0.06), ("parallel", 0.06), ("sounds", 0.3), ("biography", 0.09), ("countdown", 0.15)))
-NAMED_CORPORA = {"default": CorpusConfig(), "lessons": LESSON_CORPUS}  # what TrainConfig.corpus may name
+# the corpus of the committed stability sweeps (data/reference/sweeps, notebooks 04 and 05): the kit's documents and
+# MIP tasks before the lesson kinds and the facts task existed (generator version 3, byte for byte)
+PLAIN_CORPUS = CorpusConfig(mixture=(("story", 0.35), ("town_facts", 0.15), ("word_problem", 0.12), ("dialog", 0.1),
+                                     ("schedule", 0.05), ("cloze", 0.13), ("parallel", 0.1)),
+                            mip_families=("qa", "sentiment", "translation", "extraction", "arithmetic"))
+NAMED_CORPORA = {"default": CorpusConfig(), "lessons": LESSON_CORPUS, "plain": PLAIN_CORPUS}  # TrainConfig.corpus
 
 
 def _pretraining_record(rng: random.Random, kinds: list[str], cum: list[float], lessons: dict) -> Record:
@@ -223,7 +232,8 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Rec
         return lambda: _pretraining_record(streams[split], kinds, cum, lessons)
 
     out["train"] = _fill(records("train"), taken, n_bytes=train_bytes)
-    tasks = _task_stream(streams["mip_train"], TRAIN_FAMILIES)
+    families = config.mip_families or TRAIN_FAMILIES
+    tasks = _task_stream(streams["mip_train"], families)
     out["mip_train"] = _fill(lambda: next(tasks), taken, n_bytes=train_bytes * config.mip_fraction)
     out["validation"] = _fill(records("validation"), taken, n_bytes=train_bytes * config.validation_fraction)
 
@@ -249,7 +259,7 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> dict[str, list[Rec
     out["facts_test"] = _fill(lambda: next(facts), taken, n_records=len(questions))
     countdowns = _completion_stream(streams["completion_test"], train_text, config.lesson_revision)
     out["completion_test"] = _fill(lambda: next(countdowns), taken, n_records=2 * config.completion_items)
-    for split, families in (("mip_validation", TRAIN_FAMILIES), ("mip_heldout", HELDOUT_FAMILIES)):
+    for split, families in (("mip_validation", families), ("mip_heldout", HELDOUT_FAMILIES)):
         stream = _task_stream(streams[split], families)
         out[split] = _fill(stream.__next__, taken, n_records=2 * len(families) * config.mip_eval_items)
     return {split: out[split] for split in SPLITS}
@@ -286,6 +296,10 @@ def check_corpus_config(config) -> None:
             raise ValueError(f"CorpusConfig.{field.name}: expected a finite number, got {value!r}")
         if kind is not None and field.name != "seed" and value < 0:
             raise ValueError(f"CorpusConfig.{field.name}: expected a number >= 0, got {value!r}")
+    if config.mip_families is not None and not (isinstance(config.mip_families, tuple) and config.mip_families
+                                                and set(config.mip_families) <= set(TRAIN_FAMILIES)):
+        raise ValueError(f"CorpusConfig.mip_families: expected None or a non-empty tuple of names from "
+                         f"{TRAIN_FAMILIES}, got {config.mip_families!r}")
     if config.lesson_revision not in (1, 2):
         raise ValueError(f"CorpusConfig.lesson_revision: expected 1 or 2, got {config.lesson_revision!r}")
     if not config.size_mb > 0:

@@ -9,7 +9,8 @@ curve of final loss against learning rate over orders of magnitude. A ``Sweep`` 
     schemes × depths × peak learning rates × seeds,   everything else equal
 
 Each grid point (a *cell*) is one run of the kit's trainer, ``glm_mini.train.train`` (GLM-130B's recipe and the GLM
-objective as the course trains it: short warm-up, cosine decay, AdamW, clipping at 1.0) on the ``nano`` width with
+objective as the course trains it: short warm-up, cosine decay, AdamW, clipping at 1.0) on the ``plain`` corpus
+(``SWEEP_CORPUS``: the kit's documents without the evaluation lessons' kinds) at the ``nano`` width with
 ``num_layers`` = the depth and the scheme's ``GLMConfig`` switches (``SCHEMES``, including DeepNorm with only its
 α or only its β, notebook 04's ablation), with an ``AttentionLogitProbe`` attached. A cell lives in
 ``OUT/lr-sweep/<scheme>-L<depth>-lr<lr>-seed<s>-<hash>/`` (the hash covers the whole trainer config, so other
@@ -67,6 +68,7 @@ CELL_FILE = "cell.json"
 SUMMARY_VERSION = 2  # a cell.json of another version is summarized again from its metrics.jsonl (no retraining)
 SERIES = ("loss", "grad_norm", "grad_norm_embedding", "attn_logit_max")  # the per-step lists of a summary
 COMPACT_EVERY = 5
+SWEEP_CORPUS = "plain"  # the corpus the committed sweeps were trained on (glm_mini.data.corpus, "Two corpora")
 WIDTH = {"hidden_size": 64, "num_attention_heads": 4, "inner_hidden_size": 176}  # the "nano" width
 
 
@@ -116,7 +118,8 @@ def train_config(sweep: Sweep, cell: Cell, out: str = ""):
     from glm_mini.train import TrainConfig
 
     overrides = {**sweep.model, "num_layers": cell.depth, **SCHEMES[cell.scheme]}
-    return TrainConfig(preset="nano", out=out, seed=cell.seed, lr=cell.lr, config_overrides=overrides, **sweep.train)
+    return TrainConfig(preset="nano", corpus=SWEEP_CORPUS, out=out, seed=cell.seed, lr=cell.lr,
+                       config_overrides=overrides, **sweep.train)
 
 
 def cell_dir(sweep: Sweep, cell: Cell, out_root: str | Path = DEFAULT_OUT) -> Path:
