@@ -8,10 +8,12 @@ import torch
 import torch.nn.functional as F
 
 import glm_mini.train as train_module
+import glm_mini.training.step as step_module
 from glm_mini.exercises.nb06_training import (check_clip_gradients, check_masked_loss, check_train_step,
                                               clip_reference, reference_train_step)
 from glm_mini.train import TrainConfig, masked_cross_entropy
 from glm_mini.training.optimizer import build_adamw
+from glm_mini.training.schedule import lr_at
 
 
 def test_masked_loss_check(capsys):
@@ -90,7 +92,7 @@ def test_train_step_check(capsys):
 def test_reference_step_is_one_step_of_the_training_loop(tmp_path, monkeypatch):
     """train() for one step, its batch and initial weights captured, against reference_train_step from the same."""
     seen = {}
-    real_forward_loss = train_module.forward_loss
+    real_forward_loss = step_module.forward_loss
 
     def capture(model, batch, precision, device):  # records what the loop's step 1 sees, then does the real work
         if not seen:
@@ -99,7 +101,7 @@ def test_reference_step_is_one_step_of_the_training_loop(tmp_path, monkeypatch):
             seen["config"] = model.config
         return real_forward_loss(model, batch, precision, device)
 
-    monkeypatch.setattr(train_module, "forward_loss", capture)
+    monkeypatch.setattr(step_module, "forward_loss", capture)  # the one training step both trainers share
     cfg = TrainConfig(preset="nano", max_steps=1, batch_size=2, seq_len=64, val_batches=1, lr=3e-3, device="cpu",
                       out=str(tmp_path / "run"))
     result = train_module.train(cfg, progress=False)
@@ -108,7 +110,7 @@ def test_reference_step_is_one_step_of_the_training_loop(tmp_path, monkeypatch):
     model = train_module.GLM(seen["config"])
     model.load_state_dict(seen["weights"])
     model.train()
-    lr = train_module.lr_at(1, cfg.lr, cfg.warmup, cfg.max_steps, cfg.min_lr_ratio)
+    lr = lr_at(1, cfg.lr, cfg.warmup, cfg.max_steps, cfg.min_lr_ratio)
     loss = reference_train_step(model, build_adamw(model, 0.0, cfg.weight_decay), seen["batch"], lr, cfg.clip_grad)
     assert loss == pytest.approx(result.losses[0], rel=1e-6)
     for name, p in trained.state_dict().items():
