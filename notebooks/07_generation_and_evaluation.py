@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from glm_mini.data import load_corpus
+from glm_mini.data.corpus import NAMED_CORPORA
 from glm_mini.data.baselines import baseline_table
 from glm_mini.decoding import nucleus_mask, penalized_score
 from glm_mini.evaluate import choice_mask, language_model_eval
@@ -71,8 +72,8 @@ for variant in VARIANTS:
     manifests[variant] = read_manifest(variant)
 model = models["glm"]  # sections 1-3 use the GLM reference model
 special = tokenizer.special
-corpus = load_corpus()
 recipe = manifests["glm"]["recipe"]
+corpus = load_corpus(NAMED_CORPORA[recipe["corpus"]])  # the lesson corpus the reference models trained on
 print(f"reference models: {sum(p.numel() for p in model.parameters()):,} parameters each, "
       f"{recipe['max_steps']} steps of {recipe['batch_size']} x {recipe['seq_len']} tokens, "
       f"seeds {[r['seed'] for r in manifests['glm']['seeds']]}")
@@ -372,7 +373,7 @@ def my_right_context_share(batch):
 
 # %%
 share_fn = use(my_right_context_share, check_right_context_share(my_right_context_share), right_context_share)
-data = load_train_data("default", model.config.vocab_size, recipe["seq_len"], True)
+data = load_train_data(recipe["corpus"], model.config.vocab_size, recipe["seq_len"], True)
 mixes = {"paper: 30% [MASK] rows, 15% masked": objective_config("glm", 0.3),
          f"reference: {MASK_SHARE:.0%} [MASK] rows, {MASK_RATIO:.0%} masked":
          objective_config("glm", MASK_SHARE, mask_ratio=MASK_RATIO, span_lambda=SPAN_LAMBDA),

@@ -92,3 +92,17 @@ def test_a_failed_run_never_replaces_a_shipped_file(tmp_path):
         ship("glm", seeds=1, out_root=blocked, reference_dir=shipped)
     assert (shipped / "glm.json").read_text() == '{"good": true}'
     assert sorted(p.name for p in shipped.iterdir()) == ["glm.json"]
+
+
+def test_the_docs_table_of_the_shipped_models_is_generated_from_their_manifests(tmp_path):
+    from glm_mini.generated_block import read_block
+    from glm_mini.reference import DOCS, TABLE_END, TABLE_START, shipped_table, update_docs
+
+    table = shipped_table()
+    assert read_block(DOCS, TABLE_START, TABLE_END) == table, \
+        "docs/reference_models.md: run python -m glm_mini.reference --update-docs"
+    assert table.count("\n") == 1 + sum(len(read_manifest(v)["seeds"]) for v in VARIANTS)  # header, rule, one per seed
+    stale = tmp_path / "doc.md"
+    stale.write_text(f"intro\n{TABLE_START}\n| old |\n{TABLE_END}\nafter\n", encoding="utf-8")
+    assert update_docs(stale) and read_block(stale, TABLE_START, TABLE_END) == table
+    assert stale.read_text(encoding="utf-8").endswith(f"{TABLE_END}\nafter\n")
