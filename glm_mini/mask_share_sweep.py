@@ -84,6 +84,21 @@ def tradeoff(sweep: dict, causal_fill: list[float]) -> list[dict]:
     return rows
 
 
+def sweep_table(sweep: dict, causal_fill: list[float]) -> str:
+    """The sweep as a markdown table (the block of ``docs/reference_models.md`` that
+    ``glm_mini.reference.update_docs`` writes): per share, each seed's numbers and the two lesson margins."""
+    def per_seed(values: list[float]) -> str:
+        return " / ".join(f"{100 * v:.1f}" for v in values)
+
+    rows = ["| [MASK] share | right-context, one pass | right-neighbour fill | fill minus causal (points) "
+            "| countdowns completed | val loss |", "|---|---|---|---|---|---|"]
+    for row, runs in zip(tradeoff(sweep, causal_fill), sweep["runs"].values()):
+        val = " / ".join(f"{r['metrics']['val_loss']:.3f}" for r in runs)
+        rows.append(f"| {row['share']:.1f} | {per_seed(row['right_context'])} | {per_seed(row['fill'])} "
+                    f"| {100 * row['fill_margin']:+.1f} | {per_seed(row['completed'])} | {val} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
     p.add_argument("--shares", nargs="+", type=float, default=list(SHARES))

@@ -525,9 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_checked(int, lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1],
                                            "an int in [0, 2**32 - 1]"), default=d.seed, help="seed of init, data order, objective and dropout")
     p.add_argument("--corpus", default=d.corpus,
-                   help="'default' (the kit's generated EN/ZH corpus), 'lessons' (its variant the reference models train "
-                        "on), a folder saved with datasets' save_to_disk, "
-                        "a .txt/.jsonl/.json/.parquet file or glob pattern of files, or a Hub dataset name")
+                   help="'default' (the kit's generated EN/ZH corpus), 'lessons' or 'plain' (its variants the "
+                        "reference models and the stability sweeps train on), a folder saved with datasets' "
+                        "save_to_disk, a .txt/.jsonl/.json/.parquet file or glob pattern of files, or a Hub dataset "
+                        "name")
     p.add_argument("--text-column", default=d.text_column, help="the column of --corpus that holds the text")
     p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
                    help="fp32; bf16 autocast (CPU or GPU); fp16 autocast with dynamic loss scaling (GPU only)")

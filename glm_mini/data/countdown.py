@@ -10,7 +10,8 @@ fully determined completion that must also *end* shows the difference. A countdo
     "安娜从十四数到零：十四，十三，十二，十一，十，九，…，一，零。好了！"
 
 Each step is an association learned early (``"twelve,"`` is followed by ``" eleven"``), and the end is fixed
-("zero. Liftoff!" and the end of the document; in the lesson corpus each header has its own closing words). Numbers are words, not digits: the tokenizer splits "13" into "1" and
+("zero. Liftoff!" and the end of the document; in the lesson corpus each header has its own closing words).
+Numbers are words, not digits: the tokenizer splits "13" into "1" and
 "3", and counting down in digits would ask the model to copy and decrement digits in context, a skill that forms late
 (induction heads, Olsson et al. 2022, arXiv 2209.11895), while a number word is one piece whose successor is fixed
 (measured: a model trained on digit countdowns wrote "1, 1, 1, ...", docs/reference_models.md run 3).
@@ -63,7 +64,8 @@ def _text(header: Pair, numbers: list[Pair], end: Pair, side: int) -> str:
 
 
 def countdown_sentences(rng: random.Random, revision: int = 2) -> list[Pair]:
-    """A ``countdown`` document as one sentence pair (the pretraining kind); ``revision``: ``CorpusConfig.lesson_revision``."""
+    """A ``countdown`` document as one sentence pair (the pretraining kind); ``revision``:
+    ``CorpusConfig.lesson_revision``."""
     header, numbers, end = _parts(rng, revision)
     return [Pair(_text(header, numbers, end, 0), _text(header, numbers, end, 1))]
 
