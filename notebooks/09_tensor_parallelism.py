@@ -250,7 +250,7 @@ print(f"later cells use {f_op.__name__} and {g_op.__name__}")
 # %%
 def my_qkv_shard(weight, num_heads, tp, rank):
     ### BEGIN SOLUTION
-    ### HINT: a rank must get whole heads (q, k and v of each); cutting the stacked [Q; K; V] directly gives rank 0 only queries
+    ### HINT: a rank needs whole heads (q, k and v of each); cutting the stacked [Q; K; V] gives rank 0 only queries
     three_h, h = weight.shape
     per_head = weight.view(3, num_heads, three_h // (3 * num_heads), h).transpose(0, 1)  # [nh, 3, d, h]
     return per_head.chunk(tp, dim=0)[rank].reshape(-1, h)  # [3h/tp, h]

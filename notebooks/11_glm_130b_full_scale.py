@@ -98,10 +98,10 @@ plt.show()
 # ## 2. Will it fit? The inference planner beside the official hardware table
 #
 # Per GPU, serving tensor-parallel over $t$ cards needs the weights (above), the KV cache (the keys and values each
-# layer keeps for every token already seen, so that a new token does not recompute them; Exercise 11.2 counts its
-# bytes), the activations of one prefill, and a workspace (the CUDA context, plus one FP16 copy of the largest local weight
-# when the official W4A16 path dequantizes before its matmul). The official README's table says which setups run;
-# the planner derives its verdict from the config alone:
+# layer keeps for every token already seen, so that a new token does not recompute them; you count its bytes in the
+# exercises at the end), the activations of one prefill, and a workspace (the CUDA context, plus one FP16 copy of the
+# largest local weight when the official W4A16 path dequantizes before its matmul). The official README's table says
+# which setups run; the planner derives its verdict from the config alone:
 
 # %%
 print(f"{'setup':<24}{'planner total/GPU':>19}{'card':>8}  planner    official README")
@@ -189,8 +189,8 @@ widgets.interact(show_inference_plan, gpu=widgets.Dropdown(options=sorted(GPUS),
 # sequence per pipeline per step, global batch 4224 (paper §2.3). The 1F1B bubble is
 # $$\text{bubble} = \frac{p-1}{m+p-1}\qquad\texttt{plan.py: pipeline\_bubble}$$
 # and utilization is the FLOPs the model needs per iteration over the FLOPs the GPUs could do in the iteration time
-# $T$ (Exercise 11.3 counts them; *hardware* FLOPs add one recomputed forward of the layers). One GPU's memory in
-# this layout, by kind, from the planner:
+# $T$ (you count them in the exercises at the end; *hardware* FLOPs add one recomputed forward of the layers). One
+# GPU's memory in this layout, by kind, from the planner:
 
 # %%
 train = training_plan(cfg, dp=24, tp=4, pp=8, micro_batches=176, micro_batch_size=1, seq_len=2048, gpu="a100-40g")
