@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from glm_mini import GLM, NORMALIZATIONS, PRESETS, GLMConfig
-from glm_mini.exercises import use
+from glm_mini.exercises import exercise_record, use
 from glm_mini.exercises.nb04_deepnorm import check_deepnorm_constants, check_init_stds, check_usable_range
 from glm_mini.experiments import load_committed, run_beside_committed
 from glm_mini.init import beta_rows_of_qkv
@@ -107,8 +107,8 @@ plt.show()
 #
 # $$\alpha_{\text{GLM-130B}} = (2N)^{1/2}, \qquad \beta_{\text{GLM-130B}} = (2N)^{-1/2}$$
 #
-# (`GLMConfig.residual_alpha`: `math.sqrt(2 * self.num_layers)`, and `GLMConfig.deepnorm_beta`:
-# `(2 * self.num_layers) ** -0.5`), while the DeepNet paper's decoder-only values are
+# (`GLMConfig.residual_alpha` and `GLMConfig.deepnorm_beta` in `glm_mini/config.py`), while the DeepNet paper's
+# decoder-only values are
 #
 # $$\alpha_{\text{DeepNet}} = (2N)^{1/4}, \qquad \beta_{\text{DeepNet}} = (8N)^{-1/4}.$$
 #
@@ -117,12 +117,12 @@ plt.show()
 #
 # ### Your turn — Exercise 4.1: DeepNorm's constants
 # Write `my_deepnorm_constants(num_layers)` returning `(alpha, beta)` as GLM-130B uses them. *Predict first:* at
-# $N = 70$, how many times larger is GLM-130B's $\alpha$ than DeepNet's?
+# $N = 70$, how many times larger is GLM-130B's $\alpha$ than DeepNet's, roughly: 1.4, 3.4 or 12?
 
 # %%
 def my_deepnorm_constants(num_layers):
     ### BEGIN SOLUTION
-    ### HINT: the two constants are powers of the same quantity; DeepNet's decoder exponents are not GLM-130B's
+    ### HINT: both are powers of one quantity; the DeepNet paper's decoder exponents are the usual mix-up
     return math.sqrt(2 * num_layers), (2 * num_layers) ** -0.5
     ### END SOLUTION
 
@@ -151,6 +151,12 @@ print(f"N = 70 (the paper's depth), computed from the paper's formulas: alpha = 
       f"beta = {beta_70:.4f}; DeepNet's decoder formulas at the same N: alpha = {140 ** 0.25:.3f}, "
       f"beta = {560 ** -0.25:.4f}; ratio of the alphas {alpha_70 / 140 ** 0.25:.2f}")
 
+# %% [markdown] tags=["prediction"]
+# About 3.4, the ratio printed above. Both are powers of the same $2N = 140$, so the ratio is a power of it too:
+# $(2N)^{1/2} / (2N)^{1/4} = (2N)^{1/4}$, which grows with depth (it is the DeepNet $\alpha$ itself). GLM-130B's
+# residual is weighted much more heavily than the DeepNet paper's decoder recipe would weight it, and its branch
+# initialization is shrunk harder ($\beta$ is smaller), because the constants were re-derived for Adam (facts §1.6).
+
 # %% [markdown]
 # ## 3. DeepNorm's initialization, expected vs measured
 #
@@ -161,8 +167,8 @@ print(f"N = 70 (the paper's depth), computed from the paper's formulas: alpha = 
 #   \text{gain} = \begin{cases}\beta & v,\ \text{attention dense},\ \text{both GeGLU halves},\ 4h\to h\\
 #   1 & q,\ k,\ \text{word embedding}\end{cases}$$
 #
-# (`glm_mini/init.py`, `_xavier_normal_`: `gain * math.sqrt(2.0 / (fan_in + fan_out))`). The other schemes use
-# Megatron's normal init, $\sigma = 0.02$ and $\sigma/\sqrt{2N}$ on the two output projections.
+# (`glm_mini/init.py`, `_xavier_normal_`). The other schemes use Megatron's normal init, $\sigma = 0.02$ and
+# $\sigma/\sqrt{2N}$ on the two output projections.
 #
 # ### Your turn — Exercise 4.2: the init table
 # Write `my_init_stds(config)` for a DeepNorm config: a dict with keys `qk`, `v`, `dense`, `ffn_x1`, `ffn_x2`,
@@ -172,7 +178,7 @@ print(f"N = 70 (the paper's depth), computed from the paper's formulas: alpha = 
 # %%
 def my_init_stds(config):
     ### BEGIN SOLUTION
-    ### HINT: each GeGLU half is its own [f, h] matrix (not one [2f, h]); q and k keep gain 1
+    ### HINT: the fans are those of each half's own matrix, not of the fused dense_h_to_4h; not every row gets beta
     h, f, v = config.hidden_size, config.ffn_hidden_size, config.vocab_size
     beta = (2 * config.num_layers) ** -0.5
     xavier = lambda a, b: math.sqrt(2 / (a + b))  # noqa: E731
@@ -379,7 +385,7 @@ for cell in live["cells"]:
 # unigram loss: a recipe you can rely on there, whatever the seed. Write `my_usable_range(losses_by_lr, unigram,
 # trained_below)`: `losses_by_lr` maps each learning rate to the list of its seeds' final losses; return the usable
 # learning rates in ascending order. It then reads the usable range of every scheme off the sweep.
-# *Predict first:* at 12 layers, will Post-LN's usable range be wider or narrower than at 6?
+# *Predict first:* at 12 layers, will Post-LN's usable range be wider or narrower than at 6? And DeepNorm's?
 
 # %%
 def my_usable_range(losses_by_lr, unigram, trained_below):
@@ -410,6 +416,21 @@ for depth in sorted({c["depth"] for c in grid["cells"]}):
         print(f"{depth:2d} layers {scheme:9s} usable lr {usable:>15s}; best mean loss {best['mean']:.2f} at lr "
               f"{best['lr']:g}; LR sensitivity "
               f"{sens.lr_sensitivity(grid, scheme, depth):.2f}; collapsed runs {len(collapsed)} of {n_runs}")
+depths_swept = sorted({depth for depth, _ in ranges})
+for scheme in ("post-ln", "deepnorm"):
+    if len(depths_swept) > 1:
+        counts = [len(ranges[depth, scheme]) for depth in depths_swept]
+        trend = "narrower" if counts[-1] < counts[0] else "wider" if counts[-1] > counts[0] else "as wide"
+        print(f"{scheme}: {counts[0]} usable learning rates at {depths_swept[0]} layers, {counts[-1]} at "
+              f"{depths_swept[-1]}: {trend} when deeper")
+
+# %% [markdown] tags=["prediction"]
+# Narrower is the expectation, and most of all for Post-LN; the two lines printed under the table count the usable
+# learning rates at each depth and say which it was. Depth is what makes Post-LN fragile: each of its $2N$ LayerNorms
+# re-scales what an update did to the residual stream, and there are twice as many at 12 layers, so the learning rate
+# at which it collapses comes down as layers are added. DeepNorm's $\alpha = (2N)^{1/2}$ grows with $N$ precisely to
+# hold each layer's update back, so it should keep more of its range. The paper's case for DeepNorm is this trend
+# carried to 70 layers.
 
 # %% [markdown]
 # **Reading the table.** The *usable range* is the question a practitioner asks: how high can I push the learning
@@ -573,7 +594,7 @@ if committed is not None:
     print("committed sweep: " + sens.lesson_line(committed).split(": ", 1)[1])
 
 # %% tags=["summary"]
-print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in passed.items()))
+print(exercise_record(passed))
 print(f"DeepNorm constants at N=70 from the paper's formulas: alpha {alpha_70:.3f}, beta {beta_70:.4f}; DeepNet "
       f"decoder {140 ** 0.25:.3f}, {560 ** -0.25:.4f}")
 print(f"init stds of a 4x256 DeepNorm model: worst matrix {worst_init_error:.2%} from the table; glm-130b's beta rows "

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from glm_mini import GLM, PRESETS, shrink_gradient
-from glm_mini.exercises import use
+from glm_mini.exercises import exercise_record, use
 from glm_mini.exercises.nb05_egs import check_adam_update, check_shrink, check_spike_steps, spike_steps
 from glm_mini.experiments import load_committed, run_beside_committed
 from glm_mini.stability import FP16_MAX, attention_overflow, overflow_sweep
@@ -79,7 +79,7 @@ plt.show()
 # %%
 def my_shrink(x, alpha):
     ### BEGIN SOLUTION
-    ### HINT: the forward value must stay x exactly; only one of the two terms may carry a gradient
+    ### HINT: the value returned and the gradient let through are two separate requirements: check both
     return x * alpha + x.detach() * (1 - alpha)
     ### END SOLUTION
 
@@ -96,6 +96,18 @@ grad_ratio = (e.grad / upstream).mean().item()
 print(f"alpha 0.1: max |shrink(e) - e| = {forward_error:.1e} (forward unchanged); "
       f"gradient / upstream = {grad_ratio:.4f} (x alpha)")
 assert forward_error < 1e-6 and abs(grad_ratio - 0.1) < 1e-6
+e.grad = None
+(e * 0.1 * upstream).sum().backward()  # the tempting shortcut: scale the embedding output
+naive = {"forward": (e * 0.1 - e).abs().max().item(), "grad_ratio": (e.grad / upstream).mean().item(),
+         "value_ratio": (e * 0.1 / e).mean().item()}
+print(f"x * alpha alone: max |x*alpha - e| = {naive['forward']:.2f} (the value is x {naive['value_ratio']:.2f}); "
+      f"gradient / upstream = {naive['grad_ratio']:.4f}")
+
+# %% [markdown] tags=["prediction"]
+# `x * alpha` gets the gradient right and the forward wrong: the last line printed shows the gradient multiplied by
+# α, as wanted, but the value multiplied by α too, so the model computes something else. On the output path, where
+# GLM-130B also shrinks, the logits would come out ten times smaller. The stop-gradient copy
+# $(1-\alpha)\,\mathrm{stopgrad}(e)$ puts the missing part of the value back without letting any gradient through it.
 
 # %% [markdown]
 # ## 2. Why Adam undoes it
@@ -112,7 +124,8 @@ assert forward_error < 1e-6 and abs(grad_ratio - 0.1) < 1e-6
 # ### Your turn — Exercise 5.2: Adam's update
 # Write `my_adam_update(grads, lr, betas, eps)`: starting from θ = 0 and m = v = 0, apply one Adam step per row of
 # `grads` (no weight decay) and return the final θ. The check compares it with `torch.optim.Adam`. Then it measures
-# the invariance. *Predict first:* which of the three cases below will α change?
+# the invariance. *Predict first:* which of the three cases below will α = 0.1 change: typical gradients, gradients
+# near ε, a factor that changes from step to step?
 
 # %%
 def my_adam_update(grads, lr, betas, eps):
@@ -153,6 +166,15 @@ ax.set_title("Adam and a gradient scale: a constant α is undone, a varying fact
 plt.show()
 for name, d in invariance.items():
     print(f"{name:38s} relative change of the update {d:.2e}")
+
+# %% [markdown] tags=["prediction"]
+# Only the last two. With typical gradients the relative change printed is small, orders of magnitude under the other
+# two: α scales $\hat m$ and $\sqrt{\hat v}$ alike and cancels in $\hat m/\sqrt{\hat v}$, and what is left is ε's
+# share of $\sqrt{\hat v} + \epsilon$ on the steps whose gradients are smallest. Near ε the cancellation fails, because
+# $\sqrt{\hat v} + \epsilon$ is no longer $\sqrt{\hat v}$: shrinking a gradient that is already comparable to ε shrinks
+# the step. And a factor that changes from step to step does not cancel either, because $\hat m$ and $\hat v$ average
+# the gradients of many steps, each scaled differently. The global clip is such a factor; so is fp16 loss scaling
+# when it changes. That is where EGS can act, and the next sections look for it.
 
 # %% [markdown]
 # **On the kit's model.** Two runs of the trainer that differ only in α (same seed, data and initialization), and
@@ -411,7 +433,7 @@ fp32_lesson = (
 print(fp32_lesson)
 
 # %% tags=["summary"]
-print("exercises: " + ", ".join(f"{k} {'PASS' if ok else 'not passed'}" for k, ok in sorted(passed.items())))
+print(exercise_record(passed))
 print(f"EGS identity at alpha 0.1: forward max error {forward_error:.1e}, gradient x {grad_ratio:.4f}")
 print("Adam, relative change of the update under x0.1: " + ", ".join(f"{k} {v:.1e}" for k, v in invariance.items()))
 print("path difference after 30 steps (d, all weights): " + ", ".join(f"{k} {v['total']:.4f}"

@@ -9,7 +9,9 @@
 # schedule (paper §2.3, App. B.4). A pipeline has one cost: while the first micro-batch flows down and the last one
 # flows back, some stages wait. That idle time is the **bubble**.
 #
-# This notebook builds each piece and runs it for real on CPU processes:
+# This notebook builds each piece and runs it for real on CPU processes. Three pieces are **yours to write**
+# (Exercises 10.1–10.3); each check says PASS or shows the first mismatch, and later cells use your function once
+# it passes (the package's until then).
 #
 # | piece | package file | test |
 # |---|---|---|
@@ -28,11 +30,12 @@ import shutil
 import statistics
 import time
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
 from glm_mini import GLM, PRESETS
-from glm_mini.exercises import use
+from glm_mini.exercises import exercise_record, use
 from scale_up.exercises.nb10_pipeline import check_bubble_fraction, check_layers_per_stage, check_one_f_one_b_order
 from glm_mini.training.step import masked_cross_entropy as glm_loss
 from scale_up.pipeline import (Event, bubble_formula, build_stage_module, load_events, measured_bubble,
@@ -48,6 +51,7 @@ from scale_up.pipeline.reference import single_process_run
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 torch.manual_seed(0)
 notebook_start = time.time()
+passed = {}  # exercise -> did its check pass
 
 # %% [markdown]
 # ## 1. Cutting the model: the paper's partition rule
@@ -84,13 +88,13 @@ print("layers per stage:", layers, "| layer ranges:", [(r.start, r.stop - 1) for
 # Write `my_layers_per_stage(num_layers, num_stages)` returning the number of transformer layers of each stage.
 # Start from the smallest possible maximum cost $M = \max(\lceil (N+2)/S \rceil,\ 1 + \max_i e_i)$, give each stage
 # $M - e_i$ layers, then take the surplus back one layer at a time from the most expensive stage (the later one on
-# a tie), never going below one layer. Predict first: how many layers does each of 2 stages get for a 6-layer
+# a tie), never going below one layer. *Predict first:* how many layers does each of 2 stages get for a 6-layer
 # model? And for 5 layers?
 
 # %%
 def my_layers_per_stage(num_layers, num_stages):
     ### BEGIN SOLUTION
-    ### HINT: cost_i = n_i + e_i; start every stage at M - e_i and remove the surplus from the costliest stage
+    ### HINT: one stage is both ends (e = 2); M rounds up; find the costliest stage again after each layer taken
     e = [int(i == 0) + int(i == num_stages - 1) for i in range(num_stages)]
     top = max(-(-(num_layers + 2) // num_stages), 1 + max(e))
     n = [top - ei for ei in e]
@@ -102,9 +106,15 @@ def my_layers_per_stage(num_layers, num_stages):
 
 
 # %%
-ok = check_layers_per_stage(my_layers_per_stage)
-layers_rule = use(my_layers_per_stage, ok, layers_per_stage)
+passed["10.1"] = check_layers_per_stage(my_layers_per_stage)
+layers_rule = use(my_layers_per_stage, passed["10.1"], layers_per_stage)
 print("6 layers on 2 stages:", layers_rule(6, 2), "| 5 layers:", layers_rule(5, 2))
+
+# %% [markdown] tags=["prediction"]
+# 3 and 3, then 3 and 2, as printed. Six layers and two embedding units make 8 units, 4 per stage; with two stages
+# each one is an end stage holding one embedding use, so each keeps 3 layers. With 5 layers the 7 units cannot be
+# split evenly: both stages start at $M - e_i = 3$ layers, one layer too many, and the rule takes it from the
+# costlier stage, the later one on a tie.
 
 # %% [markdown]
 # ## 2. A stage is the model with the other layers deleted
@@ -173,7 +183,7 @@ plt.show()
 #
 # The order alone fixes the timeline once costs are fixed. `replay` takes an order per stage and times it with a
 # forward = 1 slot, a backward = 2 slots and free communication, starting every box as soon as its stage is free
-# and its input exists. Both orders leave the same white space.
+# and its input exists. *Predict first:* which schedule leaves more white space (idle time), GPipe or 1F1B?
 
 # %%
 p_demo, m_demo = 4, 8
@@ -194,16 +204,22 @@ plt.tight_layout()
 plt.show()
 print("stage 0 under 1F1B:", " ".join(one_f_one_b_order(0, p_demo, m_demo)))
 
+# %% [markdown] tags=["prediction"]
+# Neither: the two titles print the same bubble. Each stage still waits for the first micro-batch to reach it and for
+# the last gradient to come back; 1F1B only reorders the work in between. What 1F1B saves is **memory**: a stage
+# starts a backward as soon as it can, so it holds at most $p - s$ micro-batches' activations instead of all $m$.
+# That is why GLM-130B used it with $m = 176$.
+
 # %% [markdown]
 # ### Your turn — Exercise 10.2: the 1F1B order of one stage
 # Write `my_1f1b_order(stage, num_stages, m)` returning the list of steps, e.g. `["F0", "F1", "B0", "F2", ...]`:
 # $w = \min(m, p - s - 1)$ warm-up forwards, then pairs "forward, backward" until all forwards are done, then the
-# remaining backwards. Predict: what does the LAST stage do?
+# remaining backwards. *Predict first:* what does the last stage do?
 
 # %%
 def my_1f1b_order(stage, num_stages, m):
     ### BEGIN SOLUTION
-    ### HINT: w = min(m, num_stages - stage - 1) warm-up forwards; forward i + w pairs with backward i
+    ### HINT: each micro-batch goes forward and back exactly once; a stage's backward is the oldest one it still owes
     w = min(m, num_stages - stage - 1)
     order = [f"F{i}" for i in range(w)]
     for i in range(m - w):
@@ -213,9 +229,14 @@ def my_1f1b_order(stage, num_stages, m):
 
 
 # %%
-ok = check_one_f_one_b_order(my_1f1b_order)
-order_1f1b = use(my_1f1b_order, ok, one_f_one_b_order)
+passed["10.2"] = check_one_f_one_b_order(my_1f1b_order)
+order_1f1b = use(my_1f1b_order, passed["10.2"], one_f_one_b_order)
 print("last of 4 stages:", " ".join(order_1f1b(3, 4, 4)))
+
+# %% [markdown] tags=["prediction"]
+# It alternates from the start, F0 B0 F1 B1 ..., as printed: $w = \min(m, p - s - 1) = 0$ warm-up forwards, because
+# the loss is computed right there and the backward of a micro-batch can begin as soon as its forward ends. The first
+# stage has the longest warm-up, $p - 1$ forwards, and holds the most activations.
 
 # %% [markdown]
 # ## 4. PP = 2 for real: two CPU processes, `torch.distributed.pipelining`, recorded events
@@ -306,18 +327,46 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 6. The bubble: measured vs the formula
+# ## 6. The bubble: counted, then measured
 #
-# With $p$ stages, $m$ micro-batches and equal stage times $t_f, t_b$, a step of GPipe or 1F1B takes
-# $(m + p - 1)(t_f + t_b)$ while each stage works $m(t_f + t_b)$, so the idle share is (paper App. B.4, eq. 5;
-# `bubble_formula` in `scale_up/pipeline/recording.py`):
+# **Why.** The bubble is the price of a pipeline: GLM-130B's 768 GPUs wait for it at every step, so the paper sized
+# its micro-batch count by it. Take $p$ stages, $m$ micro-batches and equal stage times $t_f$ (forward) and $t_b$
+# (backward), and measure time in units of $t_f + t_b$. In section 3's replayed timelines, count how many units a step
+# lasts, from the first forward of stage 0 to the last backward, and how many of them one stage spends working.
+#
+# ### Your turn — Exercise 10.3: the bubble from the timeline
+# Write `my_bubble(p, m)`: the share of a step one stage spends idle. *Predict first:* how many micro-batches would
+# GLM-130B's 8 stages need for a bubble under 1%?
+
+# %%
+def my_bubble(p, m):
+    ### BEGIN SOLUTION
+    ### HINT: a stage idles while the pipeline fills and again while it drains; count both, in units of t_f + t_b
+    return (p - 1) / (m + p - 1)
+    ### END SOLUTION
+
+
+# %%
+passed["10.3"] = check_bubble_fraction(my_bubble)
+bubble_fn = use(my_bubble, passed["10.3"], bubble_formula)
+need = next(m for m in range(1, 10_000) if bubble_fn(8, m) < 0.01)
+print(f"p=8: m >= {need} micro-batches for a bubble under 1%; at GLM-130B's m = 176: {bubble_fn(8, 176):.2%}")
+
+# %% [markdown] tags=["prediction"]
+# 694, as printed. A step lasts $(m + p - 1)(t_f + t_b)$: the forward wave needs $m$ forward times to leave stage 0
+# and $p - 1$ more to reach the last stage, and the backward wave the same in reverse. Each stage works
+# $m\,(t_f + t_b)$ of it, so it idles $(p - 1)(t_f + t_b)$:
 #
 # $$\text{bubble} = \frac{p - 1}{m + p - 1}$$
 #
-# We measure it from the recorded events as each rank's idle share of the step window
+# (paper App. B.4, eq. 5; `bubble_formula` in `scale_up/pipeline/recording.py`). Under 1% needs $m > 99\,(p - 1)$,
+# i.e. $m \ge 694$ for $p = 8$. GLM-130B ran $m = 176$ and accepted the 3.8% printed beside it: more micro-batches
+# per step means a larger global batch (176 × 24 replicas here), and the paper's batch was already 4224 sequences.
+#
+# **Measured.** We measure the bubble from the recorded events as each rank's idle share of the step window
 # (`measured_bubble`: $1 - \sum \text{event lengths} / (t_\text{end} - t_\text{start})$, averaged over ranks), and
-# also replay the executed order with ideal costs. The replay must give the formula exactly; the measurement adds
-# what the formula leaves out: sending activations and gradients between processes, the last stage's loss and
+# also replay the executed order with ideal costs. The replay must give your formula's number exactly; the measurement
+# adds what the formula leaves out: sending activations and gradients between processes, the last stage's loss and
 # larger head, and a machine shared with other work.
 
 # %%
@@ -325,56 +374,48 @@ bubble_rows = {}
 for schedule, events in executed.items():
     bubble_rows[schedule] = {"measured": statistics.mean(measured_bubble(events).values()),
                              "replayed": statistics.mean(measured_bubble(replay(events)).values()),
-                             "formula": bubble_formula(2, m_run)}
-    assert abs(bubble_rows[schedule]["replayed"] - bubble_rows[schedule]["formula"]) < 1e-9
+                             "formula": bubble_fn(2, m_run)}
+    assert abs(bubble_rows[schedule]["replayed"] - bubble_formula(2, m_run)) < 1e-9
     print(f"{schedule:>6} p=2 m={m_run}: measured {bubble_rows[schedule]['measured']:.3f}  "
           f"replayed order {bubble_rows[schedule]['replayed']:.3f}  formula {bubble_rows[schedule]['formula']:.3f}")
-paper_bubble = bubble_formula(8, 176)
+paper_bubble = bubble_fn(8, 176)
 print(f"GLM-130B's setting p=8, m=176: formula {paper_bubble:.4f} = {100 * paper_bubble:.1f}% "
       "(the paper's figure: 3.8%)")
 
 ms = list(range(1, 201))
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 for p in (2, 4, 8):
-    ax.plot(ms, [bubble_formula(p, m) for m in ms], label=f"formula, p={p}")
+    ax.plot(ms, [bubble_fn(p, m) for m in ms], label=f"formula, p={p}")
 ax.scatter([m_run] * 2, [r["measured"] for r in bubble_rows.values()], color="black", zorder=3,
            label="measured here (p=2; GPipe, 1F1B)")
 ax.scatter([176], [paper_bubble], marker="*", s=120, color="#C44E52", zorder=3,
            label="GLM-130B: p=8, m=176 (paper: 3.8%)")
 ax.set(xscale="log", xlabel="micro-batches per step m", ylabel="bubble fraction", ylim=(0, 1),
-       title="(p − 1)/(m + p − 1)")
+       title="the bubble against the number of micro-batches")
 ax.legend(fontsize=8)
 plt.show()
 
-# %% tags=["widget"]
-import ipywidgets as widgets  # noqa: E402
-
-
-def show_bubble(p=8, m=176):
-    print(f"p={p}, m={m}: bubble (p−1)/(m+p−1) = {bubble_formula(p, m):.4f}")
-
-
-widgets.interact(show_bubble, p=widgets.IntSlider(value=8, min=1, max=64), m=widgets.IntSlider(value=176, min=1,
-                                                                                                max=512))
-
 # %% [markdown]
-# ### Your turn — Exercise 10.3: the bubble formula
-# Write `my_bubble(p, m)` from the counting argument above (idle slots over all slots of one stage). Then predict:
-# how many micro-batches would GLM-130B's 8 stages need for a bubble under 1%?
-
-# %%
-def my_bubble(p, m):
-    ### BEGIN SOLUTION
-    ### HINT: a stage is busy for m slots out of m + p - 1
-    return (p - 1) / (m + p - 1)
-    ### END SOLUTION
+# Feel it: the 1F1B timeline of $p$ stages and $m$ micro-batches, replayed with ideal costs. More micro-batches
+# shrink the two white triangles relative to the work; more stages grow them.
 
 
 # %%
-ok = check_bubble_fraction(my_bubble)
-bubble_fn = use(my_bubble, ok, bubble_formula)
-need = next(m for m in range(1, 10_000) if bubble_fn(8, m) < 0.01)
-print(f"p=8: m >= {need} micro-batches for a bubble under 1%")
+def show_bubble(p=4, m=8):
+    """The replayed 1F1B timeline of p stages and m micro-batches, its measured bubble beside the formula's."""
+    timeline = replay(order_events(order_1f1b, p, m))  # your 1F1B order once 10.2 passes
+    measured = statistics.mean(measured_bubble(timeline).values())
+    fig, ax = plt.subplots(figsize=(9, 0.45 * p + 1.4))
+    plot_timeline(timeline, ax, f"1F1B, p={p}, m={m}: idle share {measured:.3f} measured on the replay, "
+                                f"{bubble_fn(p, m):.3f} from the formula", unit="slots")
+    plt.show()
+
+
+show_bubble()
+
+# %% tags=["widget"]
+widgets.interact(show_bubble, p=widgets.IntSlider(value=4, min=1, max=12, continuous_update=False),
+                 m=widgets.IntSlider(value=8, min=1, max=48, continuous_update=False));
 
 # %% [markdown]
 # ## 7. Pipeline × tensor × data parallel: one mesh
@@ -418,6 +459,7 @@ if not FAST:
 # benchmark `tests/benchmarks/bench_pipeline.py` measures the bubble for more $(p, m)$.
 
 # %% tags=["summary"]
+print(exercise_record(passed))
 for schedule, row in parity.items():
     print(f"PP=2 {schedule}: max relative error vs one process: loss {row['loss']:.1e}, grads {row['grads']:.1e}, "
           f"params {row['params']:.1e}")

@@ -28,16 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
 from glm_mini import GLM, PRESETS, GLMConfig, SpecialTokens
-from glm_mini.exercises import use
+from glm_mini.exercises import exercise_record, use
 from scale_up.exercises import nb11_full_scale as reference
 from scale_up.exercises.nb11_full_scale import check_kv_cache, check_mfu, check_weight_bytes
 from glm_mini.generate import fill_blanks_ids
 from scale_up.convert import convert
 from scale_up.dry_run import dry_run, format_part
+from scale_up.gpus import GPUS
 from scale_up.peak_rss import peak_rss
 from scale_up.plan import hardware_table, inference_plan, pipeline_bubble, training_plan, weight_bytes_per_gpu
 from scale_up.quantization import QuantizedLinear
@@ -49,6 +51,7 @@ NOTEBOOK_START = time.perf_counter()
 GiB = 2**30
 cfg = PRESETS["glm-130b"]
 print(cfg)
+passed = {}  # exercise -> did its check pass
 
 # %% [markdown]
 # ## 1. The 130B model on `meta`, one GPU's part at a time
@@ -94,12 +97,11 @@ plt.show()
 # %% [markdown]
 # ## 2. Will it fit? The inference planner beside the official hardware table
 #
-# Per GPU, serving tensor-parallel over $t$ cards needs the weights (above), the KV cache
-# $$M_\text{KV} = 2 \cdot L \cdot b \cdot s \cdot \tfrac{h}{t} \cdot 2\ \text{bytes}
-#   \qquad\texttt{plan.py: kv\_cache = 2 * L * b * s * (h // t) * FP16}$$
-# the activations of one prefill, and a workspace (the CUDA context, plus one FP16 copy of the largest local weight
-# when the official W4A16 path dequantizes before its matmul). The official README's table says which setups run;
-# the planner derives its verdict from the config alone:
+# Per GPU, serving tensor-parallel over $t$ cards needs the weights (above), the KV cache (the keys and values each
+# layer keeps for every token already seen, so that a new token does not recompute them; you count its bytes in the
+# exercises at the end), the activations of one prefill, and a workspace (the CUDA context, plus one FP16 copy of the
+# largest local weight when the official W4A16 path dequantizes before its matmul). The official README's table says
+# which setups run; the planner derives its verdict from the config alone:
 
 # %%
 print(f"{'setup':<24}{'planner total/GPU':>19}{'card':>8}  planner    official README")
@@ -126,9 +128,9 @@ for ax, bits in zip(axes, (16, 8, 4)):
     for i, p in enumerate(plans):
         ax.text(i, min(p.total / GiB, 86), f"{p.total / GiB:.0f}" + (" ↑" if p.total / GiB > 90 else ""),
                 ha="center", va="bottom", fontsize=8)
-    for memory, name in ((24, "RTX 3090 24 GB"), (40, "A100 40 GB"), (80, "A100/H100 80 GB")):
-        ax.axhline(memory * 1e9 / GiB, ls="--", lw=0.8, color="k")
-        ax.text(3.45, memory * 1e9 / GiB, name, fontsize=7, va="bottom", ha="right")
+    for card, name in (("rtx3090", "RTX 3090"), ("a100-40g", "A100 40 GB"), ("a100-80g", "A100/H100 80 GB")):
+        ax.axhline(GPUS[card].memory_bytes / GiB, ls="--", lw=0.8, color="k")  # the planner's own card sizes
+        ax.text(3.45, GPUS[card].memory_bytes / GiB, name, fontsize=7, va="bottom", ha="right")
     ax.set_title(f"{'FP16' if bits == 16 else f'INT{bits}'} weights")
     ax.set_xlabel("GPUs (tensor parallel)")
     ax.set_ylim(0, 95)
@@ -138,17 +140,75 @@ fig.suptitle("GLM-130B inference, batch 1 × 2048 tokens: memory per GPU by kind
 plt.show()
 
 # %% [markdown]
+# Feel it: pick a card, the weights' bits and the number of GPUs. Left, one GPU's memory by kind beside the card's
+# size; right, the total per GPU against the number of GPUs for all three widths on that card (the chosen setup
+# circled). Every number is `inference_plan`'s.
+
+
+# %%
+def show_inference_plan(gpu="rtx3090", bits=4, num_gpus=4, batch_size=1):
+    """The planner's per-GPU memory for GLM-130B served on ``num_gpus`` ``gpu`` cards with ``bits``-bit weights."""
+    plan = inference_plan(cfg, gpu, num_gpus, bits, batch_size=batch_size)
+    card = plan.gpu.memory_bytes / GiB
+    fig, (ax_parts, ax_counts) = plt.subplots(1, 2, figsize=(12, 3.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    left = 0.0
+    for kind in ("weights", "kv_cache", "activations", "workspace"):
+        value = getattr(plan, kind) / GiB
+        ax_parts.barh(0, value, left=left, label=f"{kind.replace('_', ' ')} {value:.1f} GiB")
+        left += value
+    ax_parts.axvline(card, color="k", ls="--", lw=1)
+    ax_parts.set(yticks=[], xlim=(0, max(card, plan.total / GiB) * 1.15), xlabel="memory per GPU (GiB)",
+                 title=f"{num_gpus} × {plan.gpu.name}, {'FP16' if bits == 16 else f'INT{bits}'}, batch {batch_size} "
+                       f"× 2048: {plan.total / GiB:.1f} of {card:.0f} GiB, {'fits' if plan.fits else 'does NOT fit'}")
+    ax_parts.legend(fontsize=7, loc="lower right")
+    for width in (16, 8, 4):
+        totals = [inference_plan(cfg, gpu, n, width, batch_size=batch_size).total / GiB for n in counts]
+        ax_counts.plot(counts, totals, "o-", label="FP16" if width == 16 else f"INT{width}")
+    ax_counts.plot([num_gpus], [plan.total / GiB], "o", ms=14, mfc="none", mec="k")
+    ax_counts.axhline(card, color="k", ls="--", lw=1, label=f"{plan.gpu.name}: {card:.0f} GiB")
+    ax_counts.set(xscale="log", xticks=counts, xticklabels=counts, yscale="log", xlabel="GPUs (tensor parallel)",
+                  ylabel="total per GPU (GiB)", title="the same card, every width")
+    ax_counts.minorticks_off()
+    ax_counts.legend(fontsize=7)
+    plt.tight_layout()
+    plt.show()
+
+
+show_inference_plan("rtx3090", 4, 4)
+
+# %% tags=["widget"]
+widgets.interact(show_inference_plan, gpu=widgets.Dropdown(options=sorted(GPUS), value="rtx3090"),
+                 bits=widgets.ToggleButtons(options=[16, 8, 4], value=4),
+                 num_gpus=widgets.ToggleButtons(options=counts, value=4),
+                 batch_size=widgets.IntSlider(value=1, min=1, max=16, continuous_update=False));
+
+# %% [markdown]
 # ## 3. Training: the pipeline bubble and FLOPs utilization beside the paper
 #
 # GLM-130B trained on 96 DGX-A100 nodes (768 GPUs) as DP24 × TP4 × PP8 with 176 micro-batches of one 2048-token
 # sequence per pipeline per step, global batch 4224 (paper §2.3). The 1F1B bubble is
 # $$\text{bubble} = \frac{p-1}{m+p-1}\qquad\texttt{plan.py: pipeline\_bubble}$$
-# and utilization is FLOPs done over FLOPs possible in the step time $T$, with the model FLOPs
-# $6Bs\,(L(4h^2 + 3hf + 2sh) + hV)$ (plus one recomputed forward of the layers for *hardware* FLOPs).
+# and utilization is the FLOPs the model needs per iteration over the FLOPs the GPUs could do in the iteration time
+# $T$ (you count them in the exercises at the end; *hardware* FLOPs add one recomputed forward of the layers). One
+# GPU's memory in this layout, by kind, from the planner:
 
 # %%
 train = training_plan(cfg, dp=24, tp=4, pp=8, micro_batches=176, micro_batch_size=1, seq_len=2048, gpu="a100-40g")
 print(train.table())
+train_parts = {"parameters (FP16)": train.parameters, "gradients (FP16)": train.gradients,
+               "optimizer (ZeRO-1 over DP)": train.optimizer, "activations (checkpointed)": train.activations,
+               "CUDA context": train.gpu.context_bytes}
+fig, ax = plt.subplots(figsize=(8, 1.9))
+left = 0.0
+for name, nbytes in train_parts.items():
+    ax.barh(0, nbytes / GiB, left=left, label=f"{name}: {nbytes / GiB:.1f} GiB")
+    left += nbytes / GiB
+ax.axvline(train.gpu.memory_bytes / GiB, color="k", ls="--", lw=1)
+ax.text(train.gpu.memory_bytes / GiB, 0, f"  {train.gpu.name}: {train.gpu.memory_bytes / GiB:.0f} GiB", fontsize=8)
+ax.set(yticks=[], xlabel="memory of the fullest GPU (GiB)", xlim=(0, train.gpu.memory_bytes / GiB * 1.25),
+       title=f"training plan DP{train.dp} × TP{train.tp} × PP{train.pp}: one GPU, by kind (planner)")
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.2))
+plt.show()
 # the paper's numbers (bubble App. B.4, MFU/HFU §2.3) at the training log's 88.5 s per iteration (facts §3)
 PAPER = {"bubble": 0.038, "mfu": 0.325, "hfu": 0.433, "seconds": 88.5}
 ours = {"bubble": train.bubble_fraction, "mfu": train.mfu(PAPER["seconds"]), "hfu": train.hfu(PAPER["seconds"])}
@@ -324,12 +384,13 @@ else:
 # Return one tensor-parallel rank's weight bytes for a DeepNorm GLM: per layer the four linears `[3h/t, h]`,
 # `[h, h/t]`, `[2f/t, h]`, `[h, f/t]` at `bits/8` bytes per weight plus one FP16 scale per local row when
 # `bits < 16`; their biases (`3h/t`, `h`, `2f/t`, `h`) and two LayerNorms (weight and bias, `h` each) in FP16; then
-# the embedding's `V/t` rows and the final LayerNorm. Predict: is GLM-130B INT4 on 4 GPUs under 24 GB?
+# the embedding's `V/t` rows and the final LayerNorm. *Predict first:* on 4 GPUs, do GLM-130B's INT4 weights fit in
+# an RTX 3090's 24 GiB per GPU, and which of the terms above is the largest one left in FP16?
 
 # %%
 def my_weight_bytes(num_layers, hidden, ffn, vocab, tp, bits):
     ### BEGIN SOLUTION
-    ### HINT: sum rows*cols*bits//8 (+ 2*rows if bits < 16) over the four local shapes, then biases and norms
+    ### HINT: the row-parallel linears' biases are not split; scales exist only when bits < 16, one per local row
     shapes = ((3 * hidden // tp, hidden), (hidden, hidden // tp), (2 * ffn // tp, hidden), (hidden, ffn // tp))
     linears = sum(r * c * bits // 8 + (2 * r if bits < 16 else 0) for r, c in shapes)
     per_layer = linears + 2 * (3 * hidden // tp + hidden + 2 * ffn // tp + hidden) + 2 * 4 * hidden
@@ -338,30 +399,48 @@ def my_weight_bytes(num_layers, hidden, ffn, vocab, tp, bits):
 
 
 # %%
-ok = check_weight_bytes(my_weight_bytes)
-weight_bytes = use(my_weight_bytes, ok, reference.weight_bytes_per_gpu)
-print(f"GLM-130B INT4 on 4 GPUs: {weight_bytes(70, 12288, 32768, 150528, 4, 4) / 1e9:.1f} GB of weights per GPU")
+passed["11.1"] = check_weight_bytes(my_weight_bytes)
+weight_bytes = use(my_weight_bytes, passed["11.1"], reference.weight_bytes_per_gpu)
+int4_tp4 = weight_bytes(*reference.GLM130B, 4, 4)
+print(f"GLM-130B INT4 on 4 GPUs: {int4_tp4 / GiB:.2f} GiB of weights per GPU, of a card's "
+      f"{GPUS['rtx3090'].memory_bytes / GiB:.0f} GiB (RTX 3090)")
+for term, nbytes in reference.weight_bytes_terms(*reference.GLM130B, 4, 4).items():
+    print(f"  {term:<48}{nbytes / GiB:8.2f} GiB")
+
+# %% [markdown] tags=["prediction"]
+# Yes, with room to spare, as printed; but the weights are not all that must fit: the KV cache, the activations of a
+# prefill and the workspace come on top (section 2's plot and the widget), and the planner still says 4 × RTX 3090
+# fits, as the official README's table does. The terms show where the bytes are: the four block linears dominate
+# even at 4 bits, and the largest FP16 term is the word embedding, whose $V/t$ rows INT4 does not touch (the official
+# quantization leaves it in FP16).
 
 # %% [markdown]
 # ### Your turn — Exercise 11.2: the KV cache
 # Keys and values of every layer, FP16, for `batch` sequences of `seq_len` tokens, on one rank (its `h/t` channels).
-# Predict: how many 2048-token sequences of GLM-130B fit in the 4×3090's left-over memory?
+# *Predict first:* how many 2048-token sequences of GLM-130B fit in the 4×3090's left-over memory: 1, about 4, or
+# about 40?
 
 # %%
 def my_kv_cache(num_layers, hidden, tp, batch, seq_len):
     ### BEGIN SOLUTION
-    ### HINT: 2 (K and V) x layers x batch x seq_len x (hidden // tp) x 2 bytes
+    ### HINT: keys and values are two tensors; a rank keeps only its own heads' h/t channels, at 2 bytes each
     return 2 * num_layers * batch * seq_len * (hidden // tp) * 2
     ### END SOLUTION
 
 
 # %%
-ok = check_kv_cache(my_kv_cache)
-kv_cache = use(my_kv_cache, ok, reference.kv_cache_bytes)
+passed["11.2"] = check_kv_cache(my_kv_cache)
+kv_cache = use(my_kv_cache, passed["11.2"], reference.kv_cache_bytes)
 plan_3090 = inference_plan(cfg, "rtx3090", 4, 4)
 spare = plan_3090.gpu.memory_bytes - plan_3090.total + plan_3090.kv_cache
 print(f"one 2048-token sequence: {kv_cache(70, 12288, 4, 1, 2048) / GiB:.2f} GiB per GPU; about "
       f"{spare // kv_cache(70, 12288, 4, 1, 2048)} fit beside the INT4 weights (activations aside)")
+
+# %% [markdown] tags=["prediction"]
+# About 4, as printed: one sequence's keys and values take more than a GiB and a half on each GPU, and what the card
+# has left after the weights, one prefill's activations and the workspace holds only a few of them. The cache grows
+# with batch × length while the weights stay put, so on small cards it is the number of sequences served at once,
+# not the model, that runs out first; the widget's batch slider shows it.
 
 # %% [markdown]
 # ### Your turn — Exercise 11.3: model FLOPs utilization
@@ -372,18 +451,19 @@ print(f"one 2048-token sequence: {kv_cache(70, 12288, 4, 1, 2048) / GiB:.2f} GiB
 # %%
 def my_mfu(num_layers, hidden, ffn, vocab, sequences, seq_len, seconds, num_gpus, peak_flops):
     ### BEGIN SOLUTION
-    ### HINT: 6 * sequences * seq_len * (layers * (4h² + 3hf + 2·seq_len·h) + h·vocab) / (seconds·gpus·peak)
+    ### HINT: a backward costs two forwards; the attention term grows with seq_len; count 2 FLOPs per multiply-add
     per_token = num_layers * (4 * hidden**2 + 3 * hidden * ffn + 2 * seq_len * hidden) + hidden * vocab
     return 6 * sequences * seq_len * per_token / (seconds * num_gpus * peak_flops)
     ### END SOLUTION
 
 
 # %%
-ok = check_mfu(my_mfu)
-mfu = use(my_mfu, ok, reference.mfu)
+passed["11.3"] = check_mfu(my_mfu)
+mfu = use(my_mfu, passed["11.3"], reference.mfu)
 print(f"MFU at the log's 88.5 s: {mfu(70, 12288, 32768, 150528, 4224, 2048, 88.5, 768, 312e12):.1%} (paper: 32.5%)")
 
 # %% tags=["summary"]
+print(exercise_record(passed))
 print(f"dry run, GLM-130B TP=8 FP16 rank 0: query_key_value {list(qkv_tp8)}, {tp8_rank0.bytes / GiB:.2f} GiB "
       f"(= plan.weight_bytes_per_gpu)")
 print(f"dry run, TP=4 x PP=8: stage 0 {stages16[0].bytes / GiB:.2f} GiB FP16 / {stages4[0].bytes / GiB:.2f} GiB INT4, "

@@ -13,8 +13,10 @@ An exercise's answer sits in the source between two marker lines, optionally wit
 Exercises are numbered ``Exercise N.k``: N is the notebook's number (``03_...`` gives 3) and k counts the regions
 (and ``solution`` cells) in order of appearance. The **student** edition replaces each region, markers included, by
 ``raise NotImplementedError("Exercise N.k: <hint>")`` at the BEGIN marker's indentation; a code cell tagged
-``solution`` keeps only its top-level ``def`` lines (signature and docstring) with that ``raise`` as each body; a cell
-tagged ``instructor-only`` is removed. The **instructor** edition keeps every cell and drops only the marker and hint
+``solution`` keeps only its top-level ``def`` lines (signature and docstring) with that ``raise`` as each body, and of a
+top-level ``class`` its header, its docstring and each method's decorators and signature, the same ``raise`` as each
+method's body (a ``torch.autograd.Function`` whose ``forward`` and ``backward`` the student writes); a cell tagged
+``instructor-only`` is removed. The **instructor** edition keeps every cell and drops only the marker and hint
 lines, so it runs exactly the source's code. Both are written as ``.ipynb`` (outputs empty) with jupytext; the runner
 executes them (``runner.py --edition student``). nbgrader and otter-grader do the same with more machinery (cell
 metadata our jupytext filter strips, pinned jupyterlab versions, two dozen packages); this is the kit's own ~100 lines.
@@ -80,22 +82,45 @@ def rewrite_regions(source: str, edition: str, number: int, start: int, where: s
     return "\n".join(out), k
 
 
+def _has_docstring(node: ast.FunctionDef | ast.ClassDef) -> bool:
+    first = node.body[0]
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+
+
+def _first_line(node: ast.stmt) -> int:
+    """The line a statement starts on, its decorators included."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def _header(node: ast.FunctionDef | ast.ClassDef, lines: list[str]) -> list[str]:
+    """A definition's decorators, ``def``/``class`` line(s) and docstring: everything but its body's code."""
+    keep_to = node.body[0].end_lineno if _has_docstring(node) else _first_line(node.body[0]) - 1
+    return [ln for ln in lines[_first_line(node) - 1: keep_to] if not ln.strip().startswith(HINT)]
+
+
+def _stub_function(fn: ast.FunctionDef, lines: list[str], label: str, hint: str) -> str:
+    return "\n".join(_header(fn, lines) + [_stub(label, hint, " " * fn.body[0].col_offset)])
+
+
 def stub_solution_cell(source: str, label: str, where: str = "cell") -> str:
-    """A ``solution`` cell reduced to its top-level function signatures (and docstrings), each body a ``raise``."""
+    """A ``solution`` cell reduced to its top-level function signatures (and docstrings), each body a ``raise``;
+    a top-level class keeps its header and docstring, and each of its methods becomes such a stub."""
     hint = next((ln.strip()[len(HINT):].strip() for ln in source.split("\n") if ln.strip().startswith(HINT)), "")
     lines = source.split("\n")
-    functions = [node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
-    if not functions:
-        raise ValueError(f"{where}: a cell tagged 'solution' must define a function for the student to write")
+    definitions = [node for node in ast.parse(source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    if not definitions:
+        raise ValueError(f"{where}: a cell tagged 'solution' must define a function (or a class) for the student "
+                         "to write")
     stubs = []
-    for fn in functions:
-        first = fn.body[0]
-        has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
-            first.value.value, str)
-        keep_to = first.end_lineno if has_doc else first.lineno - 1
-        start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
-        indent = " " * first.col_offset
-        stubs.append("\n".join(lines[start - 1: keep_to] + [_stub(label, hint, indent)]))
+    for node in definitions:
+        if isinstance(node, ast.FunctionDef):
+            stubs.append(_stub_function(node, lines, label, hint))
+            continue
+        methods = [m for m in node.body if isinstance(m, ast.FunctionDef)]
+        if not methods:
+            raise ValueError(f"{where}: class {node.name} in a 'solution' cell has no method for the student to write")
+        stubs.append("\n\n".join(["\n".join(_header(node, lines))]
+                                  + [_stub_function(m, lines, label, hint) for m in methods]))
     return "\n\n\n".join(stubs)
 
 

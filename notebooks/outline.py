@@ -119,6 +119,7 @@ COURSE = (
         60, ("03", "06"), "§4, App. B.8", ("scale_up/quantization/",), 90),
     Lesson("09_tensor_parallelism", "Tensor parallelism", (
         "derive the backward of the f and g operators from their forward",
+        "write f and g as torch.autograd.Functions and check them on gloo ranks against one process",
         "split a linear layer by columns and by rows and show that the result equals one process's",
         "run TP = 2 on CPU processes and check parity with one process"),
         75, ("03",), "§2.3, App. B.4", ("scale_up/tensor_parallel/", "scale_up/tp_layout.py"), 90),

@@ -69,6 +69,50 @@ def test_student_edition_stubs_regions_and_solution_cells_and_drops_instructor_c
         assert hidden not in code
 
 
+CLASS_SOURCE = '''# %% [markdown]
+# ### Exercise 9.1: an autograd Function
+
+# %% tags=["solution"]
+class MyCopy(torch.autograd.Function):
+    """f: identity forward, summed backward."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ### HINT: the forward does not communicate
+        ctx.group = group
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return all_reduce_sum(grad, ctx.group), None  # the answer
+
+
+class MyReduce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, group):
+        return all_reduce_sum(x, group)  # the second answer
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+'''
+
+
+def test_a_solution_class_keeps_its_header_and_method_signatures(tmp_path):
+    nb = _edition(tmp_path, "student", CLASS_SOURCE, name="09_t.py")
+    code = _code(nb)
+    stub = "        raise NotImplementedError('Exercise 9.1: the forward does not communicate')"
+    assert ('class MyCopy(torch.autograd.Function):\n    """f: identity forward, summed backward."""\n\n'
+            "    @staticmethod\n    def forward(ctx, x, group):\n" + stub) in code
+    assert "    @staticmethod\n    def backward(ctx, grad):\n" + stub in code
+    assert code.count("@staticmethod") == 4 and code.count(stub) == 4, "each decorator once, each method stubbed"
+    assert "class MyReduce(torch.autograd.Function):\n\n    @staticmethod" in code
+    for hidden in ["the answer", "ctx.group = group", "all_reduce_sum", "HINT"]:
+        assert hidden not in code
+    compile(code, "student", "exec")
+    assert "# the answer" in _code(_edition(tmp_path, "instructor", CLASS_SOURCE, name="09_t.py"))
+
+
 def test_instructor_edition_is_the_source_without_marker_lines(tmp_path):
     nb = _edition(tmp_path, "instructor")
     code = _code(nb)
@@ -121,6 +165,7 @@ def test_labels_and_counts():
     ("# %%\n### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another region"),
     ("# %%\n### HINT: x\n", "outside a solution region"),
     ('# %% tags=["solution"]\nx = 1\n', "must define a function"),
+    ('# %% tags=["solution"]\nclass Empty:\n    x = 1\n', "class Empty in a 'solution' cell has no method"),
 ])
 def test_malformed_markers_are_errors_naming_the_cell(tmp_path, text, message):
     with pytest.raises(ValueError, match=f"notebook 07, cell 0.*{message}"):

@@ -105,6 +105,17 @@ def test_a_scalar_mismatch_prints_the_expected_terms(capsys):
     assert "term by term" not in capsys.readouterr().out, "a pass prints no breakdown"
 
 
+def test_a_ratio_mismatch_prints_the_steps_without_a_total(capsys):
+    def steps(p, m):
+        return [("slots in one step", m + p - 1), ("slots a stage is busy", m), ("bubble", (p - 1) / (m + p - 1))]
+
+    assert run_check("Exercise 9.6", lambda p, m: (p - 1) / (m + p), lambda p, m: (p - 1) / (m + p - 1),
+                     [Case("p=8, m=176", (8, 176))], rtol=1e-12, breakdown=steps) is False
+    out = capsys.readouterr().out
+    assert "step by step" in out and "slots in one step" in out and "183" in out and "0.0382514" in out
+    assert "= expected" not in out, "a ratio's steps have no total"
+
+
 def test_exercise_record():
     from glm_mini.exercises import exercise_record
 

@@ -17,7 +17,9 @@ def test_constants_check(capsys):
     assert check_deepnorm_constants(deepnorm_constants)
     assert _printed(capsys) == "Exercise 4.1: PASS (4 cases)"
     assert not check_deepnorm_constants(lambda n: ((2 * n) ** 0.25, (8 * n) ** -0.25))  # DeepNet's decoder values
-    assert "Exercise 4.1: FAIL on case 'N = 2': result[0]: got" in _printed(capsys)
+    out = _printed(capsys)
+    assert "Exercise 4.1: FAIL on case 'N = 2': result[0]: got" in out
+    assert "step by step" in out and "alpha, DeepNet decoder (not asked)" in out and "= expected" not in out
 
 
 def test_init_stds_check(capsys):

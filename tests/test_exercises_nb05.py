@@ -2,7 +2,7 @@
 
 import torch
 
-from glm_mini.exercises.nb05_egs import check_adam_update, check_shrink, check_spike_steps, spike_steps
+from glm_mini.exercises.nb05_egs import adam_first_step, check_adam_update, check_shrink, check_spike_steps, spike_steps
 from glm_mini.grad_shrink import shrink_gradient
 from glm_mini.stability.adam_invariance import adam_update
 
@@ -51,4 +51,15 @@ def test_adam_update_check(capsys):
         return theta
 
     assert not check_adam_update(without_bias_correction)
-    assert "Exercise 5.2: FAIL on case '5 steps of [4, 3], lr 1e-3'" in _printed(capsys)
+    out = _printed(capsys)
+    assert "Exercise 5.2: FAIL on case '5 steps of [4, 3], lr 1e-3'" in out
+    assert "step by step" in out and "m_hat = m_1 / (1 - beta1^1)" in out
+
+
+def test_adam_first_step_is_torchs_first_step():
+    grads = torch.tensor([[0.3, -2.0], [1.0, 1.0]])
+    steps = dict(adam_first_step(grads, 0.01, (0.9, 0.95), 1e-8))
+    assert abs(steps["m_1 = (1 - beta1) g"] - 0.1 * 0.3) < 1e-7 and abs(steps["v_1 = (1 - beta2) g^2"] - 0.05 * 0.09) < 1e-7
+    assert abs(steps["m_hat = m_1 / (1 - beta1^1)"] - 0.3) < 1e-6 and abs(steps["v_hat = v_1 / (1 - beta2^1)"] - 0.09) < 1e-6
+    written, by_torch = steps["theta_1 = -lr m_hat / (sqrt(v_hat) + eps)"], steps["theta_1 by torch.optim.Adam"]
+    assert abs(written - by_torch) < 1e-7 and abs(written + 0.01) < 1e-6  # the first step is -lr·sign(g)

@@ -15,7 +15,9 @@ def test_checks_pass_on_the_package_functions(capsys):
 
 def test_checks_fail_on_wrong_functions(capsys):
     assert not check_bubble_fraction(lambda p, m: (p - 1) / (m + p))  # off-by-one denominator
-    assert "Exercise 10.3: FAIL on case 'paper: p=8, m=176'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Exercise 10.3: FAIL on case 'paper: p=8, m=176'" in out
+    assert "step by step" in out and "units one step lasts" in out and "183" in out and "= expected" not in out
     assert not check_layers_per_stage(lambda n, s: [n // s] * (s - 1) + [n - n // s * (s - 1)])  # ignores embeddings
     assert "Exercise 10.1: FAIL on case 'GLM-130B: 70 layers, 8 stages': result[1]: got 8, expected 9" in \
         capsys.readouterr().out
@@ -30,3 +32,12 @@ def test_checks_report_not_yet_implemented(capsys):
 
     assert not check_bubble_fraction(todo)
     assert "Exercise 10.3: not yet implemented" in capsys.readouterr().out
+
+
+def test_the_bubble_steps_add_up():
+    from scale_up.exercises.nb10_pipeline import bubble_steps
+
+    for p, m in ((8, 176), (1, 7), (4, 1)):
+        steps = dict(bubble_steps(p, m))
+        assert steps["units one stage works"] + steps["units one stage idles"] == steps["units one step lasts"]
+        assert steps["idle share"] == steps["units one stage idles"] / steps["units one step lasts"]

@@ -38,7 +38,24 @@ def test_checks_pass_on_references_and_fail_on_mistakes(capsys):
     assert not ex.check_weight_bytes(no_scales)
     assert not ex.check_kv_cache(keys_only)
     assert not ex.check_mfu(forgets_attention)
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("Exercise 11.1: FAIL on case 'GLM-130B TP=4 INT4': result: got")
-    assert out[1].startswith("Exercise 11.2: FAIL on case 'GLM-130B TP=4 1x2048'")
-    assert out[2].startswith("Exercise 11.3: FAIL on case 'GLM-130B on 768 A100s at 88.5 s'")
+    out = capsys.readouterr().out
+    fails = [line for line in out.splitlines() if line.startswith("Exercise")]
+    assert fails[0].startswith("Exercise 11.1: FAIL on case 'GLM-130B TP=4 INT4': result: got")
+    assert fails[1].startswith("Exercise 11.2: FAIL on case 'GLM-130B TP=4 1x2048'")
+    assert fails[2].startswith("Exercise 11.3: FAIL on case 'GLM-130B on 768 A100s at 88.5 s'")
+    assert "their FP16 scales, one per local row" in out, "11.1 names the term the mistake left out"
+    assert "values, every layer (FP16)" in out and "model FLOPs: attention over the sequence" in out
+    assert out.count("term by term") == 2 and out.count("step by step") == 1
+
+
+def test_the_breakdowns_add_up_to_the_references():
+    for tp, bits in ((8, 16), (4, 4), (2, 8)):
+        assert sum(ex.weight_bytes_terms(*ex.GLM130B, tp, bits).values()) == ex.weight_bytes_per_gpu(*ex.GLM130B,
+                                                                                                      tp, bits)
+    assert sum(ex.weight_bytes_terms(3, 64, 176, 1024, 2, 8).values()) == ex.weight_bytes_per_gpu(3, 64, 176, 1024,
+                                                                                                    2, 8)
+    assert sum(ex.kv_cache_terms(70, 12288, 4, 2, 1024).values()) == ex.kv_cache_bytes(70, 12288, 4, 2, 1024)
+    steps = dict(ex.mfu_steps(*ex.GLM130B, 4224, 2048, 88.5, 768, 312e12))
+    flops = sum(v for k, v in steps.items() if k.startswith("model FLOPs:"))
+    assert flops == steps["model FLOPs per iteration"]
+    assert abs(steps["MFU"] - ex.mfu(*ex.GLM130B, 4224, 2048, 88.5, 768, 312e12)) < 1e-12

@@ -2,8 +2,8 @@
 `docs/glm130b_facts.md` (the section named), and none may come back in the README, the notebooks or the package
 docstrings that repeat them.
 
-Notebooks 04, 05, 07 and 08 are being rewritten by other helpers, who carry their own corrections (MMLU 5-shot,
-Figure 2, 257 GB, the derived 11.832/0.0845); they join ``FILES`` once merged."""
+Notebooks 07 and 08 are being rewritten by other helpers, who carry their own corrections (MMLU 5-shot, Figure 2,
+257 GB); they join ``FILES`` once merged."""
 
 import re
 from pathlib import Path
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REWRITTEN_ELSEWHERE = ("04", "05", "07", "08")
+REWRITTEN_ELSEWHERE = ("07", "08")
 FILES = [REPO_ROOT / "README.md", REPO_ROOT / "glm_mini" / "rope.py", REPO_ROOT / "glm_mini" / "config.py"] + [
     p for p in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.py")) if p.name[:2] not in REWRITTEN_ELSEWHERE]
 
@@ -29,6 +29,8 @@ WRONG = [  # (pattern, what the facts file says instead)
     (r"inside a (?:DGX-A100 )?node \(t = 4", "§3: t = 8 also fits a node; the paper measured t = 4 as better"),
     (r"no CJK font in plots", "the plot labels non-ASCII pieces #id whatever fonts are installed"),
     (r"randint\(0, 8192", "the README's model has a 2048-id vocabulary: ids up to 8192 crash the embedding"),
+    (r"paper:? (?:11\.83|0\.0845)|paper's \$?\\alpha = \\sqrt\{140\}",
+     "§1.6: 11.832 and 0.0845 are computed from (2N)^(±1/2) at N = 70, not numbers quoted from the paper"),
 ]
 
 
@@ -49,6 +51,8 @@ def test_the_patterns_catch_the_old_wording():
            "07b": "scored **80.2 vs 75.3** (paper Fig. 6, the paper's", "11": 'label="paper at 88.5 s: 32.5% / 43.3%"',
            "10": "for the 6-layer mini model", "10b": "its key rows have an exactly **zero** true gradient",
            "09": "keeps TP inside a DGX-A100 node (t = 4, App. B.4)", "02": "(ids shown as #id: no CJK font in plots)",
-           "README": "ids = torch.randint(0, 8192, (2, 64))", "rope": "- 2-D (original GLM / ChatGLM-6B): r = head"}
+           "README": "ids = torch.randint(0, 8192, (2, 64))",
+           "04": "alpha = {alpha_70:.3f} (paper: 11.832), beta = {beta_70:.4f} (paper: 0.0845)",
+           "04b": r"the paper's $\alpha = \sqrt{140} \approx 11.83$", "rope": "- 2-D (original GLM / ChatGLM-6B): r = head"}
     caught = {name for name, text in old.items() for pattern, _ in WRONG if re.search(pattern, text)}
     assert caught == set(old)

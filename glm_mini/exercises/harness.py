@@ -20,8 +20,10 @@ so a student edition, whose exercise bodies raise ``NotImplementedError``, still
 ``use(student_fn, passed, reference_fn)`` and carry on with the package's function. A check whose answer is one
 number (a parameter count, a byte count) says little with "got X, expected Y"; it passes ``breakdown``, a function
 of the case's arguments returning the reference's terms (``{"word embedding": 1_849_688_064, ...}``), and a failure
-prints them under the mismatch, so the student sees which term they left out. Each notebook keeps its results in
-one ``passed`` dict (``passed["2.1"] = check_part_a(my_part_a)``) and its summary prints
+prints them under the mismatch, so the student sees which term they left out. An answer that is not a sum (a ratio, a
+pair of constants) returns its computation's intermediate numbers instead, as a list of ``(name, value)`` pairs
+(``[("slots in one step", 183), ("slots a stage is busy", 176), ...]``), printed in order with no total. Each notebook
+keeps its results in one ``passed`` dict (``passed["2.1"] = check_part_a(my_part_a)``) and its summary prints
 ``exercise_record(passed)``. This is the CS336 pattern (the check calls the student's function; nothing imports
 student code) without a grading server. Checks are deterministic and device-agnostic: inputs come from seeded
 generators on the CPU, and results are moved to the CPU to compare.
@@ -113,13 +115,13 @@ def first_mismatch(got: Any, expected: Any, rtol: float = 0.0, atol: float = 0.0
 
 def run_check(exercise: str, student_fn: Callable, reference_fn: Callable, cases: Iterable[Case], *,
               rtol: float = 0.0, atol: float = 0.0,
-              breakdown: Callable[..., dict[str, float]] | None = None) -> bool:
+              breakdown: Callable[..., dict[str, float] | list[tuple[str, float]]] | None = None) -> bool:
     """Compare ``student_fn`` with ``reference_fn`` on every case; print one line; True when all cases agree.
 
     ``exercise`` is the label printed ("Exercise 2.1"). Each case's arguments are passed to both functions as given;
     a function that mutates its inputs would spoil the comparison, so tensors are cloned for each call.
-    ``breakdown(*args, **kwargs)``, when given, returns the reference's terms for a case; they are printed under a
-    mismatch (see the module docstring).
+    ``breakdown(*args, **kwargs)``, when given, returns the reference's terms (a dict that sums to the answer) or
+    its steps (a list of ``(name, value)``) for a case; they are printed under a mismatch (see the module docstring).
     """
     if not callable(student_fn):
         raise TypeError(f"{exercise}: student_fn must be a function, got {type(student_fn).__name__}")
@@ -147,13 +149,19 @@ def run_check(exercise: str, student_fn: Callable, reference_fn: Callable, cases
     return True
 
 
-def format_breakdown(terms: dict[str, float]) -> str:
-    """The reference's terms, one per line, and their sum: what a scalar answer is made of."""
-    width = max(map(len, terms)) if terms else 0
-    lines = [f"    {name:<{width}}  {value:>20,}" if isinstance(value, int) else f"    {name:<{width}}  {value:>20.6g}"
-             for name, value in terms.items()]
-    total = sum(terms.values())
-    lines.append(f"    {'= expected':<{width}}  " + (f"{total:>20,}" if isinstance(total, int) else f"{total:>20.6g}"))
+def _number(value) -> str:
+    return f"{value:>20,}" if isinstance(value, int) else f"{value:>20.6g}"
+
+
+def format_breakdown(terms: dict[str, float] | list[tuple[str, float]]) -> str:
+    """What a scalar answer is made of: a dict's terms one per line and their sum, or a list of ``(name, value)``
+    steps of a computation that is not a sum, one per line and no total."""
+    steps = list(terms.items()) if isinstance(terms, dict) else list(terms)
+    width = max(len(name) for name, _ in steps) if steps else 0
+    lines = [f"    {name:<{width}}  {_number(value)}" for name, value in steps]
+    if not isinstance(terms, dict):
+        return "  the expected value, step by step:\n" + "\n".join(lines)
+    lines.append(f"    {'= expected':<{width}}  {_number(sum(terms.values()))}")
     return "  the expected value, term by term:\n" + "\n".join(lines)
 
 

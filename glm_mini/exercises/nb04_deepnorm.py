@@ -3,7 +3,8 @@
 How it works
 ------------
 Each ``check_*`` calls the student's function and the package's on the same seeded inputs through ``run_check``
-and prints PASS or the first mismatch. References: ``GLMConfig.residual_alpha`` / ``deepnorm_beta``
+and prints PASS or the first mismatch; a mismatch of the constants also prints the numbers behind them (2N, α, β)
+beside DeepNet's decoder values, the usual mix-up. References: ``GLMConfig.residual_alpha`` / ``deepnorm_beta``
 (α = (2N)^½, β = (2N)^-½, docs/glm130b_facts.md §1.6), ``glm_mini.stability.expected_init_stds`` (Xavier std
 gain·√(2/(fan_in+fan_out)) with gain β on v, dense and the FFN) and ``glm_mini.stability.lr_sensitivity.usable_range``
 (the learning rates where every seed's final loss is at least δ under the unigram loss).
@@ -26,10 +27,18 @@ def deepnorm_constants(num_layers: int) -> tuple[float, float]:
     return config.residual_alpha, config.deepnorm_beta
 
 
+def constants_steps(num_layers: int) -> list[tuple[str, float]]:
+    """The numbers behind (α, β) at ``num_layers``, and DeepNet's decoder values beside them (the usual mix-up)."""
+    alpha, beta = deepnorm_constants(num_layers)
+    return [("N (layers)", num_layers), ("2N", 2 * num_layers), ("alpha, GLM-130B", alpha), ("beta, GLM-130B", beta),
+            ("alpha, DeepNet decoder (not asked)", (2 * num_layers) ** 0.25),
+            ("beta, DeepNet decoder (not asked)", (8 * num_layers) ** -0.25)]
+
+
 def check_deepnorm_constants(student_fn) -> bool:
-    """Exercise 4.1: ``student_fn(num_layers) -> (alpha, beta)``."""
+    """Exercise 4.1: ``student_fn(num_layers) -> (alpha, beta)``; a mismatch prints ``constants_steps``."""
     cases = [Case(f"N = {n}", (n,)) for n in (2, 24, 70)] + [Case("edge: N = 1", (1,))]
-    return run_check("Exercise 4.1", student_fn, deepnorm_constants, cases, rtol=1e-9)
+    return run_check("Exercise 4.1", student_fn, deepnorm_constants, cases, rtol=1e-9, breakdown=constants_steps)
 
 
 def check_init_stds(student_fn) -> bool:

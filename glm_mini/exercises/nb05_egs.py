@@ -6,7 +6,9 @@ Exercise 5.1 compares the forward value *and* the gradient of the student's shri
 (α·x + (1 − α)·stopgrad(x): value x, gradient ×α; paper §3, docs/glm130b_facts.md §2.6): both functions are run
 on the same ``x`` with the same upstream gradient u, and the pair (y, ∂(Σ y·u)/∂x) is compared. Exercise 5.2
 compares the student's Adam update for a sequence of gradients with
-``glm_mini.stability.adam_invariance.adam_update`` (``torch.optim.Adam`` itself). Exercise 5.3 compares the steps
+``glm_mini.stability.adam_invariance.adam_update`` (``torch.optim.Adam`` itself); a mismatch prints the first step on
+the first element, term by term (``adam_first_step``: m₁, v₁, their bias corrections, the step, and θ₁ from
+``torch.optim.Adam`` beside it). Exercise 5.3 compares the steps
 the student flags as spikes with the trainer's ``SpikeDetector`` (ℓ_t > ρ · median of the last w losses kept, or not
 finite) run over the same losses.
 """
@@ -65,12 +67,26 @@ def check_spike_steps(student_fn) -> bool:
     return run_check("Exercise 5.3", student_fn, spike_steps, cases)
 
 
+def adam_first_step(grads: torch.Tensor, lr: float, betas: tuple[float, float], eps: float) -> list[tuple[str, float]]:
+    """Adam's first step on the first element of θ, written out: with g = grads[0] there,
+    m₁ = (1 − β₁)·g, v₁ = (1 − β₂)·g², m̂₁ = m₁ / (1 − β₁), v̂₁ = v₁ / (1 − β₂), θ₁ = −lr·m̂₁ / (√v̂₁ + ε);
+    the last line is θ₁ as ``torch.optim.Adam`` computes it, which agrees."""
+    (b1, b2), g = betas, grads[0].flatten()[0].item()
+    m, v = (1 - b1) * g, (1 - b2) * g * g
+    m_hat, v_hat = m / (1 - b1), v / (1 - b2)
+    return [("g (step 1, element 0)", g), ("m_1 = (1 - beta1) g", m), ("v_1 = (1 - beta2) g^2", v),
+            ("m_hat = m_1 / (1 - beta1^1)", m_hat), ("v_hat = v_1 / (1 - beta2^1)", v_hat),
+            ("theta_1 = -lr m_hat / (sqrt(v_hat) + eps)", -lr * m_hat / (math.sqrt(v_hat) + eps)),
+            ("theta_1 by torch.optim.Adam", adam_update(grads[:1], lr, betas, eps).flatten()[0].item())]
+
+
 def check_adam_update(student_fn) -> bool:
-    """Exercise 5.2: ``student_fn(grads [T, ...], lr, betas, eps) -> θ_T − θ_0`` for Adam without weight decay."""
+    """Exercise 5.2: ``student_fn(grads [T, ...], lr, betas, eps) -> θ_T − θ_0`` for Adam without weight decay; a
+    mismatch prints ``adam_first_step`` of the case."""
     gen = torch.Generator().manual_seed(53)
     cases = [Case("5 steps of [4, 3], lr 1e-3", (torch.randn(5, 4, 3, generator=gen), 1e-3, (0.9, 0.95), 1e-8)),
              Case("20 steps of [6], GLM-130B's betas, lr 0.01",
                   (torch.randn(20, 6, generator=gen), 1e-2, (0.9, 0.95), 1e-8)),
              Case("edge: tiny gradients, where eps matters", (1e-9 * torch.randn(3, 5, generator=gen), 1e-3,
                                                                (0.9, 0.999), 1e-8))]
-    return run_check("Exercise 5.2", student_fn, adam_update, cases, rtol=1e-4, atol=1e-9)
+    return run_check("Exercise 5.2", student_fn, adam_update, cases, rtol=1e-4, atol=1e-9, breakdown=adam_first_step)
