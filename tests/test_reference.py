@@ -96,13 +96,19 @@ def test_a_failed_run_never_replaces_a_shipped_file(tmp_path):
 
 def test_the_docs_table_of_the_shipped_models_is_generated_from_their_manifests(tmp_path):
     from glm_mini.generated_block import read_block
-    from glm_mini.reference import DOCS, TABLE_END, TABLE_START, shipped_table, update_docs
+    from glm_mini.mask_share_sweep import load_sweep, sweep_table
+    from glm_mini.reference import (DOCS, SWEEP_END, SWEEP_START, TABLE_END, TABLE_START, seed_values, shipped_table,
+                                    update_docs)
 
     table = shipped_table()
-    assert read_block(DOCS, TABLE_START, TABLE_END) == table, \
-        "docs/reference_models.md: run python -m glm_mini.reference --update-docs"
+    sweep = sweep_table(load_sweep(), seed_values("causal", "right_neighbour_fill", "causal"))
+    for start, end, block in ((TABLE_START, TABLE_END, table), (SWEEP_START, SWEEP_END, sweep)):
+        assert read_block(DOCS, start, end) == block, "docs/reference_models.md: run python -m glm_mini.reference " \
+                                                      "--update-docs"
     assert table.count("\n") == 1 + sum(len(read_manifest(v)["seeds"]) for v in VARIANTS)  # header, rule, one per seed
     stale = tmp_path / "doc.md"
-    stale.write_text(f"intro\n{TABLE_START}\n| old |\n{TABLE_END}\nafter\n", encoding="utf-8")
+    stale.write_text(f"intro\n{SWEEP_START}\n| old |\n{SWEEP_END}\nmiddle\n{TABLE_START}\n| old |\n{TABLE_END}\nafter\n",
+                     encoding="utf-8")
     assert update_docs(stale) and read_block(stale, TABLE_START, TABLE_END) == table
+    assert read_block(stale, SWEEP_START, SWEEP_END) == sweep and not update_docs(stale)
     assert stale.read_text(encoding="utf-8").endswith(f"{TABLE_END}\nafter\n")
