@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from glm_mini.cli.vocabulary import add_progress_flag
 from glm_mini.stability.lr_sweep import DEFAULT_OUT, Sweep, load_sweep_results, run_sweep
 
 MODES = ("fast", "full")
@@ -113,13 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "OUT/lr-sweep-NAME-MODE.json; data/reference/sweeps/lr-sweep-NAME-full.json is the committed one)")
     p.add_argument("--compact", action="store_true",
                    help="thin the per-step lists (every 5th step after the first 20), as the committed files are")
+    add_progress_flag(p, "a line per finished cell (default: on)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        results = run(args.name, args.mode, args.out, args.workers, args.results, progress=True,
+        results = run(args.name, args.mode, args.out, args.workers, args.results, progress=args.progress is not False,
                       compact=args.compact)
     except (ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -26,8 +26,10 @@ TOOLS = {
     ("scale_up.plan", ("training",)): {"--tp", "--pp", "--dp", "--micro-batches"},
     ("scale_up.dry_run", ()): {"--tp", "--pp", "--bits", "--config"},
     ("scale_up.gpu_check", ()): {"--device"},
-    ("glm_mini.experiments", ()): {"--seed", "--out", "--max-steps", "--progress"},
+    ("glm_mini.experiments", ()): {"--out", "--progress"},  # a sweep's seeds and steps are its definition
     ("glm_mini.reference", ()): {"--out", "--progress"},
+    ("glm_mini.mask_share_sweep", ()): {"--out", "--progress"},
+    ("scale_up.quantization.size_family", ()): {"--out", "--progress"},
     ("scale_up.tensor_parallel.check", ()): {"--out", "--seed", "--device"},
     ("scale_up.pipeline.__main__", ()): {"--tp", "--pp", "--dp", "--micro-batches", "--max-steps", "--device",
                                          "--seed", "--out"},
