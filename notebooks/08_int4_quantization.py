@@ -58,7 +58,7 @@ summary = {}
 #
 # $$q_{rc} = \mathrm{round}\big(\mathrm{fp16}(W_{rc} / s_r)\big) \in [-(2^{b-1}-1),\, 2^{b-1}-1] \qquad\text{(}\texttt{quantize\_weight}\text{)}$$
 #
-# $$\hat W_{rc} = q_{rc}\, s_r, \qquad |W_{rc} - \hat W_{rc}| \le \tfrac{s_r}{2} \qquad\text{(}\texttt{dequantize\_weight}\text{; Exercise 8.3)}$$
+# $$\hat W_{rc} = q_{rc}\, s_r, \qquad |W_{rc} - \hat W_{rc}| \le \tfrac{s_r}{2} \qquad\text{(}\texttt{dequantize\_weight}\text{)}$$
 #
 # INT4 divides by 7, so $q \in [-7, 7]$ and the code $-8$ is never written. The largest weight of each row maps to
 # exactly $\pm 7$: nothing is clipped, which is what makes absmax safe when distributions are narrow (section 5).
