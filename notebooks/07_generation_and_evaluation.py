@@ -30,6 +30,12 @@
 #
 # The facts, with their sources (the official `generate.py`, `generation/strategies.py`, `evaluation/dataset.py`
 # and the paper's §2, §5–§6) are in `docs/glm130b_facts.md` §1.5, §2 and §6.
+#
+# Six pieces are **yours to write**: the generation layout (Exercise 7.1), top-p sampling (7.2), the beam length
+# penalty (7.3), the one-pass multiple-choice mask (7.4), the right-context share of a training batch (7.5) and the
+# prompts of three generation layouts (7.6). Each check says PASS or shows the first mismatch; later cells use your
+# function once it passes (the package's until then). Before each experiment you are asked to *predict* its result;
+# the answer is folded after the experiment.
 
 # %%
 import os
@@ -44,14 +50,15 @@ import torch
 
 from glm_mini.data import load_corpus
 from glm_mini.data.corpus import NAMED_CORPORA
-from glm_mini.data.baselines import baseline_table
+from glm_mini.data.baselines import baseline_table, rule_baselines
 from glm_mini.decoding import nucleus_mask, penalized_score
 from glm_mini.evaluate import choice_mask, language_model_eval
-from glm_mini.exercises import use
+from glm_mini.exercises import exercise_record, use
 from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generation_layout, check_nucleus_mask,
                                                 check_penalized_score, check_prompt_layout,
                                                 check_right_context_share)
-from glm_mini.generate import blank_prompt, fill_blanks, fill_blanks_batch_ids, generation_layout, official_inputs
+from glm_mini.generate import (blank_prompt, fill_blanks, fill_blanks_batch_ids, fill_blanks_ids, generation_layout,
+                               official_inputs, prepare_prompt)
 from glm_mini.lessons.generation import generate, prompt_layout
 from glm_mini.lessons.right_context import clean_items, describe_positions, left_rules
 from glm_mini.lessons.verdict import MARGIN, MIN_COMPLETION, bidirectional_line, gmask_line, mip_line, spread
@@ -66,6 +73,7 @@ from glm_mini.zero_shot import task_scores
 FAST = os.environ.get("GLM_KIT_FAST", "1") == "1"
 NOTEBOOK_START = time.perf_counter()
 torch.manual_seed(0)
+passed = {}  # exercise -> did its check pass
 
 models, manifests = {}, {}
 for variant in VARIANTS:
@@ -145,13 +153,13 @@ plt.show()
 #
 # ### Your turn — Exercise 7.1: the generation layout
 # Write `my_layout(prefix_len, total, mask_position)` returning `(positions [total], allowed [total, total])` for
-# rule 2: `prefix_len` tokens before `[sop]`, `mask_position=None` for `[gMASK]`. Predict first: for `[gMASK]`, which
-# row of `allowed` is the only one that is entirely True?
+# rule 2: `prefix_len` tokens before `[sop]`, `mask_position=None` for `[gMASK]`. *Predict first:* for `[gMASK]`,
+# which row of `allowed` is the only one that is entirely True?
 
 # %%
 def my_layout(prefix_len, total, mask_position):
     ### BEGIN SOLUTION
-    ### HINT: start from a lower-triangular mask, then open the first prefix_len columns to every row
+    ### HINT: with a [MASK], [sop] is a generated row too: its position follows the [MASK], not the count
     positions = torch.arange(total)
     if mask_position is not None:
         positions[prefix_len:] = mask_position
@@ -162,9 +170,20 @@ def my_layout(prefix_len, total, mask_position):
 
 
 # %%
-layout = use(my_layout, check_generation_layout(my_layout), generation_layout)
+passed["7.1"] = check_generation_layout(my_layout)
+layout = use(my_layout, passed["7.1"], generation_layout)
 positions, allowed = layout(4, 8, 1)
-print("positions:", positions.tolist())
+print("[MASK] at 1, 4 tokens before [sop], [sop] + 3 generated: positions", positions.tolist())
+g_positions, g_allowed = layout(4, 8, None)
+print("[gMASK], the same lengths: positions", g_positions.tolist())
+print(f"rows of allowed that are entirely True: {g_allowed.all(dim=-1).nonzero().flatten().tolist()} "
+      f"(rows 0..{len(g_allowed) - 1}; True entries per row: {g_allowed.sum(dim=-1).tolist()})")
+
+# %% [markdown] tags=["prediction"]
+# Only the last row: the newest generated token sees the whole context and every generated token before it. A
+# context row sees the context but none of the generated tokens, and a generated row sees none of the tokens after
+# it (the counts per row printed above grow by one from `[sop]` on). The `[MASK]` layout has the same mask; only its
+# positions differ, every row from `[sop]` on standing at the `[MASK]`'s position.
 
 # %% [markdown]
 # ## 2. Filling blanks, in English and Chinese
@@ -198,13 +217,13 @@ for name, text in prompts.items():
 # ### Your turn — Exercise 7.2: top-p (nucleus) sampling
 # Sampling instead of taking the arg-max gives varied answers; top-p keeps only the most probable tokens whose
 # probability adds up to `top_p` (the token that crosses the threshold included). Write `my_nucleus(logits, top_p)`
-# returning a bool mask `[b, V]` of the tokens kept. Predict first: with `top_p = 0.9` and one token at 99%, how many
-# tokens are kept?
+# returning a bool mask `[b, V]` of the tokens kept. *Predict first:* with `top_p = 0.9` and one token at 99%, how
+# many tokens are kept?
 
 # %%
 def my_nucleus(logits, top_p):
     ### BEGIN SOLUTION
-    ### HINT: sort the probabilities, and keep a token while the mass *before* it is still below top_p
+    ### HINT: the kept set is found in sorted order but returned in the vocabulary's; top_p = 1 must keep every token
     probs, order = torch.softmax(logits.float(), dim=-1).sort(dim=-1, descending=True)
     keep = probs.cumsum(dim=-1) - probs < top_p
     return torch.zeros_like(keep).scatter(-1, order, keep)
@@ -212,29 +231,49 @@ def my_nucleus(logits, top_p):
 
 
 # %%
-nucleus = use(my_nucleus, check_nucleus_mask(my_nucleus), nucleus_mask)
+passed["7.2"] = check_nucleus_mask(my_nucleus)
+nucleus = use(my_nucleus, passed["7.2"], nucleus_mask)
+one_token = torch.full((1, 100), 0.01 / 99)
+one_token[0, 0] = 0.99  # one token at 99%, the other 99 share 1%
+print(f"one token at 99%, top_p 0.9: {int(nucleus(one_token.log(), 0.9).sum())} token(s) kept of 100")
 logits = model(torch.tensor([tokenizer.encode(english[:80], parse_special=False) + [special.gmask, special.sop]]),
                ).logits[0, -1:].detach()
-kept = [int(nucleus(logits, p).sum()) for p in (0.5, 0.8, 0.9, 0.95, 0.99)]
-print("tokens kept at top_p 0.5/0.8/0.9/0.95/0.99:", kept, f"(of {logits.shape[-1]})")
+top_ps = (0.5, 0.8, 0.9, 0.95, 0.99)
+kept = [int(nucleus(logits, p).sum()) for p in top_ps]
+print(f"the reference GLM's next token after an English opening: kept at top_p {top_ps}: {kept} "
+      f"(of {logits.shape[-1]}; the most likely token holds {float(torch.softmax(logits, -1).max()):.1%})")
+
+# %% [markdown] tags=["prediction"]
+# One. The 99% token alone carries the mass past 0.9, and the token that crosses the threshold is kept, so nothing
+# after it is (the first line printed 1). Top-p adapts to the model's confidence: a peaked distribution keeps one
+# token, a flat one keeps many, which a fixed top-k cannot do (the second line shows how many tokens the reference
+# model's real distribution keeps as `top_p` grows).
 
 # %% [markdown]
 # ### Your turn — Exercise 7.3: the beam length penalty
-# Write `my_penalized(score, length, length_penalty)` from the equation above. Predict first: with a penalty above 0,
-# does a longer answer with the same summed log-probability rank higher or lower?
+# Write `my_penalized(score, length, length_penalty)` from the equation above. *Predict first:* with a penalty above
+# 0, does a longer answer with the same summed log-probability rank higher or lower?
 
 # %%
 def my_penalized(score, length, length_penalty):
     ### BEGIN SOLUTION
-    ### HINT: divide by ((5 + length) / 6) raised to length_penalty
+    ### HINT: not the raw length: the equation smooths it before the penalty, or short answers are crushed
     return score / ((5.0 + length) / 6) ** length_penalty
     ### END SOLUTION
 
 
 # %%
-penalized = use(my_penalized, check_penalized_score(my_penalized), penalized_score)
-print("same log-prob -8, length 10 vs 20, penalty 1:", round(penalized(-8.0, 10, 1.0), 3),
-      round(penalized(-8.0, 20, 1.0), 3))
+passed["7.3"] = check_penalized_score(my_penalized)
+penalized = use(my_penalized, passed["7.3"], penalized_score)
+short, long = penalized(-8.0, 10, 1.0), penalized(-8.0, 20, 1.0)
+print(f"summed log-prob -8, penalty 1: length 10 scores {short:.3f}, length 20 scores {long:.3f}; "
+      f"the longer ranks {'higher' if long > short else 'lower'}")
+print(f"penalty 0: {penalized(-8.0, 10, 0.0):.3f} and {penalized(-8.0, 20, 0.0):.3f} (the plain sum)")
+
+# %% [markdown] tags=["prediction"]
+# Higher. The summed log-probability is negative, and dividing it by a larger number brings it closer to 0 (the cell
+# printed both scores). Every extra token adds a negative log-probability, so an unnormalized beam search favours
+# short answers; the penalty above 0 offsets that, and at 0 the ranking is the plain sum.
 
 # %% [markdown]
 # ## 3. Why a KV cache
@@ -279,6 +318,17 @@ for v, r in lm.items():
           f"{r.bits_per_byte:.3f} bits per byte")
 print(f"baselines (nats/token, whole validation split): unigram {by_name['unigram (nats/token)']:.3f}, "
       f"Kneser-Ney bigram {by_name['Kneser-Ney bigram (nats/token)']:.3f}")
+fig, (ax_nats, ax_bpb) = plt.subplots(1, 2, figsize=(10, 3.4))
+colors = {"glm": "tab:blue", "causal": "tab:orange"}
+ax_nats.bar(list(lm), [r.loss for r in lm.values()], color=[colors[v] for v in lm], width=0.5)
+for name, style in (("unigram (nats/token)", ":"), ("Kneser-Ney bigram (nats/token)", "--")):
+    ax_nats.axhline(by_name[name], color="gray", ls=style, label=name.split(" (")[0] + " baseline")
+ax_nats.set(ylabel="loss (nats per token)", title=f"{len(val_texts)} validation texts (baselines: whole split)")
+ax_nats.legend(fontsize=8)
+ax_bpb.bar(list(lm), [r.bits_per_byte for r in lm.values()], color=[colors[v] for v in lm], width=0.5)
+ax_bpb.set(ylabel="bits per byte (lower is better)", title="the same texts, per UTF-8 byte")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ## 5. Scoring candidates in one pass
@@ -291,13 +341,13 @@ print(f"baselines (nats/token, whole validation split): unigram {by_name['unigra
 # ### Your turn — Exercise 7.4: the multiple-choice mask
 # All choices are scored in one forward pass: the context (`division` tokens: the text and `[MASK]`) is seen by every
 # row and sees itself both ways; each choice (`[sop]` + its tokens but the last) is causal within itself and never
-# sees another choice. Write `my_choice_mask(division, choice_lengths)`. Predict first: how many True entries has
+# sees another choice. Write `my_choice_mask(division, choice_lengths)`. *Predict first:* how many True entries has
 # the mask for `division=3`, choices of lengths 2 and 1?
 
 # %%
 def my_choice_mask(division, choice_lengths):
     ### BEGIN SOLUTION
-    ### HINT: start all False, put a lower-triangular block on the diagonal for each choice, then open the context
+    ### HINT: every choice comes after the context, yet no choice may see another choice's tokens
     total = division + sum(choice_lengths)
     allowed = torch.zeros(total, total, dtype=torch.bool)
     start = division
@@ -310,19 +360,30 @@ def my_choice_mask(division, choice_lengths):
 
 
 # %%
-mc_mask = use(my_choice_mask, check_choice_mask(my_choice_mask), choice_mask)
+passed["7.4"] = check_choice_mask(my_choice_mask)
+mc_mask = use(my_choice_mask, passed["7.4"], choice_mask)
 fig, ax = plt.subplots(figsize=(5, 4))
 plot_attention_mask(mc_mask(4, [3, 2, 3]), division=4, ax=ax, title="context 4, three choices (3, 2, 3 tokens)",
                     boundary="context | choices")
 plt.show()
+small = mc_mask(3, [2, 1])
+print(f"division 3, choices of 2 and 1: {int(small.sum())} True entries = {int(small[:, :3].sum())} in the context's "
+      f"columns ({len(small)} rows x 3) + {int(small[3:5, 3:5].sum())} in the first choice's block + "
+      f"{int(small[5:, 5:].sum())} in the second's")
+
+# %% [markdown] tags=["prediction"]
+# 22 (printed). Every one of the 6 rows sees the 3 context tokens, 18 entries; the first choice's two rows see
+# themselves causally, 1 + 2 = 3; the second choice's one row sees itself, 1. Nothing else: the context never sees a
+# choice, and the two choices never see each other, which is what lets one forward pass score them all as if each
+# were alone after the context.
 
 # %% [markdown]
 # ## 6. Lesson "bidirectional": a blank fixed by the text to its right
 #
 # **Why.** GLM reads the text on both sides of a blank; a left-to-right model reads only what precedes it. The paper's
-# own comparison (LAMBADA, 80.2 for GLM-130B's bidirectional prefix vs 75.3 read left to right, paper Fig. 2, §2.1: the
-# paper's numbers) is on items whose evidence is on the *left*, a margin far too small to resolve at a million
-# parameters. What a small model can show is the structural difference: a blank whose answer is fixed by text to its
+# own comparison (zero-shot LAMBADA, 80.2 for GLM-130B's bidirectional prefix vs 75.3 read left to right: the paper's
+# Figure 2, §2.1, the 75.3 read off its bar chart; `docs/glm130b_facts.md` §6) is on items whose evidence is on the
+# *left*, a margin far too small to resolve at a million parameters. What a small model can show is the structural difference: a blank whose answer is fixed by text to its
 # right. The kit's `right_context_test` split blanks an animal whose sound comes right after it:
 #
 # > At dawn, the \_\_\_ barked by the gate.
@@ -358,12 +419,12 @@ plt.show()
 #
 # ### Your turn — Exercise 7.5: the right-context share
 # Write `my_right_context_share(batch)` from the equation (positions may be `[B, 2, L]`: the text position is the
-# first row). Predict first: for the causal twin, what is it?
+# first row). *Predict first:* for the causal twin, what is it?
 
 # %%
 def my_right_context_share(batch):
     ### BEGIN SOLUTION
-    ### HINT: compare every key's position with every query's, and keep only pairs the attention mask allows
+    ### HINT: a later position counts only where the attention mask lets the token see it; only loss tokens count
     pos = batch["position_ids"]
     pos = pos[:, 0] if pos.dim() == 3 else pos
     sees_later = (batch["attention_mask"][:, 0] & (pos[:, None, :] > pos[:, :, None])).any(-1)
@@ -373,7 +434,8 @@ def my_right_context_share(batch):
 
 
 # %%
-share_fn = use(my_right_context_share, check_right_context_share(my_right_context_share), right_context_share)
+passed["7.5"] = check_right_context_share(my_right_context_share)
+share_fn = use(my_right_context_share, passed["7.5"], right_context_share)
 data = load_train_data(recipe["corpus"], model.config.vocab_size, recipe["seq_len"], True)
 mixes = {"paper: 30% [MASK] rows, 15% masked": objective_config("glm", 0.3),
          f"reference: {MASK_SHARE:.0%} [MASK] rows, {MASK_RATIO:.0%} masked":
@@ -393,6 +455,12 @@ fig.tight_layout()
 plt.show()
 for name, v in shares.items():
     print(f"{name:<24} {100 * v:5.1f}% of supervised tokens see text to their right")
+
+# %% [markdown] tags=["prediction"]
+# Zero (the last line). In the causal twin every token attends only to itself and the tokens before it, so no
+# supervised token can see a later position: every row it trains on is next-token prediction from the left. In GLM
+# only the `[MASK]` spans' tokens see the text after their blank; the `[gMASK]` suffix and the MIP answer are read
+# left to right like the causal twin's tokens.
 
 # %% [markdown]
 # At the paper's mix only a small share of what a model trains on can see text to its right: GLM-130B could afford
@@ -482,13 +550,13 @@ for pair, count in describe_positions(tokenizer, val_docs, fill_at, top=10):
 # ### Your turn — Exercise 7.6: generation prompts in three layouts
 # Write `my_prompt_layout(ids, special, layout)` returning `(ids, position_ids, prefix_len)` for `"mip"` (above),
 # `"gmask"` (`prompt [gMASK] [sop]`, prompt and `[gMASK]` bidirectional) and `"causal"` (`[gMASK] [sop] prompt`,
-# nothing bidirectional). Positions count 0, 1, 2, ... in all three. Predict first: what is `prefix_len` for
+# nothing bidirectional). Positions count 0, 1, 2, ... in all three. *Predict first:* what is `prefix_len` for
 # `"causal"`?
 
 # %%
 def my_prompt_layout(ids, special, layout):
     ### BEGIN SOLUTION
-    ### HINT: the bidirectional part ends right before [sop] in the two GLM layouts
+    ### HINT: the blank token is part of the prompt the model reads; where it goes differs between the layouts
     if layout == "causal":
         full = [special.gmask, special.sop] + list(ids)
         return full, list(range(len(full))), 0
@@ -499,12 +567,21 @@ def my_prompt_layout(ids, special, layout):
 
 
 # %%
-layout_fn = use(my_prompt_layout, check_prompt_layout(my_prompt_layout), prompt_layout)
+passed["7.6"] = check_prompt_layout(my_prompt_layout)
+layout_fn = use(my_prompt_layout, passed["7.6"], prompt_layout)
 example = next(r for r in corpus["facts_test"] if r["lang"] == "en" and r["template"] == "held-out")
+example_ids = tokenizer.encode(example["prompt"].rstrip(" "), parse_special=False)
+print(f"prefix_len of a {len(example_ids)}-token prompt: "
+      + ", ".join(f"{name} {layout_fn(example_ids, special, name)[2]}" for name in ("mip", "gmask", "causal")))
 for variant in ("glm", "no-mip"):
     (ids, ended), = generate(models[variant], tokenizer, [example["prompt"].rstrip(" ")], "mip", 6)
     print(f"{variant:<7} {example['prompt'].strip()!r} -> {tokenizer.decode(ids).strip()!r} "
           f"(the person's: {example['answer']!r})")
+
+# %% [markdown] tags=["prediction"]
+# Zero (the first line printed it). In the causal layout `[gMASK] [sop]` come first and the prompt is read left to
+# right after them, exactly as the causal twin was trained, so nothing attends both ways. In the two GLM layouts the
+# bidirectional prefix is the prompt and its blank token: one more than the prompt's length, printed beside it.
 
 # %%
 measures = {f"{what}, {kind} template": ("facts_" + kind + "_template", what)
@@ -528,13 +605,31 @@ for name in measures:
 
 # %% [markdown]
 # The held-out task *families* of the corpus (`topic`, `entailment`) ask for labels the model never produced as an
-# answer; at this size expect the majority-class level with or without MIP (ranked here over each family's labels):
+# answer; at this size expect nothing above the majority answer, with or without MIP (each item ranked over its
+# family's labels; the dotted line is the majority answer's accuracy on the same items):
 
 # %%
 heldout = corpus["mip_heldout"][: 60 if FAST else 400]
-for variant in ("glm", "no-mip"):
-    print(variant, {s.method.split(":")[0]: f"{100 * s.accuracy:.1f}%" for s in task_scores(models[variant],
-                                                                                           tokenizer, heldout)})
+family_scores = {v: {s.method.split(":")[0]: s.accuracy for s in task_scores(models[v], tokenizer, heldout)}
+                 for v in ("glm", "no-mip")}
+majority = {r.baseline.split(":")[0]: r.accuracy for r in rule_baselines({"train": corpus["train"],
+                                                                          "mip_heldout": heldout})
+            if r.baseline.endswith("majority answer")}
+families = list(family_scores["glm"])
+fig, ax = plt.subplots(figsize=(6, 3))
+x = np.arange(len(families))
+for offset, (variant, label) in zip((-0.2, 0.2), (("glm", "GLM with MIP"), ("no-mip", "GLM without MIP"))):
+    ax.bar(x + offset, [100 * family_scores[variant][f] for f in families], 0.4, label=label)
+for i, f in enumerate(families):
+    ax.hlines(100 * majority[f], i - 0.45, i + 0.45, color="k", ls=":", label="majority answer" if i == 0 else None)
+ax.set_xticks(x, families)
+ax.set(ylabel="accuracy (%)", ylim=(0, 100), title=f"held-out task families (n={len(heldout)} items, seed 0)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+for variant, scores in family_scores.items():
+    print(variant, {f: f"{100 * a:.1f}%" for f, a in scores.items()})
+print("majority answer", {f: f"{100 * majority[f]:.1f}%" for f in families})
 
 # %% [markdown]
 # ## 8. Lesson "gmask": complete a long text, and stop
@@ -627,13 +722,28 @@ print(f"shares where both lessons clear: {both if both else 'none of those measu
 # %% [markdown]
 # ## 9. Play: your own prompt
 #
-# Type a prompt with `[MASK]` (or none, for a `[gMASK]` continuation) and press Enter: the reference GLM fills it.
-# The static example below is what the widget shows first.
+# Type a prompt with `[MASK]` (or none, for a `[gMASK]` continuation) and press Enter: the reference GLM fills it
+# (the text box redraws on Enter or when it loses focus, not on every keystroke; the sliders on release). The picture
+# is what the model read while it wrote the first blank's answer: the prompt both ways, `[sop]` and the answer
+# causally, with every token's position. The two static examples below are what the widget shows first, and one
+# sound changed. Generating a blank is a harder test than section 6's ranking of 15 given animals: the model must
+# also choose the answer's words and where it ends.
 
 # %%
 def show_fill(prompt="In the yard, the [MASK] barked again and again.", beams=1, max_new_tokens=10):
-    filled, answers = fill_blanks(model, tokenizer, prompt, max_new_tokens=max_new_tokens, num_beams=beams)
-    print(f"answers: {answers}\nfilled : {filled}")
+    ids = tokenizer.encode(prompt)
+    answers, output = fill_blanks_ids(model, ids, special, max_new_tokens, num_beams=beams)
+    print(f"answers: {[tokenizer.decode(a) for a in answers]}\nfilled : {tokenizer.decode(output)}")
+    seq, blank = prepare_prompt(ids, special)
+    first = blank_prompt(seq, seq.index(blank), blank == special.gmask, special)
+    _, positions, allowed = official_inputs(first, answers[0])
+    name = token_label(tokenizer)
+    labels = [f"{name(t)} (pos {q})" for t, q in zip(first.ids + answers[0], positions[0].tolist())]
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    plot_attention_mask(allowed[0, 0], division=first.prefix_len, ax=ax, labels=labels,
+                        title=f"the first blank, {beams} beam(s): {' '.join(map(name, answers[0]))}",
+                        boundary="prompt | [sop] + answer")
+    plt.show()
 
 
 show_fill()
@@ -653,6 +763,7 @@ widgets.interact(show_fill, prompt=widgets.Text(value="In the yard, the [MASK] b
 # paper's, at 130B parameters and 400B tokens.
 
 # %% tags=["summary"]
+print(exercise_record(passed))
 print(f"reference models: {', '.join(manifests)}; seeds {[r['seed'] for r in manifests['glm']['seeds']]} "
       f"(seed 0 re-measured live, {'FAST' if FAST else 'FULL'} item counts)")
 print(f"KV cache: same tokens, {speedup:.1f}x faster for {n_new} tokens")

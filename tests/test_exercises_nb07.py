@@ -6,7 +6,7 @@ from glm_mini.decoding import nucleus_mask, penalized_score
 from glm_mini.evaluate import choice_mask
 from glm_mini.exercises.nb07_generation import (check_choice_mask, check_generation_layout, check_nucleus_mask,
                                                 check_penalized_score, check_prompt_layout,
-                                                check_right_context_share)
+                                                check_right_context_share, penalty_steps, share_steps)
 from glm_mini.lessons.generation import prompt_layout
 from glm_mini.objective import right_context_share
 from glm_mini.generate import generation_layout
@@ -84,3 +84,31 @@ def test_lesson_checks_fail_on_wrong_functions(capsys):
 
     assert not check_prompt_layout(mip_without_the_mask)
     assert "Exercise 7.6: FAIL" in capsys.readouterr().out
+
+
+def test_scalar_checks_print_their_breakdown_on_a_mismatch(capsys):
+    assert not check_penalized_score(lambda s, n, p: s / n ** p)  # the raw length: the usual slip
+    out = capsys.readouterr().out
+    assert "smoothed length (5 + |y|) / 6" in out and "raw |y| ** length_penalty" in out
+
+    def forgets_the_attention_mask(batch):
+        return right_context_share({**batch, "attention_mask": torch.ones_like(batch["attention_mask"])})
+
+    assert not check_right_context_share(forgets_the_attention_mask)
+    out = capsys.readouterr().out
+    assert "Exercise 7.5: FAIL" in out and "share with the attention mask ignored (a slip)" in out
+
+
+def test_the_breakdowns_compute_the_reference_values():
+    steps = dict(penalty_steps(-6.0, 7, 1.0))
+    assert steps["smoothed length (5 + |y|) / 6"] == 2.0 and steps["score / that"] == penalized_score(-6.0, 7, 1.0)
+    assert steps["summed log-probability"] / steps["smoothed ** length_penalty"] == steps["score / that"]
+    # a hand-made batch: positions 0 1 2; only token 0 may see a later one (token 2); token 2 is not supervised
+    allowed = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
+    batch = {"position_ids": torch.tensor([[0, 1, 2]]), "attention_mask": allowed.view(1, 1, 3, 3),
+             "loss_mask": torch.tensor([[True, True, False]])}
+    terms = dict(share_steps(batch))
+    assert terms["supervised tokens (loss mask)"] == 2 and terms["of them, allowed to attend to a later position"] == 1
+    assert terms["share"] == 0.5 == right_context_share(batch)
+    assert terms["share with the attention mask ignored (a slip)"] == 1.0
+    assert terms["share over every token, loss mask ignored (a slip)"] == 1 / 3

@@ -14,7 +14,7 @@ import answer_leaks
 import editions
 import runner
 
-REVIEWED = ("00", "01", "02", "03", "04", "05", "06", "08", "09", "10", "11")
+REVIEWED = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")
 SOURCES = {p.stem[:2]: p for p in sorted(runner.NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))}
 
 

@@ -5,11 +5,14 @@
 - Exercise 7.2 ``check_nucleus_mask(fn)``: ``fn(logits [b, V], top_p) -> bool [b, V]``, the tokens top-p sampling
   keeps (``glm_mini.decoding.nucleus_mask``).
 - Exercise 7.3 ``check_penalized_score(fn)``: ``fn(score, length, length_penalty) -> float``, GLM-130B's beam
-  length normalization (``glm_mini.decoding.penalized_score``).
+  length normalization (``glm_mini.decoding.penalized_score``); a mismatch prints ``penalty_steps``, the score's
+  computation step by step, score / ((5 + |y|)/6)^ℓ, beside the raw length |y|^ℓ (the usual slip).
 - Exercise 7.4 ``check_choice_mask(fn)``: ``fn(division, choice_lengths) -> bool [L, L]``, the one-pass
   multiple-choice mask (``glm_mini.evaluate.choice_mask``).
 - Exercise 7.5 ``check_right_context_share(fn)``: ``fn(batch) -> float``, the share of supervised tokens that can
-  attend to a later text position (``glm_mini.objective.right_context_share``).
+  attend to a later text position (``glm_mini.objective.right_context_share``); a mismatch prints
+  ``share_steps``: the supervised tokens, how many may attend to a later position, the share, and the two shares a
+  slip gives (the attention mask ignored; the loss mask ignored).
 - Exercise 7.6 ``check_prompt_layout(fn)``: ``fn(ids, special, layout) -> (ids, position_ids, prefix_len)``, a
   generation prompt in the MIP, ``[gMASK]`` or causal layout (``glm_mini.lessons.generation.prompt_layout``).
 
@@ -51,12 +54,21 @@ def check_nucleus_mask(fn) -> bool:
     return run_check("Exercise 7.2", fn, nucleus_mask, cases)
 
 
+def penalty_steps(score: float, length: int, length_penalty: float) -> list[tuple[str, float]]:
+    """score / ((5 + length) / 6) ** length_penalty step by step, and the raw-length divisor beside it."""
+    smoothed = (5 + length) / 6
+    return [("summed log-probability", score), ("length |y|", length), ("smoothed length (5 + |y|) / 6", smoothed),
+            ("smoothed ** length_penalty", smoothed ** length_penalty),
+            ("score / that", penalized_score(score, length, length_penalty)),
+            ("raw |y| ** length_penalty (not the divisor)", length ** length_penalty)]
+
+
 def check_penalized_score(fn) -> bool:
     rng = random.Random(3)
     cases = [Case(f"score {s:.2f}, length {n}, penalty {p}", (s, n, p))
              for s, n, p in ((-rng.uniform(0, 20), rng.randint(1, 60), lp) for lp in (1.0, 0.6, 2.0))]
     cases.append(Case("edge: length_penalty 0 leaves the score as it is", (-3.5, 17, 0.0)))
-    return run_check("Exercise 7.3", fn, penalized_score, cases, rtol=1e-9)
+    return run_check("Exercise 7.3", fn, penalized_score, cases, rtol=1e-9, breakdown=penalty_steps)
 
 
 def check_choice_mask(fn) -> bool:
@@ -64,6 +76,18 @@ def check_choice_mask(fn) -> bool:
              Case("context 5, four choices", (5, [1, 3, 2, 4])),
              Case("edge: a single one-token choice", (1, [1]))]
     return run_check("Exercise 7.4", fn, choice_mask, cases)
+
+
+def share_steps(batch: dict) -> list[tuple[str, float]]:
+    """The right-context share's terms for ``batch``, and the share each of two slips computes instead."""
+    supervised = int(batch["loss_mask"].sum())
+    share = right_context_share(batch)
+    no_mask = right_context_share({**batch, "attention_mask": torch.ones_like(batch["attention_mask"])})
+    every_token = right_context_share({**batch, "loss_mask": torch.ones_like(batch["loss_mask"])})
+    return [("supervised tokens (loss mask)", supervised),
+            ("of them, allowed to attend to a later position", round(share * supervised)), ("share", share),
+            ("share with the attention mask ignored (a slip)", no_mask),
+            ("share over every token, loss mask ignored (a slip)", every_token)]
 
 
 def check_right_context_share(fn) -> bool:
@@ -75,7 +99,7 @@ def check_right_context_share(fn) -> bool:
              Case("70% [MASK] rows", (batch(1, objective_config("glm", 0.7)),)),
              Case("2-D positions, all [MASK] rows", (batch(2, ObjectiveConfig(gmask_prob=0.0, two_d=True)),)),
              Case("edge: the causal twin (no token sees its right)", (batch(3, objective_config("causal")),))]
-    return run_check("Exercise 7.5", fn, right_context_share, cases, rtol=1e-9)
+    return run_check("Exercise 7.5", fn, right_context_share, cases, rtol=1e-9, breakdown=share_steps)
 
 
 def check_prompt_layout(fn) -> bool:
