@@ -177,6 +177,26 @@ def measure(model: GLM, tokenizer, variant: str, run_dir: Path | None = None, qu
     return out
 
 
+def accuracies(metrics: dict) -> dict[str, tuple[float, int]]:
+    """Every accuracy of a ``measure`` dict as ``"group/name" -> (value, number of items it is over)``."""
+    counts = {"right_context": metrics.get("right_context_n"), "right_neighbour_fill": metrics.get("right_neighbour_n")}
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            n = value.get("n", counts.get(key))
+            out.update({f"{key}/{k}": (v, n) for k, v in value.items() if k not in ("n", "mean_new_tokens")})
+    return out
+
+
+def disagreements(measured: dict, recorded: dict, atol_items: int) -> list[str]:
+    """The accuracies of ``measured`` that differ from ``recorded`` (two ``measure`` dicts over the same items) by
+    more than ``atol_items`` items, or that only one of them has: empty when a re-measurement matches the record."""
+    got, want = accuracies(measured), accuracies(recorded)
+    out = sorted(set(got) ^ set(want))
+    out += [k for k, (v, n) in want.items() if k in got and abs(got[k][0] - v) > atol_items / n + 1e-9]
+    return out
+
+
 def validation_loss(model: GLM, cfg) -> float:
     """The trainer's validation loss of ``model`` on ``cfg``'s fixed validation batches (fp32, eval mode)."""
     from glm_mini.train import evaluate

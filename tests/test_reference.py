@@ -15,22 +15,12 @@ import json
 import pytest
 import torch
 
-from glm_mini.reference import REFERENCE_DIR, VARIANTS, load_reference, measure, read_manifest, recipe, validation_loss
+from glm_mini.reference import (REFERENCE_DIR, VARIANTS, accuracies, disagreements, load_reference, measure,
+                                read_manifest, recipe, validation_loss)
 from shipped_models import assert_recipe_retrains_the_curve
 
 SHIPPED = [v for v in VARIANTS if (REFERENCE_DIR / f"{v}.json").is_file()]
 needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no reference model shipped in data/reference/")
-
-
-def _accuracies(metrics: dict) -> dict[str, tuple[float, int]]:
-    """Every accuracy in a ``measure`` dict, with the number of items it is over."""
-    counts = {"right_context": metrics.get("right_context_n"), "right_neighbour_fill": metrics.get("right_neighbour_n")}
-    out = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            n = value.get("n", counts.get(key))
-            out.update({f"{key}/{k}": (v, n) for k, v in value.items() if k not in ("n", "mean_new_tokens")})
-    return out
 
 
 @needs_shipped
@@ -54,11 +44,16 @@ def test_shipped_model_still_measures_its_recorded_metrics(variant):
     cfg = recipe(variant, 0)
     assert validation_loss(model, cfg) == pytest.approx(check["val_loss"], rel=tol["val_loss_rtol"])
     again = measure(model, tokenizer, variant, quick=True)
-    recorded = _accuracies({k: v for k, v in check.items() if k != "val_loss"})
-    measured = _accuracies(again)
-    assert recorded.keys() == measured.keys()
-    for key, (value, n) in recorded.items():
-        assert abs(measured[key][0] - value) <= tol["accuracy_atol_items"] / n + 1e-9, (key, measured[key][0], value)
+    assert accuracies(again) and not disagreements(again, check, tol["accuracy_atol_items"])
+
+
+def test_disagreements_count_items_not_points():
+    record = {"right_context": {"GLM, one pass": 0.5}, "right_context_n": 60, "completion": {"completed": 0.4, "n": 30}}
+    assert not disagreements(record, record, 2)
+    two_items = {**record, "right_context": {"GLM, one pass": 0.5 + 2 / 60}}
+    three_items = {**record, "completion": {"completed": 0.4 + 3 / 30, "n": 30}}
+    assert not disagreements(two_items, record, 2) and disagreements(three_items, record, 2) == ["completion/completed"]
+    assert disagreements({"right_context_n": 60}, record, 2) == ["completion/completed", "right_context/GLM, one pass"]
 
 
 @needs_shipped
