@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a prompt as comma-separated token ids (repeatable; no tokenizer needed)")
     q.add_argument("--tokenizer", type=Path, help="sentencepiece .model file; a file named ice_text.model is read "
                    "with GLM-130B's icetk ids (default: the kit's tokenizer for the preset)")
+    q.add_argument("--corpus", default="default", help="without --tokenizer: the kit corpus whose tokenizer reads "
+                   "text prompts ('default'; 'lessons' for the reference models of data/reference/)")
     q.add_argument("--special-ids", default=OFFICIAL_SPECIAL,
                    help="mask,gmask,smask,eod,sop,eop,eos,pad ids for --prompt-ids (default: GLM-130B's icetk ids)")
     d = p.add_argument_group("decoding")
@@ -207,7 +209,7 @@ def check_args(parser: argparse.ArgumentParser, args) -> tuple:
         records = read_prompt_file(args.prompt_file) if args.prompt_file else (
             [{"prompt": t} for t in args.prompt] + [{"prompt_ids": ids} for ids in args.prompt_ids])
         texts = args.interactive or any("prompt" in r for r in records)
-        tokenizer = load_tokenizer(args.tokenizer, config.vocab_size) if texts or args.tokenizer else None
+        tokenizer = load_tokenizer(args.tokenizer, config.vocab_size, args.corpus) if texts or args.tokenizer else None
     except (ValueError, TypeError, argparse.ArgumentTypeError, FileNotFoundError) as err:
         parser.error(str(err))
     try:

@@ -12,7 +12,7 @@ How it works
 - **The tokenizer.** ``--tokenizer PATH/ice_text.model`` (icetk's text model, by its file name) is read by the kit's
   icetk adapter (``icetk_tokenizer.IceTokenizer``: GLM-130B's own ids); any other ``.model`` file by the kit's
   ``GLMTokenizer``; without ``--tokenizer`` text prompts use the kit's tokenizer for the preset's vocabulary
-  (``default_tokenizer``). A tokenizer whose ids do not fit the model's vocabulary is refused, naming both sizes.
+  (``default_tokenizer``) trained on the kit corpus ``--corpus`` names (``lessons`` for the reference models). A tokenizer whose ids do not fit the model's vocabulary is refused, naming both sizes.
 - **Answers.** One JSON object per prompt, in prompt order: the prompt and its ids, the answers (one per blank) and
   the whole output, as text when there is a tokenizer and always as ids. They are written to ``OUT.partial`` line by
   line (flushed, so a long run shows how far it got), which is renamed to ``OUT`` once every prompt is answered: a
@@ -63,12 +63,16 @@ def read_prompt_file(path: Path) -> list[dict]:
     return records
 
 
-def load_tokenizer(path: Path | None, vocab_size: int):
-    """The tokenizer for text prompts (module docstring); ``ValueError`` when it does not fit the model."""
+def load_tokenizer(path: Path | None, vocab_size: int, corpus: str = "default"):
+    """The tokenizer for text prompts (module docstring): the file ``path``, else the kit's tokenizer of the kit corpus
+    named ``corpus`` (``glm_mini.data.corpus.NAMED_CORPORA``); ``ValueError`` when it does not fit the model."""
     if path is None:
+        from glm_mini.data.corpus import NAMED_CORPORA
         from glm_mini.data.corpus_tokenizer import default_tokenizer
 
-        return default_tokenizer(vocab_size=vocab_size)
+        if corpus not in NAMED_CORPORA:
+            raise ValueError(f"--corpus: expected one of the kit's corpora {sorted(NAMED_CORPORA)}, got {corpus!r}")
+        return default_tokenizer(vocab_size, NAMED_CORPORA[corpus])
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValueError(f"--tokenizer: no such file {path}")

@@ -24,7 +24,7 @@ PROMPTS = ["Tom went to the [MASK] and bought three apples.", "The river was col
            "Lena opened the door and"]  # [MASK], [gMASK], and no blank: [gMASK] is appended
 # the reference model's shape: the mini preset made narrower (glm_mini.reference.MODEL)
 REFERENCE_ARGS = ["--preset", "mini", "--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4",
-                  "--inner-hidden-size", "168", "--precision", "fp32", "--device", "cpu"]
+                  "--inner-hidden-size", "168", "--precision", "fp32", "--device", "cpu", "--corpus", "lessons"]
 
 
 @pytest.fixture(scope="module")
