@@ -3,6 +3,7 @@ versions, generated from the environment these tests pass in) and the two instal
 environment.yml. Also: every runtime dependency is imported by the kit, and `pip check` finds nothing broken."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def _requirements(extra_dev=True):
 
 def _make_dry_run(*args):
     """The commands ``make -n`` would run (nothing is executed, nothing downloaded)."""
-    done = subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    # the Makefile's own defaults: nothing inherited from a calling make (.ci/run may set TORCH_INDEX) or the shell
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_INDEX", "HOST_OS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True, env=env)
     return done.stdout
 
 
