@@ -301,8 +301,8 @@ del decoders
 # The number to watch is a row's **peak-to-σ ratio**, the shape of its distribution, not the size of its weights.
 #
 # The models: the kit's INT4-scale family (`data/reference/int4-scale/`, retrained by `make int4-scale`), GLMs of
-# width 32, 64 and 128 trained by the kit's trainer with one recipe (the reference `glm` model's: 1,500 steps of
-# 8 × 128 tokens), two seeds each. The next cell loads all of them and measures each once: validation loss and
+# width 32, 64 and 128 trained by the kit's trainer with one recipe (`size_family.RECIPE`, the first recipe of the
+# reference `glm` model, on the default corpus: 1,500 steps of 8 × 128 tokens), two seeds each. The next cell loads all of them and measures each once: validation loss and
 # next-token accuracy in FP32, INT8 and INT4 on the same 16 validation batches, and the weight statistics of the four
 # block linears, trained and at initialisation (the seed rebuilds the trainer's initial model).
 
