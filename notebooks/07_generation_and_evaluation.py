@@ -692,14 +692,14 @@ plt.show()
 trade = tradeoff(load_sweep(), fill["causal, next token"])
 fig, ax = plt.subplots(figsize=(7, 3.6))
 share_x = [100 * r["share"] for r in trade]
-for key, label, color, threshold in (("fill_margin", "right-neighbour fill: GLM minus causal (points)", "tab:blue",
-                                      MARGIN),
-                                     ("completed", "countdowns completed (%)", "tab:orange", MIN_COMPLETION)):
-    if key == "fill_margin":
-        ys, errs = [100 * r[key] for r in trade], [100 * (max(r["fill"]) - min(r["fill"])) / 2 for r in trade]
-    else:
-        ys, errs = [100 * mean(r[key]) for r in trade], [100 * (max(r[key]) - min(r[key])) / 2 for r in trade]
-    ax.errorbar(share_x, ys, yerr=errs, marker="o", capsize=4, color=color, label=label)
+for label, mean_of, seeds_of, color, threshold in (
+        ("right-neighbour fill: GLM minus causal (points)", lambda r: r["fill_margin"], lambda r: r["fill"],
+         "tab:blue", MARGIN),
+        ("countdowns completed (%)", lambda r: mean(r["completed"]), lambda r: r["completed"], "tab:orange",
+         MIN_COMPLETION)):
+    ax.errorbar(share_x, [100 * mean_of(r) for r in trade],
+                yerr=[100 * (max(seeds_of(r)) - min(seeds_of(r))) / 2 for r in trade],
+                marker="o", capsize=4, color=color, label=label)
     ax.axhline(100 * threshold, color=color, ls=":", lw=1)
 ax.axvline(100 * MASK_SHARE, color="grey", lw=0.8, ls="--")
 ax.text(100 * MASK_SHARE, 2, " shipped", color="grey", fontsize=8)

@@ -3,11 +3,12 @@
 How it works
 ------------
 A ``.pt`` file is a pickle, and unpickling may call any importable function: a crafted checkpoint runs code the
-moment ``torch.load(weights_only=False)`` reads it. ``weights_only=True`` unpickles with an allow-list (tensors,
-dicts, lists, numbers, strings), so such a file is refused instead. Every loader in ``scale_up`` reads user files
-through ``load_tensor_file``, which also turns torch's errors into one that names the file and says what was wrong;
-the advice torch appends, to retry with ``weights_only=False`` or to allow-list the object it met, is left out on
-purpose: for a file of unknown origin it is the one thing not to do. Kit files are recognised by the keys this safe load returns, never by unpickling.
+moment torch's unrestricted unpickler reads it. ``weights_only=True`` unpickles with an allow-list (tensors, dicts,
+lists, numbers, strings), so such a file is refused instead. Every loader in ``scale_up`` reads user files through
+``load_tensor_file``, which also turns torch's errors into one that names the file and says what was wrong; the
+advice torch appends, to retry with the allow-list switched off or to allow-list the object it met, is left out on
+purpose: for a file of unknown origin it is the one thing not to do. Kit files are recognised by the keys this safe
+load returns, never by unpickling.
 ``mmap=True`` maps the file instead of reading it (the pages load as tensors are touched); a file in torch's legacy
 (non-zip) format cannot be mapped and is read whole.
 """
